@@ -1,0 +1,1 @@
+"""The `hpchub` command line."""

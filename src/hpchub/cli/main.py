@@ -1,0 +1,39 @@
+"""`hpchub`: one entry point; each group of subcommands lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import config_cmd, testbed_cmd
+
+GROUPS = (config_cmd, testbed_cmd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hpchub", description="JupyterHub as the front door to an HPC cluster."
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="site file (default: $HPCHUB_CONFIG, else /etc/hpchub/hpchub.yaml)",
+    )
+    sub = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
+    for group in GROUPS:
+        group.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""`hpchub-singleuser`: pick a free port in the site's range, tell the hub, start Jupyter.
+
+Runs on the compute node as the user. The hub learns the port through a callback that accepts
+exactly one integer and authenticates with this server's own API token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import os
+import random
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import urlparse, urlunparse
+
+
+def pick_port(low: int, high: int, rng: random.Random | None = None, attempts: int = 200) -> int:
+    """A port in [low, high] that nothing listens on right now."""
+    rng = rng or random.SystemRandom()
+    candidates = list(range(low, high + 1))
+    rng.shuffle(candidates)
+    for port in candidates[:attempts]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("", port))
+            except OSError as e:
+                if e.errno in (errno.EADDRINUSE, errno.EACCES):
+                    continue
+                raise
+            return port
+    raise RuntimeError(f"no free port in {low}-{high}")
+
+
+def report_port(api_url: str, token: str, port: int, deadline_s: float = 120) -> None:
+    """POST {"port": port} to the hub; retry while the hub is unreachable, stop on a refusal."""
+    url = api_url.rstrip("/") + "/hpchub/port"
+    body = json.dumps({"port": port}).encode()
+    delay = 0.5
+    end = time.monotonic() + deadline_s
+    while True:
+        req = urllib.request.Request(  # noqa: S310 - the hub API URL from the spawner
+            url,
+            data=body,
+            method="POST",
+            headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - the hub's own URL
+                resp.read()
+            return
+        except urllib.error.HTTPError as e:
+            if e.code < 500:
+                detail = e.read().decode(errors="replace")[:500]
+                raise SystemExit(
+                    f"hpchub: the hub refused the port report ({e.code}): {detail}"
+                ) from None
+        except (urllib.error.URLError, OSError) as e:
+            if time.monotonic() > end:
+                raise SystemExit(f"hpchub: cannot reach the hub at {url}: {e}") from None
+        time.sleep(delay)
+        delay = min(delay * 2, 10)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of `hpchub-singleuser --port-range=LO-HI -- COMMAND...`."""
+    parser = argparse.ArgumentParser(prog="hpchub-singleuser")
+    parser.add_argument("--port-range", required=True, help="LOW-HIGH")
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    try:
+        low, high = (int(x) for x in args.port_range.split("-", 1))
+    except ValueError:
+        parser.error("--port-range must be LOW-HIGH")
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("no command to run")
+    token = os.environ.get("JUPYTERHUB_API_TOKEN")
+    api_url = os.environ.get("JUPYTERHUB_API_URL")
+    if not token or not api_url:
+        raise SystemExit("hpchub: JUPYTERHUB_API_TOKEN and JUPYTERHUB_API_URL must be set")
+
+    port = pick_port(low, high)
+    service = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://0.0.0.0/"))
+    os.environ["JUPYTERHUB_SERVICE_URL"] = urlunparse(service._replace(netloc=f"0.0.0.0:{port}"))
+    report_port(api_url, token, port)
+    print(f"hpchub: serving on {socket.gethostname()}:{port}", flush=True)
+    os.execvp(command[0], command)  # noqa: S606 - argv list from the job script
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,1 @@
+"""Everything that speaks to Slurm: command lines, job scripts, output parsers, explanations."""

@@ -1,0 +1,62 @@
+"""Slurm's states and pending reasons in words a user can act on."""
+
+from __future__ import annotations
+
+PENDING_REASONS = {
+    "Resources": "waiting for free CPUs or memory on the Jupyter nodes",
+    "Priority": "waiting behind other jobs with higher priority",
+    "Dependency": "waiting for another job to finish",
+    "ReqNodeNotAvail": "the nodes it needs are not available (down, drained or reserved)",
+    "PartitionNodeLimit": "asks for more nodes than the partition allows",
+    "PartitionTimeLimit": "asks for more time than the partition allows: choose a shorter time",
+    "PartitionDown": "the partition is down: ask the admins, or choose another profile",
+    "PartitionInactive": "the partition is inactive: ask the admins, or choose another profile",
+    "QOSMaxJobsPerUserLimit": "you already run as many jobs as your QOS allows: stop another server",
+    "QOSMaxCpuPerUserLimit": "you already use as many CPUs as your QOS allows",
+    "QOSMaxMemoryPerUser": "you already use as much memory as your QOS allows",
+    "AssocMaxJobsLimit": "your account already runs as many jobs as it may",
+    "AssocGrpCpuLimit": "your group already uses all the CPUs it may",
+    "AssocGrpMemLimit": "your group already uses all the memory it may",
+    "JobHeldUser": "held by you: release it with `scontrol release`",
+    "JobHeldAdmin": "held by an administrator",
+    "BeginTime": "waiting for its start time",
+    "Reservation": "waiting for its reservation to start",
+    "ReqNodeNotAvail, Reserved for maintenance": "the nodes are reserved for maintenance",
+    "Nodes_required_for_job_are_DOWN,_DRAINED_or_reserved_for_jobs_in_higher_priority_partitions": (
+        "the nodes are down, drained, or kept for higher-priority partitions"
+    ),
+    "None": "being scheduled",
+}
+
+END_STATES = {
+    "COMPLETED": "the server exited by itself",
+    "FAILED": "the job failed",
+    "CANCELLED": "the job was cancelled (by you, an admin, or the hub)",
+    "TIMEOUT": "the job reached its time limit; choose a longer time next time",
+    "OUT_OF_MEMORY": "it used more memory than it asked for and was killed; choose more memory",
+    "NODE_FAIL": "the node it ran on failed; start it again",
+    "PREEMPTED": "it was preempted by a higher-priority job; start it again",
+    "BOOT_FAIL": "the node could not boot for it; start it again",
+    "DEADLINE": "it missed its deadline",
+    "GONE": "the job has ended and Slurm no longer keeps its record",
+}
+
+
+def explain_pending(reason: str) -> str:
+    """Plain words for a pending reason; unknown reasons are shown as Slurm gives them."""
+    reason = (reason or "None").strip("() ")
+    if reason in PENDING_REASONS:
+        return PENDING_REASONS[reason]
+    for key, words in PENDING_REASONS.items():
+        if reason.startswith(key):
+            return words
+    return f"Slurm says: {reason}"
+
+
+def explain_end(state: str, exit_code: str | None = None) -> str:
+    """Plain words for a job that ended; the exit code is added where it helps."""
+    base = state.split()[0] if state else "GONE"
+    words = END_STATES.get(base, f"the job ended in state {base}")
+    if exit_code and base in ("FAILED", "COMPLETED") and exit_code not in ("0:0", ""):
+        words += f" (exit code {exit_code})"
+    return f"{base}: {words}"

@@ -1,0 +1,95 @@
+"""The job script: a typed request in, the text of a batch script out (a pure function)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from functools import cache
+
+import jinja2
+
+from .. import __version__
+from ..config.units import format_slurm_time
+
+_SAFE_SBATCH_LINE = re.compile(r"^--[a-z][a-z-]*(=[A-Za-z0-9_.,:=@%/+-]+)?$")
+_SAFE_PATH = re.compile(r"^/[A-Za-z0-9_./-]*$")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """Everything a job script needs, as validated values."""
+
+    user: str
+    server_name: str
+    partitions: tuple[str, ...]
+    memory_mib: int
+    cpus: int
+    time_seconds: int
+    log_dir: str
+    workdir: str
+    prefix_bin: str
+    port_low: int
+    port_high: int
+    extra_sbatch_lines: tuple[str, ...] = ()
+    environment: tuple[tuple[str, str], ...] = ()
+    server_args: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z_][a-z0-9_.-]{0,31}", self.user):
+            raise ValueError(f"bad user name {self.user!r}")
+        if not _SAFE_NAME.fullmatch(self.server_name):
+            raise ValueError(f"bad server name {self.server_name!r}")
+        if not self.partitions or not all(
+            re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", p) for p in self.partitions
+        ):
+            raise ValueError(f"bad partitions {self.partitions!r}")
+        for n in (self.memory_mib, self.cpus, self.time_seconds, self.port_low, self.port_high):
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                raise ValueError(f"bad number {n!r}")
+        for p in (self.log_dir, self.workdir, self.prefix_bin):
+            if not _SAFE_PATH.fullmatch(p):
+                raise ValueError(f"unsafe path {p!r}")
+        for line in self.extra_sbatch_lines:
+            if not _SAFE_SBATCH_LINE.fullmatch(line):
+                raise ValueError(f"unsafe sbatch option {line!r}")
+        for name, value in self.environment:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or "\n" in value or "\0" in value:
+                raise ValueError(f"bad environment entry {name!r}")
+        for arg in self.server_args:
+            if "\n" in arg or "\0" in arg:
+                raise ValueError("server arguments must be single-line")
+
+    @property
+    def log_path(self) -> str:
+        """Slurm's --output pattern: one file per job in the user's log folder."""
+        return self.log_dir.rstrip("/") + "/jupyter-%j.log"
+
+    @property
+    def job_name(self) -> str:
+        suffix = f"-{self.server_name}" if self.server_name else ""
+        return f"jupyter-{self.user}{suffix}"[:64]
+
+    @property
+    def time_slurm(self) -> str:
+        return format_slurm_time(self.time_seconds)
+
+
+@cache
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("hpchub", "templates"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701 - shell, not HTML; values are quoted with |q
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["q"] = lambda v: shlex.quote(str(v))
+    return env
+
+
+def render_job_script(job: JobRequest) -> str:
+    """The batch script for ``job``."""
+    return _env().get_template("slurm/jupyter-job.sh.j2").render(job=job, version=__version__)

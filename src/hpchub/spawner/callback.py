@@ -1,0 +1,75 @@
+"""POST /hub/api/hpchub/port: a running job reports its port, and nothing else.
+
+Unlike batchspawner's handler (which setattr()s every key of the body onto the spawner), this
+accepts exactly ``{"port": <int>}`` within the site's range, authenticated by the token of
+that very server. Anything else is a 400 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+
+from jupyterhub.apihandlers.base import APIHandler
+from tornado import web
+
+from .slurm import SlurmSpawner
+
+
+def parse_port_body(body: bytes, port_range: tuple[int, int]) -> int:
+    """The port from a callback body, or ValueError naming what is wrong."""
+    try:
+        data = json.loads(body or b"")
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError('the body must be JSON: {"port": <integer>}') from None
+    if not isinstance(data, dict):
+        raise ValueError('the body must be a JSON object: {"port": <integer>}')
+    extra = sorted(set(data) - {"port"})
+    if extra:
+        raise ValueError(f"only 'port' is accepted; refused keys: {extra}")
+    port = data.get("port")
+    if not isinstance(port, int) or isinstance(port, bool):
+        raise ValueError("port must be an integer")
+    lo, hi = port_range
+    if not lo <= port <= hi:
+        raise ValueError(f"port {port} is outside the allowed range {lo}-{hi}")
+    return port
+
+
+class PortCallbackHandler(APIHandler):
+    """The job's single way to talk back to the hub."""
+
+    def check_xsrf_cookie(self):
+        # Token-authenticated only (no cookies are accepted below).
+        return
+
+    async def post(self):
+        token = self.get_auth_token()
+        orm_token = self.get_token() if token else None
+        if orm_token is None or orm_token.user is None:
+            raise web.HTTPError(403, "a server's own API token is required")
+        user = self.users[orm_token.user]
+        spawner = next(
+            (
+                s
+                for s in user.spawners.values()
+                if isinstance(s, SlurmSpawner) and s.owns_token(token)
+            ),
+            None,
+        )
+        if spawner is None:
+            raise web.HTTPError(403, "this token belongs to no starting server")
+        try:
+            port = parse_port_body(self.request.body, tuple(spawner.port_range))
+        except ValueError as err:
+            raise web.HTTPError(400, str(err)) from None
+        if spawner.job_port and spawner.ready:
+            raise web.HTTPError(409, "the server already reported its port")
+        spawner.port_reported(port)
+        self.log.info("Job %s of %s listens on port %d", spawner.job_id, user.name, port)
+        self.set_status(204)
+        self.finish()
+
+
+def handlers() -> list[tuple[str, type]]:
+    """Routes to add with c.JupyterHub.extra_handlers (paths are below /hub/)."""
+    return [(r"/api/hpchub/port", PortCallbackHandler)]

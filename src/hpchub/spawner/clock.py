@@ -1,0 +1,19 @@
+"""Time from one replaceable place, so tests move the clock instead of sleeping."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+_now: Callable[[], float] = time.time
+
+
+def now() -> float:
+    """Seconds since the epoch, from the current clock."""
+    return _now()
+
+
+def set_clock(fn: Callable[[], float] | None) -> None:
+    """Replace the clock (tests); None restores the real one."""
+    global _now
+    _now = fn or time.time

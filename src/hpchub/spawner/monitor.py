@@ -1,0 +1,232 @@
+"""One monitor for every job of the hub: one squeue for all tracked jobs per interval.
+
+Spawners never run squeue themselves. They read the monitor's latest view, and may ask for a
+fresh one; concurrent requests are coalesced into a single query. Right after a submit the
+monitor asks at once and then backs off to the normal interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from ..slurm.client import SlurmClient, SlurmError, SlurmUnavailable
+from ..slurm.parsers import JobInfo
+from . import clock
+
+log = logging.getLogger("hpchub.monitor")
+
+ACTIVE_STATES = frozenset(
+    {
+        "PENDING",
+        "CONFIGURING",
+        "RUNNING",
+        "COMPLETING",
+        "SUSPENDED",
+        "REQUEUED",
+        "RESIZING",
+        "REQUEUE_HOLD",
+        "REQUEUE_FED",
+        "SIGNALING",
+        "STAGE_OUT",
+        "STOPPED",
+        "RESV_DEL_HOLD",
+    }
+)
+
+UNKNOWN = "UNKNOWN"  # Slurm did not answer: the job's fate is not known.
+NOT_QUERIED = "NOT_QUERIED"  # no query has covered this job yet
+GONE = "GONE"  # Slurm no longer knows the job: it ended some time ago
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """What the monitor last learnt of one job."""
+
+    job_id: str
+    state: str
+    info: JobInfo | None = None
+    checked_at: float = 0.0
+    error: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """Still queued or running, or not known to have ended."""
+        return self.state in ACTIVE_STATES or self.state in (UNKNOWN, NOT_QUERIED)
+
+    @property
+    def ended(self) -> bool:
+        return not self.active
+
+
+@dataclass
+class _Pending:
+    """A cancel that Slurm could not take yet; retried every interval."""
+
+    user: str
+    job_id: str
+
+
+class JobMonitor:
+    """Tracks jobs by id; see the module docstring."""
+
+    _shared: dict[tuple, JobMonitor] = {}
+
+    def __init__(self, client: SlurmClient, interval: float = 30.0, fast_start: float = 1.0):
+        self.client = client
+        self.interval = interval
+        self.fast_start = fast_start
+        self._status: dict[str, JobStatus] = {}
+        self._next_due: dict[str, float] = {}
+        self._step: dict[str, float] = {}
+        self._cancels: dict[str, _Pending] = {}
+        self._refresh_task: asyncio.Task | None = None
+        self._loop_task: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+        self._changed = asyncio.Condition()
+        self.queries = 0
+        self.reachable = True
+        self.last_error: str | None = None
+
+    @classmethod
+    def shared(cls, client: SlurmClient, interval: float) -> JobMonitor:
+        """The hub-wide monitor for these Slurm settings (created on first use)."""
+        key = (client.settings.model_dump_json(), interval)
+        mon = cls._shared.get(key)
+        if mon is None:
+            mon = cls._shared[key] = cls(client, interval)
+        return mon
+
+    # -- tracking -------------------------------------------------------------------
+    def watch(self, job_id: str, fast: bool = False) -> None:
+        """Track ``job_id``; ``fast`` asks at once and backs off (use right after a submit)."""
+        job_id = str(job_id)
+        self._status.setdefault(job_id, JobStatus(job_id, NOT_QUERIED))
+        now = clock.now()
+        if fast:
+            self._next_due[job_id] = now
+            self._step[job_id] = self.fast_start
+        else:
+            self._next_due.setdefault(job_id, now + self.interval)
+            self._step.setdefault(job_id, self.interval)
+        self._ensure_loop()
+        self._wake.set()
+
+    def unwatch(self, job_id: str) -> None:
+        """Stop tracking ``job_id``."""
+        job_id = str(job_id)
+        self._next_due.pop(job_id, None)
+        self._step.pop(job_id, None)
+        self._status.pop(job_id, None)
+
+    def status(self, job_id: str) -> JobStatus:
+        """The latest view of ``job_id`` (NOT_QUERIED if none yet)."""
+        return self._status.get(str(job_id), JobStatus(str(job_id), NOT_QUERIED))
+
+    def tracked(self) -> list[str]:
+        return sorted(self._next_due, key=int)
+
+    async def current(self, job_id: str) -> JobStatus:
+        """The status of ``job_id``, querying first if no query has covered it yet."""
+        job_id = str(job_id)
+        if job_id not in self._next_due:
+            self.watch(job_id)
+        if self.status(job_id).state == NOT_QUERIED:
+            await self.refresh()
+        return self.status(job_id)
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """Sleep until the next query completes, or ``timeout`` seconds."""
+        async with self._changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout)
+
+    def cancel_later(self, user: str, job_id: str) -> None:
+        """Remember a cancel that failed because Slurm was unreachable; retry it each round."""
+        self._cancels[str(job_id)] = _Pending(user, str(job_id))
+        self.watch(job_id)
+
+    def pending_cancels(self) -> list[str]:
+        return sorted(self._cancels)
+
+    # -- querying -------------------------------------------------------------------
+    async def refresh(self) -> None:
+        """Query every tracked job now; concurrent callers share one query."""
+        if self._refresh_task is None or self._refresh_task.done():
+            self._refresh_task = asyncio.ensure_future(self._query_all())
+        await asyncio.shield(self._refresh_task)
+
+    async def _query_all(self) -> None:
+        await self._retry_cancels()
+        ids = self.tracked()
+        if not ids:
+            return
+        now = clock.now()
+        self.queries += 1
+        try:
+            found = await self.client.query(ids)
+        except (TimeoutError, SlurmUnavailable, SlurmError, OSError) as err:
+            self.reachable = False
+            self.last_error = str(err)
+            log.warning("Slurm did not answer squeue for %d jobs: %s", len(ids), err)
+            for j in ids:
+                prev = self._status.get(j)
+                if prev is None or prev.active:
+                    self._status[j] = JobStatus(
+                        j, UNKNOWN, prev.info if prev else None, now, str(err)
+                    )
+        except Exception as err:  # a parser surprise must not stop the monitor
+            self.reachable = False
+            self.last_error = f"unexpected squeue output: {err}"
+            log.exception("squeue output could not be read")
+        else:
+            self.reachable = True
+            self.last_error = None
+            for j in ids:
+                info = found.get(j)
+                if info is not None:
+                    self._status[j] = JobStatus(j, info.state, info, now)
+                else:
+                    prev = self._status.get(j)
+                    if prev is None or prev.active:
+                        self._status[j] = JobStatus(j, GONE, prev.info if prev else None, now)
+        for j in ids:
+            if j not in self._next_due:
+                continue
+            step = self._step.get(j, self.interval)
+            self._next_due[j] = now + step
+            self._step[j] = min(step * 2, self.interval)
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _retry_cancels(self) -> None:
+        for job_id, p in list(self._cancels.items()):
+            try:
+                await self.client.cancel(p.user, job_id)
+            except SlurmUnavailable as err:
+                log.warning("cancel of job %s still waits for Slurm: %s", job_id, err)
+                continue
+            except SlurmError as err:
+                log.error("cancel of job %s failed: %s", job_id, err)
+            self._cancels.pop(job_id, None)
+            log.info("cancelled job %s after Slurm came back", job_id)
+
+    def _ensure_loop(self) -> None:
+        if self._loop_task is None or self._loop_task.done():
+            self._loop_task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while self._next_due:
+            wait = min(self._next_due.values()) - clock.now()
+            if wait > 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), min(wait, self.interval))
+                continue
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("job monitor round failed")
+                await asyncio.sleep(1)

@@ -1,0 +1,384 @@
+"""SlurmSpawner: the user's Jupyter server as a Slurm job running as the user's own uid.
+
+Submit and cancel go through ``sudo -n -u USER`` with argument lists; status comes from the
+hub-wide JobMonitor (one squeue for all jobs, no sudo). The job tells the hub its port through
+the port-only callback in ``callback.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import pwd
+
+from jupyterhub.spawner import Spawner, SpawnException
+from traitlets import Bool, Dict, Float, Integer, List, Tuple, Unicode, default
+
+from ..config.models import Partition, ResourceDefaults, SlurmSettings
+from ..resources.request import OptionsError, ResourceRequest, resolve_request
+from ..slurm.client import SlurmClient, SlurmError, SlurmUnavailable
+from ..slurm.explain import explain_end, explain_pending
+from ..slurm.jobscript import JobRequest, render_job_script
+from ..slurm.runner import CommandTimeout, run
+from . import clock
+from .monitor import GONE, NOT_QUERIED, UNKNOWN, JobMonitor, JobStatus
+
+
+def token_digest(token: str) -> str:
+    """The SHA-256 of a server token: what the spawner keeps to recognise its callback."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SlurmSpawner(Spawner):
+    """Runs each single-user server as a Slurm batch job owned by the user."""
+
+    slurm_bin_dir = Unicode(
+        "/usr/bin", help="Folder holding sbatch, squeue, scancel and sinfo."
+    ).tag(config=True)
+    sudo_path = Unicode("/usr/bin/sudo", help="sudo, used to submit and cancel as the user.").tag(
+        config=True
+    )
+    partitions = List(
+        Dict(),
+        default_value=[{"name": "jupyter-short"}],
+        help="Partitions offered, as dicts of the site file's Partition model.",
+    ).tag(config=True)
+    default_partition = Unicode("jupyter-short", help="Partition used when none is chosen.").tag(
+        config=True
+    )
+    default_resources = Dict(
+        {"memory": "2G", "cpus": 1, "time": "8h"},
+        help="Memory, CPUs and time used when the user chooses nothing.",
+    ).tag(config=True)
+    extra_sbatch_args = List(
+        Unicode(), help="Site-wide sbatch options added to every job (validated)."
+    ).tag(config=True)
+    submit_timeout = Integer(60, help="Seconds to wait for sbatch.").tag(config=True)
+    poll_interval_s = Float(
+        30.0, help="Seconds between the hub-wide monitor's batched squeue queries."
+    ).tag(config=True)
+    singleuser_prefix = Unicode(
+        "/opt/hpchub/env", help="Root-owned environment with jupyterlab and hpchub."
+    ).tag(config=True)
+    port_range = Tuple(
+        Integer(),
+        Integer(),
+        default_value=(40000, 49999),
+        help="Ports the server may use on the node.",
+    ).tag(config=True)
+    log_dir = Unicode("~/.hpchub/logs", help="Folder of the job logs; '~' is the user's home.").tag(
+        config=True
+    )
+    log_max_age_days = Integer(7, help="Job logs older than this many days are deleted.").tag(
+        config=True
+    )
+    pending_timeout = Integer(
+        1800, help="Seconds a job may wait in the queue before the spawn gives up."
+    ).tag(config=True)
+    job_environment = Dict(
+        help="Extra environment variables written into the job script (no secrets)."
+    ).tag(config=True)
+    cancel_on_hub_shutdown = Bool(
+        False, help="Whether stopping the hub cancels jobs (normally no: servers outlive the hub)."
+    ).tag(config=True)
+
+    # Runtime state (kept in the hub database through get_state/load_state).
+    job_id = Unicode("")
+    token_sha256 = Unicode("")
+    job_host = Unicode("")
+    job_port = Integer(0)
+
+    @default("env_keep")
+    def _env_keep_default(self):
+        # The hub's PATH or VIRTUAL_ENV mean nothing on a compute node; the job script sets them.
+        return ["LANG", "LC_ALL"]
+
+    @default("start_timeout")
+    def _start_timeout_default(self):
+        return 300
+
+    @default("http_timeout")
+    def _http_timeout_default(self):
+        return 120
+
+    @default("poll_interval")
+    def _poll_interval_default(self):
+        return 30
+
+    # -- helpers ---------------------------------------------------------------
+    def _settings(self) -> SlurmSettings:
+        return SlurmSettings(
+            bin_dir=self.slurm_bin_dir,
+            sudo=self.sudo_path,
+            partitions=[Partition.model_validate(p) for p in self.partitions],
+            default_partition=self.default_partition,
+            submit_timeout=self.submit_timeout,
+            poll_interval=max(1, int(self.poll_interval_s)),
+            extra_sbatch_args=list(self.extra_sbatch_args),
+        )
+
+    @property
+    def client(self) -> SlurmClient:
+        return SlurmClient(self._settings())
+
+    @property
+    def monitor(self) -> JobMonitor:
+        return JobMonitor.shared(self.client, self.poll_interval_s)
+
+    def resolve_resources(self, options: dict) -> ResourceRequest:
+        """Validate user options into a resource request (the one path for form, URL and API)."""
+        s = self._settings()
+        try:
+            return resolve_request(
+                options or {},
+                s.partitions,
+                s.default_partition,
+                ResourceDefaults.model_validate(self.default_resources),
+            )
+        except OptionsError as err:
+            raise SpawnException(
+                "Invalid resource request: " + "; ".join(err.problems),
+                reason="invalid-options",
+                status_code=400,
+            ) from None
+
+    def _home(self) -> str:
+        try:
+            return pwd.getpwnam(self.user.name).pw_dir
+        except KeyError:
+            raise SpawnException(
+                f"User {self.user.name} has no account on this cluster (no passwd entry).",
+                reason="no-such-user",
+            ) from None
+
+    def log_folder(self, home: str) -> str:
+        """The log folder with '~' expanded to ``home``."""
+        base = self.log_dir.replace("~", home, 1) if self.log_dir.startswith("~") else self.log_dir
+        return base.rstrip("/") or "/"
+
+    def build_job(self, req: ResourceRequest) -> JobRequest:
+        """The typed job description for this spawner and request."""
+        home = self._home()
+        lo, hi = self.port_range
+        return JobRequest(
+            user=self.user.name,
+            server_name=self.name or "",
+            partitions=req.partitions,
+            memory_mib=req.memory_mib,
+            cpus=req.cpus,
+            time_seconds=req.time_seconds,
+            log_dir=self.log_folder(home),
+            workdir=home,
+            prefix_bin=self.singleuser_prefix.rstrip("/") + "/bin",
+            port_low=lo,
+            port_high=hi,
+            extra_sbatch_lines=tuple(self.extra_sbatch_args),
+            environment=tuple(sorted(self.job_environment.items())),
+            server_args=tuple(self.get_args()),
+        )
+
+    async def _as_user(self, *args: str) -> str | None:
+        """Run hpchub's fixed helper as the user (through sudo); its stdout, or None on failure."""
+        helper = self.singleuser_prefix.rstrip("/") + "/bin/hpchub-user"
+        argv = [self.sudo_path, "-n", "-u", self.user.name, helper, *args]
+        try:
+            res = await run(argv, timeout=30, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+        except CommandTimeout:
+            self.log.warning("hpchub-user %s for %s timed out", args[0], self.user.name)
+            return None
+        if not res.ok:
+            self.log.warning(
+                "hpchub-user %s for %s failed: %s", args[0], self.user.name, res.message()
+            )
+            return None
+        return res.stdout
+
+    async def _prepare_log_dir(self) -> None:
+        """Create the user's log folder (mode 700) and drop old logs, as the user."""
+        await self._as_user(
+            "prepare-logs", "--dir", self.log_dir, "--max-age-days", str(self.log_max_age_days)
+        )
+
+    async def log_tail(self, lines: int = 20) -> str:
+        """The last lines of this job's log, read as the user ('' if unavailable)."""
+        if not self.job_id:
+            return ""
+        out = await self._as_user(
+            "log-tail", "--dir", self.log_dir, "--job", self.job_id, "--lines", str(lines)
+        )
+        return (out or "").strip()
+
+    # -- state -----------------------------------------------------------------
+    def get_state(self):
+        state = super().get_state()
+        if self.job_id:
+            state.update(
+                job_id=self.job_id,
+                token_sha256=self.token_sha256,
+                job_host=self.job_host,
+                job_port=self.job_port,
+            )
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.job_id = state.get("job_id", "")
+        self.token_sha256 = state.get("token_sha256", "")
+        self.job_host = state.get("job_host", "")
+        self.job_port = int(state.get("job_port", 0) or 0)
+        if self.job_id:
+            self.monitor.watch(self.job_id)
+
+    def clear_state(self):
+        super().clear_state()
+        if self.job_id:
+            self.monitor.unwatch(self.job_id)
+        self.job_id = ""
+        self.token_sha256 = ""
+        self.job_host = ""
+        self.job_port = 0
+
+    def _persist(self) -> None:
+        """Write the state to the hub database now (a restart must find the job)."""
+        if self.orm_spawner is not None and self.db is not None:
+            self.orm_spawner.state = self.get_state()
+            self.db.commit()
+
+    # -- the callback ----------------------------------------------------------
+    def owns_token(self, token: str) -> bool:
+        """Whether ``token`` is this server's own API token."""
+        return bool(self.token_sha256) and hmac.compare_digest(
+            token_digest(token), self.token_sha256
+        )
+
+    def port_reported(self, port: int) -> None:
+        """Called by the callback handler with a validated port."""
+        self.job_port = port
+        fut = getattr(self, "_port_future", None)
+        if fut is not None and not fut.done():
+            fut.set_result(port)
+        self._persist()
+
+    # -- lifecycle -------------------------------------------------------------
+    async def start(self):
+        req = self.resolve_resources(self.user_options)
+        job = self.build_job(req)
+        script = render_job_script(job)
+        self.token_sha256 = token_digest(self.api_token)
+        self._port_future = asyncio.get_running_loop().create_future()
+        env = self.get_env()
+        await self._prepare_log_dir()
+        try:
+            job_id = await self.client.submit(self.user.name, script, env)
+        except SlurmUnavailable as err:
+            raise SpawnException(
+                f"Slurm is not answering right now, so no server could be started: {err}",
+                reason="slurm-unavailable",
+                status_code=503,
+            ) from None
+        except SlurmError as err:
+            raise SpawnException(
+                f"Slurm refused the job: {err}", reason="sbatch-refused", status_code=400
+            ) from None
+        except CommandTimeout as err:
+            raise SpawnException(str(err), reason="sbatch-timeout", status_code=503) from None
+        self.job_id = job_id
+        self._persist()
+        self.log.info("Submitted job %s for %s", job_id, self._log_name)
+        self.monitor.watch(job_id, fast=True)
+        try:
+            return await self._wait_until_up()
+        except BaseException:
+            await self._cancel_quietly()
+            raise
+
+    async def _wait_until_up(self):
+        """Wait for RUNNING and the port report; fail with Slurm's reason if the job ends."""
+        queued_since = clock.now()
+        while True:
+            st = self.monitor.status(self.job_id)
+            if st.ended:
+                raise SpawnException(await self.describe_end(st), reason="job-ended")
+            if st.state == "PENDING" and clock.now() - queued_since > self.pending_timeout:
+                raise SpawnException(
+                    f"The job waited longer than {self.pending_timeout} s in the queue "
+                    f"({explain_pending(st.info.reason if st.info else '')}). "
+                    "Try a smaller request or another profile.",
+                    reason="pending-timeout",
+                )
+            if st.state == "RUNNING" and st.info and st.info.host and self._port_future.done():
+                self.job_host = await self._node_address(st.info.host)
+                self._persist()
+                return (self.job_host, self.job_port)
+            waits = [asyncio.ensure_future(self.monitor.wait_for_change(self.poll_interval_s))]
+            if not self._port_future.done():
+                waits.append(asyncio.ensure_future(asyncio.shield(self._port_future)))
+            _done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for p in pending:
+                p.cancel()
+            if self._port_future.done():
+                # The server reported before the monitor saw RUNNING: ask Slurm now.
+                await self.monitor.refresh()
+
+    async def _node_address(self, node: str) -> str:
+        try:
+            nodes = await self.client.nodes()
+        except (SlurmError, CommandTimeout, OSError):
+            return node
+        info = nodes.get(node)
+        return info.address if info and info.address else node
+
+    async def describe_end(self, st: JobStatus) -> str:
+        """Why the job ended, in plain words, with the last lines of its log."""
+        exit_code = None
+        state = st.state
+        if state != GONE:
+            details = await self.client.job_details(self.job_id)
+            exit_code = details.get("ExitCode")
+        text = (
+            f"Job {self.job_id} ended before the server was ready. {explain_end(state, exit_code)}."
+        )
+        tail = await self.log_tail()
+        if tail:
+            text += f"\nLast lines of its log ({self.log_dir}/jupyter-{self.job_id}.log):\n{tail}"
+        return text
+
+    async def _cancel_quietly(self) -> None:
+        if not self.job_id:
+            return
+        try:
+            await self.client.cancel(self.user.name, self.job_id)
+        except SlurmUnavailable:
+            self.monitor.cancel_later(self.user.name, self.job_id)
+        except (SlurmError, CommandTimeout) as err:
+            self.log.error("Cancelling job %s failed: %s", self.job_id, err)
+
+    async def poll(self):
+        if not self.job_id:
+            return 0
+        st = await self.monitor.current(self.job_id)
+        if st.state in (UNKNOWN, NOT_QUERIED) or st.active:
+            return None
+        return 1
+
+    async def stop(self, now=False):
+        if not self.job_id:
+            return
+        try:
+            await self.client.cancel(self.user.name, self.job_id)
+        except (SlurmUnavailable, CommandTimeout):
+            self.log.warning("Slurm unreachable; cancel of job %s will be retried", self.job_id)
+            self.monitor.cancel_later(self.user.name, self.job_id)
+            return
+        except SlurmError as err:
+            self.log.error("scancel of job %s failed: %s", self.job_id, err)
+            return
+        # Wait (bounded) until Slurm no longer runs it, so a restart gets fresh resources.
+        deadline = clock.now() + 30
+        self.monitor.watch(self.job_id, fast=True)
+        while clock.now() < deadline:
+            st = self.monitor.status(self.job_id)
+            if st.ended:
+                break
+            await self.monitor.wait_for_change(2)

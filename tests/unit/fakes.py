@@ -1,0 +1,69 @@
+"""A fake command runner: records argument lists and answers like Slurm would."""
+
+from __future__ import annotations
+
+from hpchub.slurm.runner import Result
+
+
+class FakeSlurm:
+    """Answers sbatch/squeue/scancel from an in-memory job table."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, ...]] = []
+        self.stdin: list[str | None] = []
+        self.envs: list[dict | None] = []
+        self.jobs: dict[str, str] = {}
+        self.next_id = 100
+        self.down = False
+        self.sbatch_error: str | None = None
+
+    async def __call__(self, argv, *, stdin=None, env=None, timeout=30, cwd="/"):
+        argv = tuple(argv)
+        self.calls.append(argv)
+        self.stdin.append(stdin)
+        self.envs.append(env)
+        if self.down:
+            return Result(
+                argv,
+                1,
+                "",
+                "slurm_load_jobs error: Unable to contact slurm controller (connect failure)",
+            )
+        cmd = next(
+            a for a in argv if a.endswith(("sbatch", "squeue", "scancel", "sinfo", "scontrol"))
+        )
+        name = cmd.rsplit("/", 1)[-1]
+        if name == "sbatch":
+            if self.sbatch_error:
+                return Result(argv, 1, "", self.sbatch_error)
+            jid = str(self.next_id)
+            self.next_id += 1
+            self.jobs[jid] = "PENDING"
+            return Result(argv, 0, f"{jid}\n", "")
+        if name == "scancel":
+            jid = argv[-1]
+            if jid not in self.jobs:
+                return Result(
+                    argv,
+                    1,
+                    "",
+                    "scancel: error: Kill job error on job id 1: Invalid job id specified",
+                )
+            self.jobs[jid] = "CANCELLED"
+            return Result(argv, 0, "", "")
+        if name == "squeue":
+            ids = next(a for a in argv if a.startswith("--jobs=")).split("=", 1)[1].split(",")
+            lines = [
+                f"{j}|{self.jobs[j]}|None|{'vm' if self.jobs[j] == 'RUNNING' else 'n/a'}|N/A|jupyter-short|2:00:00|"
+                for j in ids
+                if j in self.jobs
+            ]
+            if not lines and len(ids) == 1:
+                return Result(argv, 1, "", "slurm_load_jobs error: Invalid job id specified")
+            return Result(argv, 0, "\n".join(lines) + "\n", "")
+        if name == "sinfo":
+            return Result(argv, 0, "vm|127.0.0.1|mixed|1/7/0/8|23593|22820|jupyter-short\n", "")
+        return Result(argv, 1, "", "unsupported")
+
+    def count(self, name: str) -> int:
+        return sum(1 for c in self.calls if any(a.endswith("/" + name) for a in c))

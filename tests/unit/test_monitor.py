@@ -1,0 +1,102 @@
+import asyncio
+
+import pytest
+
+from hpchub.config.models import SlurmSettings
+from hpchub.slurm.client import SlurmClient
+from hpchub.spawner import clock
+from hpchub.spawner.monitor import GONE, UNKNOWN, JobMonitor
+
+from .fakes import FakeSlurm
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def fake_clock():
+    fc = FakeClock()
+    clock.set_clock(fc)
+    yield fc
+    clock.set_clock(None)
+
+
+@pytest.fixture
+def fake():
+    return FakeSlurm()
+
+
+@pytest.fixture
+def monitor(fake):
+    return JobMonitor(SlurmClient(SlurmSettings(), runner=fake), interval=30)
+
+
+async def test_one_query_for_all_jobs(monitor, fake, fake_clock):
+    for i in range(100):
+        fake.jobs[str(i + 1)] = "RUNNING"
+        monitor.watch(str(i + 1))
+    fake.calls.clear()
+    await monitor.refresh()
+    assert fake.count("squeue") == 1
+    assert all(monitor.status(str(i + 1)).state == "RUNNING" for i in range(100))
+
+
+async def test_concurrent_polls_share_one_query(monitor, fake, fake_clock):
+    for i in range(20):
+        fake.jobs[str(i + 1)] = "RUNNING"
+    results = await asyncio.gather(*(monitor.current(str(i + 1)) for i in range(20)))
+    assert fake.count("squeue") == 1
+    assert {r.state for r in results} == {"RUNNING"}
+
+
+async def test_fast_then_backoff(monitor, fake, fake_clock):
+    fake.jobs["5"] = "PENDING"
+    monitor.watch("5", fast=True)
+    await monitor.refresh()
+    steps = []
+    for _ in range(7):
+        steps.append(monitor._next_due["5"] - fake_clock.t)
+        await monitor.refresh()
+    assert steps == [1, 2, 4, 8, 16, 30, 30]
+
+
+async def test_unreachable_means_unknown_not_dead(monitor, fake, fake_clock):
+    fake.jobs["1"] = "RUNNING"
+    monitor.watch("1")
+    await monitor.refresh()
+    fake.down = True
+    await monitor.refresh()
+    st = monitor.status("1")
+    assert st.state == UNKNOWN and st.active and not monitor.reachable
+    fake.down = False
+    await monitor.refresh()
+    assert monitor.status("1").state == "RUNNING" and monitor.reachable
+
+
+async def test_purged_job_is_gone(monitor, fake, fake_clock):
+    fake.jobs["1"] = "RUNNING"
+    fake.jobs["2"] = "RUNNING"
+    monitor.watch("1")
+    monitor.watch("2")
+    await monitor.refresh()
+    del fake.jobs["2"]
+    await monitor.refresh()
+    assert monitor.status("2").state == GONE and monitor.status("2").ended
+    assert monitor.status("1").state == "RUNNING"
+
+
+async def test_cancel_retried_when_slurm_returns(monitor, fake, fake_clock):
+    fake.jobs["3"] = "RUNNING"
+    fake.down = True
+    monitor.cancel_later("alice", "3")
+    await monitor.refresh()
+    assert monitor.pending_cancels() == ["3"]
+    fake.down = False
+    await monitor.refresh()
+    assert monitor.pending_cancels() == []
+    assert fake.jobs["3"] == "CANCELLED"
