@@ -121,3 +121,12 @@ def test_env_var_names_the_file(tmp_path, monkeypatch):
     p.write_text("slurm:\n  poll_interval: 7\n")
     monkeypatch.setenv("HPCHUB_CONFIG", str(p))
     assert load_site().slurm.poll_interval == 7
+
+
+def test_reference_doc_is_generated_and_current():
+    from pathlib import Path
+
+    from hpchub.config.reference import markdown
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "reference" / "site-file.md"
+    assert doc.read_text() == markdown(), "run: hpchub config reference > docs/reference/site-file.md"

@@ -21,6 +21,8 @@ def register(sub) -> None:
     s.set_defaults(func=show)
     sc = csub.add_parser("schema", help="print the JSON schema of the site file")
     sc.set_defaults(func=schema)
+    r = csub.add_parser("reference", help="print the Markdown configuration reference")
+    r.set_defaults(func=reference)
 
 
 def _load(args) -> SiteConfig | None:
@@ -55,4 +57,11 @@ def show(args) -> int:
 
 def schema(args) -> int:
     print(json.dumps(SiteConfig.model_json_schema(), indent=2))
+    return 0
+
+
+def reference(args) -> int:
+    from ..config.reference import markdown
+
+    print(markdown(), end="")
     return 0

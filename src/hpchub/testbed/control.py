@@ -43,6 +43,9 @@ def down(layout: Layout, log=print) -> None:
     """Stop every process the testbed started (hub, proxy, Slurm daemons, munge)."""
     _need_root()
     hub.stop_services(layout, log=log)
+    if layout.name:
+        # A named testbed shares the cluster with the main one: leave Slurm running.
+        return
     # Jobs of the demo users would otherwise be restarted when Slurm next comes up.
     system.sh("scancel", "--user=" + ",".join(layout.users), check=False)
     cluster.stop_daemons(layout, log=log)

@@ -101,8 +101,8 @@ def write_sudoers(layout: Layout) -> None:
         slurm_bin="/usr/bin",
         helper=str(layout.env / "bin" / "hpchub-user"),
     )
-    target = Path("/etc/sudoers.d/hpchub")
-    tmp = Path("/etc/sudoers.d/.hpchub.check")
+    target = layout.sudoers_file
+    tmp = target.with_name(f".{target.name}.check")
     tmp.write_text(text)
     os.chmod(tmp, 0o440)
     r = subprocess.run(["visudo", "-cf", str(tmp)], capture_output=True, text=True)  # noqa: S603,S607

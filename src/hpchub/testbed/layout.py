@@ -22,6 +22,7 @@ class Layout:
     public_port: int = 8000
     proxy_api_port: int = 8001
     hub_port: int = 8081
+    name: str = ""
     repo: Path = field(default_factory=lambda: Path(__file__).resolve().parents[3])
 
     @property
@@ -49,11 +50,33 @@ class Layout:
         return self.state / "users.json"
 
     @property
+    def sudoers_file(self) -> Path:
+        return Path("/etc/sudoers.d/hpchub" + (f"-{self.name}" if self.name else ""))
+
+    @property
     def hub_url(self) -> str:
         return f"http://127.0.0.1:{self.public_port}"
 
 
-def from_environ() -> Layout:
-    """The layout, with HPCHUB_TESTBED_STATE overriding the state folder (for parallel work)."""
-    state = os.environ.get("HPCHUB_TESTBED_STATE")
-    return Layout(state=Path(state)) if state else Layout()
+def from_environ(environ: dict[str, str] | None = None) -> Layout:
+    """The layout; a second hub on the same cluster sets HPCHUB_TESTBED_NAME=NAME.
+
+    A named testbed keeps its own state, prefix, /etc folder, sudoers file and ports
+    (HPCHUB_TESTBED_PORT_BASE, default 8000), and shares the Slurm cluster and demo users.
+    """
+    env = os.environ if environ is None else environ
+    name = env.get("HPCHUB_TESTBED_NAME", "")
+    if not name:
+        return Layout()
+    if not name.isalnum():
+        raise SystemExit("HPCHUB_TESTBED_NAME must be letters and digits")
+    base = int(env.get("HPCHUB_TESTBED_PORT_BASE", "8000"))
+    return Layout(
+        state=Path(f"/var/lib/hpchub-testbed-{name}"),
+        prefix=Path(f"/opt/hpchub-{name}"),
+        etc=Path(f"/etc/hpchub-{name}"),
+        name=name,
+        public_port=base,
+        proxy_api_port=base + 1,
+        hub_port=base + 81,
+    )

@@ -1,0 +1,83 @@
+"""The configuration reference in Markdown, generated from the models (never written by hand)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import to_jsonable_python
+
+from .models import SiteConfig
+
+
+def _type_name(annotation: Any) -> str:
+    text = getattr(annotation, "__name__", None) or str(annotation)
+    text = text.replace("typing.", "").replace("pathlib.", "").replace("hpchub.config.models.", "")
+    return text.replace("|", "or")
+
+
+def _default(defaults: dict | None, name: str, field: FieldInfo) -> str:
+    if defaults is not None and name in defaults:
+        value = defaults[name]
+    elif field.is_required():
+        return "(required)"
+    elif field.default_factory is not None:
+        value = to_jsonable_python(field.default_factory())  # type: ignore[call-arg]
+    else:
+        value = to_jsonable_python(field.default)
+    return "`" + json.dumps(value) + "`"
+
+
+def _nested(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _nested(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _section(
+    model: type[BaseModel], path: str, out: list[str], seen: set[str], defaults: dict | None
+) -> None:
+    out.append(f"## `{path}`\n")
+    out.append((model.__doc__ or "").strip() + "\n")
+    out.append("| key | type | default | description |")
+    out.append("|---|---|---|---|")
+    children = []
+    for name, field in model.model_fields.items():
+        sub = _nested(field.annotation)
+        desc = (field.description or "").replace("|", "\\|")
+        if sub is not None:
+            children.append((name, sub))
+            kind = "list of " + sub.__name__ if "list" in str(field.annotation) else sub.__name__
+            out.append(f"| `{name}` | {kind} | (see `{path}.{name}`) | {desc} |")
+        else:
+            out.append(
+                f"| `{name}` | {_type_name(field.annotation)} | {_default(defaults, name, field)} | {desc} |"
+            )
+    out.append("")
+    for name, sub in children:
+        key = f"{path}.{name}"
+        if sub.__name__ in seen:
+            continue
+        seen.add(sub.__name__)
+        sub_defaults = (defaults or {}).get(name)
+        _section(sub, key, out, seen, sub_defaults if isinstance(sub_defaults, dict) else None)
+
+
+def markdown() -> str:
+    """The whole reference as Markdown."""
+    out = [
+        "# Site file reference",
+        "",
+        "Generated from hpchub's models by `hpchub config reference`; do not edit by hand.",
+        "Every section forbids unknown keys. Sizes accept `512M`, `4G`; durations accept",
+        "`30m`, `8h`, `2d` or Slurm's `D-HH:MM:SS` (a bare number is minutes, as in Slurm).",
+        "",
+    ]
+    _section(SiteConfig, "site", out, set(), SiteConfig().model_dump(mode="json"))
+    return "\n".join(out).rstrip() + "\n"

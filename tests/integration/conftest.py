@@ -1,0 +1,68 @@
+"""Integration fixtures: the real testbed (`hpchub testbed up` must have run)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .hubclient import HubClient
+
+pytestmark = pytest.mark.integration
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def testbed() -> dict:
+    hpchub = Path(sys.executable).with_name("hpchub")
+    r = subprocess.run([str(hpchub), "testbed", "info", "--json"], capture_output=True, text=True, env=os.environ)
+    if r.returncode != 0:
+        pytest.fail(f"testbed not available: {r.stderr}")
+    info = json.loads(r.stdout)
+    status = subprocess.run([str(hpchub), "testbed", "status"], capture_output=True, text=True)
+    if status.returncode != 0:
+        pytest.fail(f"testbed is not up (run `hpchub testbed up`):\n{status.stdout}")
+    return info
+
+
+def _stop_all(c: HubClient) -> None:
+    for name in list(c.model().get("servers", {})):
+        c.stop(name)
+        c.wait_stopped(name)
+
+
+def _client(testbed, index: int):
+    u = testbed["users"][index]
+    c = HubClient(testbed["hub_url"])
+    assert c.login(u["name"], u["password"]).status_code == 302
+    c.make_token()
+    _stop_all(c)  # a clean start, whatever an earlier test left
+    return c
+
+
+@pytest.fixture
+def alice(testbed) -> HubClient:
+    c = _client(testbed, 0)
+    yield c
+    _stop_all(c)
+
+
+@pytest.fixture
+def bob(testbed) -> HubClient:
+    c = _client(testbed, 1)
+    yield c
+    _stop_all(c)
+
+
+def squeue_ids(user: str) -> list[str]:
+    r = subprocess.run(["squeue", "-h", "-u", user, "-o", "%i"], capture_output=True, text=True, check=True)
+    return r.stdout.split()
