@@ -47,7 +47,8 @@ class Layout:
 
     @property
     def secrets_file(self) -> Path:
-        return self.state / "users.json"
+        # The demo users are shared by every testbed on the machine, and so are their passwords.
+        return Path("/var/lib/hpchub-testbed/users.json")
 
     @property
     def sudoers_file(self) -> Path:

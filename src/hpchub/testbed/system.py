@@ -102,6 +102,7 @@ def ensure_demo_users(layout: Layout, log=print) -> dict[str, str]:
     ensure_group(layout.group)
     layout.state.mkdir(parents=True, exist_ok=True)
     os.chmod(layout.state, 0o755)  # noqa: S103 - secrets inside are 600
+    layout.secrets_file.parent.mkdir(parents=True, exist_ok=True)
     stored: dict[str, str] = {}
     if layout.secrets_file.exists():
         stored = json.loads(layout.secrets_file.read_text())
