@@ -24,7 +24,9 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def testbed() -> dict:
     hpchub = Path(sys.executable).with_name("hpchub")
-    r = subprocess.run([str(hpchub), "testbed", "info", "--json"], capture_output=True, text=True, env=os.environ)
+    r = subprocess.run(
+        [str(hpchub), "testbed", "info", "--json"], capture_output=True, text=True, env=os.environ
+    )
     if r.returncode != 0:
         pytest.fail(f"testbed not available: {r.stderr}")
     info = json.loads(r.stdout)
@@ -64,5 +66,7 @@ def bob(testbed) -> HubClient:
 
 
 def squeue_ids(user: str) -> list[str]:
-    r = subprocess.run(["squeue", "-h", "-u", user, "-o", "%i"], capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        ["squeue", "-h", "-u", user, "-o", "%i"], capture_output=True, text=True, check=True
+    )
     return r.stdout.split()

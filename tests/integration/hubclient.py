@@ -41,10 +41,14 @@ class HubClient:
             headers.setdefault("Authorization", f"token {self.token}")
         else:
             headers.setdefault("X-XSRFToken", self._xsrf())
-        return self.s.request(method, self.base + "/hub/api" + path, headers=headers, timeout=120, **kw)
+        return self.s.request(
+            method, self.base + "/hub/api" + path, headers=headers, timeout=120, **kw
+        )
 
     def make_token(self) -> str:
-        r = self.api("POST", f"/users/{self.user}/tokens", json={"note": "tests", "expires_in": 3600})
+        r = self.api(
+            "POST", f"/users/{self.user}/tokens", json={"note": "tests", "expires_in": 3600}
+        )
         r.raise_for_status()
         self.token = r.json()["token"]
         return self.token
@@ -73,7 +77,9 @@ class HubClient:
         while time.monotonic() < end:
             sv = self.server(name)
             if sv and sv.get("ready"):
-                r = self.s.get(self.server_url(name) + "api/status", headers=self._auth(), timeout=10)
+                r = self.s.get(
+                    self.server_url(name) + "api/status", headers=self._auth(), timeout=10
+                )
                 if r.status_code == 200:
                     return sv
             if sv is None:
@@ -112,18 +118,30 @@ class KernelResult:
 
 def run_in_kernel(server_url: str, kernel_id: str, token: str, code: str, timeout: float) -> str:
     ws_url = server_url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels"
-    ws = websocket.create_connection(ws_url, header=[f"Authorization: token {token}"], timeout=timeout)
+    ws = websocket.create_connection(
+        ws_url, header=[f"Authorization: token {token}"], timeout=timeout
+    )
     try:
         msg_id = uuid.uuid4().hex
         ws.send(
             json.dumps(
                 {
-                    "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "t",
-                               "session": uuid.uuid4().hex, "version": "5.3"},
+                    "header": {
+                        "msg_id": msg_id,
+                        "msg_type": "execute_request",
+                        "username": "t",
+                        "session": uuid.uuid4().hex,
+                        "version": "5.3",
+                    },
                     "parent_header": {},
                     "metadata": {},
-                    "content": {"code": code, "silent": False, "store_history": False,
-                                "user_expressions": {}, "allow_stdin": False},
+                    "content": {
+                        "code": code,
+                        "silent": False,
+                        "store_history": False,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                    },
                     "channel": "shell",
                 }
             )

@@ -65,13 +65,17 @@ def test_spawn_runs_as_user_in_slurm_job_with_memory_limit(alice, testbed):
 
 def _all_ended(job_ids) -> bool:
     r = subprocess.run(
-        ["squeue", "-h", "--states=all", "-j", ",".join(job_ids), "-o", "%T"], capture_output=True, text=True
+        ["squeue", "-h", "--states=all", "-j", ",".join(job_ids), "-o", "%T"],
+        capture_output=True,
+        text=True,
     )
     return all(s not in ("RUNNING", "PENDING", "CONFIGURING") for s in r.stdout.split())
 
 
 def _server_token(user: str) -> str:
-    pids = subprocess.run(["pgrep", "-u", user, "-f", "jupyterhub-singleuser"], capture_output=True, text=True)
+    pids = subprocess.run(
+        ["pgrep", "-u", user, "-f", "jupyterhub-singleuser"], capture_output=True, text=True
+    )
     for pid in pids.stdout.split():
         env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         for kv in env:
@@ -84,7 +88,9 @@ def _routes(testbed) -> dict:
     token = Path(testbed["logs"]).parent.joinpath("hub", "proxy-auth-token").read_text().strip()
     s = requests.Session()
     s.trust_env = False
-    return s.get("http://127.0.0.1:8001/api/routes", headers={"Authorization": f"token {token}"}).json()
+    return s.get(
+        testbed["proxy_api_url"] + "/api/routes", headers={"Authorization": f"token {token}"}
+    ).json()
 
 
 def test_port_callback_accepts_only_port_from_own_token(alice, testbed):
@@ -128,7 +134,9 @@ def test_sbatch_refusal_shows_sbatch_message(alice):
     assert r.status_code == 400, r.text
     msg = r.json()["message"]
     assert "Slurm refused the job" in msg
-    assert "Memory specification can not be satisfied" in msg or "Requested node configuration" in msg
+    assert (
+        "Memory specification can not be satisfied" in msg or "Requested node configuration" in msg
+    )
     assert squeue_ids("alice") == []
 
 

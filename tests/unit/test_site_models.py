@@ -129,4 +129,6 @@ def test_reference_doc_is_generated_and_current():
     from hpchub.config.reference import markdown
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "reference" / "site-file.md"
-    assert doc.read_text() == markdown(), "run: hpchub config reference > docs/reference/site-file.md"
+    assert doc.read_text() == markdown(), (
+        "run: hpchub config reference > docs/reference/site-file.md"
+    )

@@ -63,6 +63,8 @@ def info(layout: Layout) -> dict:
         "hub_url": layout.hub_url,
         "site_file": str(layout.site_file),
         "partitions": [*cluster.JUPYTER_PARTITIONS, "batch"],
+        "nodes": {"jupyter": cluster.node_facts().name, "batch": cluster.BATCH_NODE},
+        "proxy_api_url": f"http://127.0.0.1:{layout.proxy_api_port}",
         "default_partition": "jupyter-short",
         "users": [{"name": u, "password": passwords.get(u)} for u in layout.users],
         "outsider": {"name": layout.outsider, "password": passwords.get(layout.outsider)},

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..render import render
 from . import procs
+from .cluster import CONTROLLER_ADDR
 from .layout import Layout
 from .system import sh
 
@@ -74,6 +75,7 @@ def write_site(layout: Layout) -> None:
         hub_data=str(layout.hub_data),
         config_d=str(config_d),
         env=str(layout.env),
+        controller_addr=CONTROLLER_ADDR,
     )
     _write(layout.site_file, text, 0o644)
     _write(layout.etc / "jupyterhub_config.py", render("jupyterhub_config.py"), 0o644)
