@@ -82,6 +82,9 @@ def apply_site(site: SiteConfig, c: Config | None = None) -> Config:
     apply_slurm(site.slurm, c)
     apply_singleuser(site.singleuser, c)
     apply_resources(site.resources, c)
+    from ..deploy.hubconfig import apply_deploy
+
+    apply_deploy(site, c)
     from ..spawner.callback import handlers
 
     c.JupyterHub.extra_handlers = handlers()

@@ -218,6 +218,9 @@ class ResourceDefaults(Strict):
     time: DurationSeconds = Field("8h", validate_default=True)
 
 
+from .deploy import DeploySettings  # noqa: E402 - it builds on Strict
+
+
 class SiteConfig(Strict):
     """The whole site file (/etc/hpchub/hpchub.yaml)."""
 
@@ -225,6 +228,10 @@ class SiteConfig(Strict):
     slurm: SlurmSettings = Field(default_factory=SlurmSettings)
     singleuser: SingleUserSettings = Field(default_factory=SingleUserSettings)
     resources: ResourceDefaults = Field(default_factory=ResourceDefaults)
+    deploy: DeploySettings = Field(
+        default_factory=DeploySettings,
+        description="System integration that `hpchub install` puts in place (root).",
+    )
 
     @model_validator(mode="after")
     def _defaults_fit(self) -> SiteConfig:
@@ -234,4 +241,5 @@ class SiteConfig(Strict):
             raise ValueError(f"resources.time exceeds max_time of partition {part.name!r}")
         if part.max_memory is not None and r.memory > part.max_memory:
             raise ValueError(f"resources.memory exceeds max_memory of partition {part.name!r}")
+        self.deploy.check_site(self)
         return self
