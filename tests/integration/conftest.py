@@ -70,3 +70,13 @@ def squeue_ids(user: str) -> list[str]:
         ["squeue", "-h", "-u", user, "-o", "%i"], capture_output=True, text=True, check=True
     )
     return r.stdout.split()
+
+
+def allowed_ram_percent() -> float:
+    """cgroup.conf's AllowedRAMSpace as the running Slurm sees it (the hard limit, in percent
+    of a job's memory request)."""
+    r = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, check=True)
+    for line in r.stdout.splitlines():
+        if line.split("=")[0].strip() == "AllowedRAMSpace":
+            return float(line.split("=", 1)[1].strip().rstrip("%"))
+    raise AssertionError("scontrol show config has no AllowedRAMSpace")

@@ -6,6 +6,7 @@ it may replace the installed one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,10 +50,18 @@ def sudo_commands(paths: DeployPaths) -> list[str]:
     ]
 
 
+def sudo_alias_prefix(paths: DeployPaths) -> str:
+    """Alias names are global in sudo: name them after the file (hpchub -> HPCHUB_USERS), so
+    that two hubs on one machine (or two test beds) do not define the same alias twice."""
+    name = re.sub(r"[^A-Z0-9]+", "_", paths.deploy.sudoers_file.name.upper()).strip("_")
+    return name if name[:1].isalpha() else f"HPCHUB_{name}"
+
+
 def sudoers(paths: DeployPaths) -> str:
     """The hub user's sudo rule."""
     return render(
         "system/sudoers.j2",
+        alias=sudo_alias_prefix(paths),
         hub_user=paths.deploy.hub_user,
         runas=", ".join(sudo_runas(paths)),
         commands=sudo_commands(paths),
