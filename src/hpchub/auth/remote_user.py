@@ -89,10 +89,14 @@ class RemoteUserAuthenticator(LocalAuthenticator):
         if name is None:
             return None
         try:
-            gid = pwd.getpwnam(name).pw_gid
+            account = pwd.getpwnam(name)
         except KeyError:
             self.log.warning("Refused a login as %r: no such account on this cluster", name)
             return None
+        if account.pw_uid == 0:
+            self.log.warning("Refused a login as %r: uid 0", name)
+            return None
+        gid = account.pw_gid
         admin = None
         if self.admin_groups:
             gids = set(self._getgrouplist(name, gid))

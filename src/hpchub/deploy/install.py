@@ -51,6 +51,15 @@ class Report:
         return [c.file.path for c in self.changes if c.action in ("create", "update", "metadata")]
 
 
+def _log_group() -> str:
+    """The group that may read logs: adm where it exists (Debian, Red Hat), else root."""
+    try:
+        grp.getgrnam("adm")
+    except KeyError:
+        return "root"
+    return "adm"
+
+
 def _read(path: Path) -> str | None:
     try:
         return path.read_text()
@@ -189,12 +198,16 @@ class Installer:
                     self._cmd("usermod", "-aG", group, d.hub_user)
 
     def ensure_dirs(self) -> None:
-        """State folder (hub user, 700), log folder and logs (hub user, 750/640), /etc folders."""
+        """State folder (hub user, 700), log folder and logs (root:adm, 750/640), /etc folders.
+
+        systemd opens the logs as root, so neither the hub nor the proxy needs to write there.
+        """
         p, d = self.paths, self.paths.deploy
         hub = d.hub_user
+        logs = _log_group()
         wanted = [
             (p.data_dir, hub, hub, 0o700),
-            (d.log_dir, hub, hub, 0o750),
+            (d.log_dir, "root", logs, 0o750),
             (d.etc_dir, "root", "root", 0o755),
             (p.slurm_dir, "root", "root", 0o755),
             (p.site.hub.config_d, "root", "root", 0o755),
@@ -216,7 +229,7 @@ class Installer:
             log.touch(exist_ok=True)
             os.chmod(log, 0o640)
             if self.chown:
-                shutil.chown(log, hub, hub)
+                shutil.chown(log, "root", logs)
 
     # -- files -----------------------------------------------------------------------
     def plan(self, files: list[SystemFile] | None = None) -> list[Change]:

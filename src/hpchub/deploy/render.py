@@ -193,8 +193,6 @@ def logrotate(paths: DeployPaths) -> str:
         frequency=d.logrotate.frequency,
         rotate=d.logrotate.rotate,
         compress=d.logrotate.compress,
-        hub_user=d.hub_user,
-        hub_group=d.hub_user,
     )
 
 
