@@ -157,7 +157,11 @@ def test_custom_within_limits():
         ),
         ({"profile": "custom", "memory": "4X"}, {}, "memory"),
         ({"profile": "custom", "cpus": "0"}, {}, "cpus"),
-        ({"exec_prefix": "x"}, {}, "exec_prefix: unknown key"),
+        (
+            {"exec_prefix": "x"},
+            {},
+            "exec_prefix: unknown key (allowed: profile, partition, memory, cpus, time, gpus)",
+        ),
         (
             {"profile": "custom", "memory": "4G\n#SBATCH --uid=0"},
             {},

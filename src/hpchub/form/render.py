@@ -114,7 +114,7 @@ def render_form(
             "max_time": format_duration(c.max_time),
             "max_gpus": c.max_gpus,
             "idle_rule": _idle_rule_text(catalog),
-            "values": {
+            "current": {
                 "partition": previous.get("partition", c.partitions[0]),
                 "memory": previous.get("memory", format_memory(c.default_memory)),
                 "cpus": previous.get("cpus", c.default_cpus),

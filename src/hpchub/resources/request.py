@@ -126,7 +126,8 @@ def resolve_request(
     try:
         raw = _Options.model_validate(flatten(options))
     except ValidationError as err:
-        raise OptionsError(explain(err)) from None
+        allowed = ", ".join(["profile", *CUSTOM_FIELDS])
+        raise OptionsError(explain(err, f"allowed: {allowed}")) from None
     visible = catalog.visible(user, groups)
     key = raw.profile or (visible[0].key if visible else CUSTOM_KEY)
     if key != CUSTOM_KEY:

@@ -20,7 +20,14 @@ from ..form.submit import options_from_form
 from ..resources.catalog import Catalog
 from ..resources.request import OptionsError, ResourceRequest, flatten, resolve_request
 from ..slurm.livestate import LiveState
+from .errors import spawn_error
 from .userinfo import groups_of
+
+
+def invalid(problems: list[str]) -> SpawnException:
+    """A 400 for the user: the message names each field and what is allowed."""
+    return spawn_error("Invalid resource request: " + "; ".join(problems), reason="invalid-options")
+
 
 # What a user last submitted and was refused, to fill the form again (keyed by user name).
 _REJECTED: dict[str, dict] = {}
@@ -61,11 +68,7 @@ class OptionsMixin(Configurable):
                 options or {}, self.catalog, self.user.name, self.user_groups(), snap.limits()
             )
         except OptionsError as err:
-            raise SpawnException(
-                "Invalid resource request: " + "; ".join(err.problems),
-                reason="invalid-options",
-                status_code=400,
-            ) from None
+            raise invalid(err.problems) from None
 
     def _previous_options(self) -> dict:
         if self.orm_spawner is not None and self.orm_spawner.user_options:
@@ -92,11 +95,7 @@ class OptionsMixin(Configurable):
         try:
             opts = options_from_form(form_data)
         except OptionsError as err:
-            raise SpawnException(
-                "Invalid resource request: " + "; ".join(err.problems),
-                reason="invalid-options",
-                status_code=400,
-            ) from None
+            raise invalid(err.problems) from None
         try:
             req = await self.resolve_resources(opts)
         except SpawnException:
@@ -108,9 +107,5 @@ class OptionsMixin(Configurable):
         try:
             opts = flatten(query_data)
         except OptionsError as err:
-            raise SpawnException(
-                "Invalid resource request: " + "; ".join(err.problems),
-                reason="invalid-options",
-                status_code=400,
-            ) from None
+            raise invalid(err.problems) from None
         return (await self.resolve_resources(opts)).to_options()

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import hmac
 
-from jupyterhub.spawner import Spawner, SpawnException
+from jupyterhub.spawner import Spawner
 from traitlets import Bool, Dict, Float, Integer, List, Tuple, Unicode, default
 
 from ..config.models import Partition, SlurmSettings
@@ -21,6 +21,7 @@ from ..slurm.explain import explain_end, explain_pending
 from ..slurm.jobscript import JobRequest, render_job_script
 from ..slurm.runner import CommandTimeout, run
 from . import clock
+from .errors import spawn_error
 from .monitor import GONE, NOT_QUERIED, UNKNOWN, JobMonitor, JobStatus
 from .options import OptionsMixin
 from .userinfo import home_of
@@ -142,7 +143,7 @@ class SlurmSpawner(OptionsMixin, Spawner):
         home = home_of(self.user.name)
         if home:
             return home
-        raise SpawnException(
+        raise spawn_error(
             f"User {self.user.name} has no account on this cluster (no passwd entry).",
             reason="no-such-user",
         )
@@ -271,17 +272,17 @@ class SlurmSpawner(OptionsMixin, Spawner):
         try:
             job_id = await self.client.submit(self.user.name, script, env)
         except SlurmUnavailable as err:
-            raise SpawnException(
+            raise spawn_error(
                 f"Slurm is not answering right now, so no server could be started: {err}",
                 reason="slurm-unavailable",
                 status_code=503,
             ) from None
         except SlurmError as err:
-            raise SpawnException(
+            raise spawn_error(
                 f"Slurm refused the job: {err}", reason="sbatch-refused", status_code=400
             ) from None
         except CommandTimeout as err:
-            raise SpawnException(str(err), reason="sbatch-timeout", status_code=503) from None
+            raise spawn_error(str(err), reason="sbatch-timeout", status_code=503) from None
         self.job_id = job_id
         self._persist()
         self.log.info("Submitted job %s for %s", job_id, self._log_name)
@@ -298,9 +299,9 @@ class SlurmSpawner(OptionsMixin, Spawner):
         while True:
             st = self.monitor.status(self.job_id)
             if st.ended:
-                raise SpawnException(await self.describe_end(st), reason="job-ended")
+                raise spawn_error(await self.describe_end(st), reason="job-ended")
             if st.state == "PENDING" and clock.now() - queued_since > self.pending_timeout:
-                raise SpawnException(
+                raise spawn_error(
                     f"The job waited longer than {self.pending_timeout} s in the queue "
                     f"({explain_pending(st.info.reason if st.info else '')}). "
                     "Try a smaller request or another profile.",
