@@ -34,7 +34,7 @@ def test_choices_specs_and_live_state():
     assert 'value="small"' in html and 'value="big"' in html and 'value="custom"' in html
     assert 'value="course"' not in html  # not a member
     assert "jupyter-short: 6G memory free, 3 waiting" in html
-    assert "overflow jupyter-overflow: 6G memory free, no queue" in html
+    assert "jupyter-overflow (overflow, used when full): 6G memory free, no queue" in html
     assert "<dt>Stopped when idle for</dt><dd>1d</dd>" in html
     assert 'id="profile-small" value="small" checked' in html  # first is the default
     assert '<label class="form-label" for="custom-memory">Memory</label>' in html

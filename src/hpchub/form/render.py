@@ -39,12 +39,12 @@ def _live_lines(partitions: list[str], snap: Snapshot) -> list[LiveLine]:
         p = snap.partitions.get(name)
         if p is None:
             continue
-        role = "" if i == 0 else "overflow "
+        role = "" if i == 0 else " (overflow, used when full)"
         busy = p.memory_free == 0 or p.pending > 0
         waiting = f"{p.pending} waiting" if p.pending else "no queue"
         out.append(
             LiveLine(
-                f"{role}{name}: {format_memory(p.memory_free) if p.memory_free else 'no'} memory free, "
+                f"{name}{role}: {format_memory(p.memory_free) if p.memory_free else 'no'} memory free, "
                 f"{waiting}",
                 "busy" if busy else "",
             )
