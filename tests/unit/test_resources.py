@@ -245,3 +245,21 @@ def test_any_accepted_input_renders_only_allowed_lines(opts, user):
     assert all(len(ln.split()) == 2 for ln in sb)
     # The executable part is the template's, whatever the input.
     assert sum(1 for ln in lines if ln.startswith("exec ")) == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from([*FIELDS, "_xsrf"]),
+        st.lists(st.one_of(st.text(max_size=20), st.sampled_from(["small", "custom", "4G", "2h", "1"])), max_size=2),
+    )
+)
+def test_form_path_fuzz(form):
+    from hpchub.form.submit import options_from_form
+
+    try:
+        r = resolve(options_from_form(form), groups={"power"})
+    except OptionsError:
+        return
+    sb = [ln for ln in script_for(r).splitlines() if ln.startswith("#SBATCH")]
+    assert {ln.split()[1].split("=")[0] for ln in sb} <= ALLOWED_SBATCH
