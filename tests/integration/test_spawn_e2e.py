@@ -40,7 +40,7 @@ def test_user_outside_allowed_group_is_403(testbed):
 def test_spawn_runs_as_user_in_slurm_job_with_memory_limit(alice, testbed):
     import pwd
 
-    r = alice.start(options={"memory": "768M"})
+    r = alice.start(options={"profile": "custom", "memory": "768M"})
     assert r.status_code in (201, 202), r.text
     alice.wait_ready()
     jobs = squeue_ids("alice")
@@ -134,21 +134,27 @@ def test_port_callback_accepts_only_port_from_own_token(alice, testbed):
 
 
 def test_sbatch_refusal_shows_sbatch_message(alice):
-    # The site lets batch ask for any memory; Slurm knows the node cannot give 500G.
-    r = alice.start(options={"partition": "batch", "memory": "500G"})
+    # The site file offers `batch`, but an admin has just made it inactive in Slurm: only
+    # sbatch knows, and its own words must reach the user.
+    subprocess.run(["scontrol", "update", "PartitionName=batch", "State=INACTIVE"], check=True)
+    try:
+        r = alice.start(options={"profile": "custom", "partition": "batch", "memory": "256M"})
+    finally:
+        subprocess.run(["scontrol", "update", "PartitionName=batch", "State=UP"], check=True)
     assert r.status_code == 400, r.text
     msg = r.json()["message"]
     assert "Slurm refused the job" in msg
-    assert (
-        "Memory specification can not be satisfied" in msg or "Requested node configuration" in msg
-    )
+    assert "sbatch: error" in msg and "partition" in msg.lower()
     assert squeue_ids("alice") == []
 
 
 def test_invalid_options_are_400_and_submit_nothing(alice):
-    r = alice.start(options={"memory": "4G\n#SBATCH --uid=0"})
+    r = alice.start(options={"profile": "custom", "memory": "4G\n#SBATCH --uid=0"})
     assert r.status_code == 400
     assert "memory: must be a single line" in r.json()["message"]
+    r = alice.start(options={"profile": "custom", "memory": "64G"})
+    assert r.status_code == 400
+    assert "memory: 64G is more than jupyter-short allows (1M to 8G)" in r.json()["message"]
     r = alice.start(options={"exec_prefix": "id"})
     assert r.status_code == 400 and "exec_prefix: unknown key" in r.json()["message"]
     assert squeue_ids("alice") == []

@@ -148,6 +148,7 @@ def test_partition_lines_tiers_and_oversubscription():
         "slurm": {
             "partitions": [
                 {"name": "jupyter-short", "max_time": "12h", "max_memory": "32G"},
+                {"name": "jupyter-long", "max_time": "7d"},
                 {"name": "jupyter-overflow", "max_time": "12h"},
             ]
         },

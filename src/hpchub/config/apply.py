@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from traitlets.config import Config
 
-from ..config.units import format_duration, format_memory
-from .models import HubSettings, ResourceDefaults, SingleUserSettings, SiteConfig, SlurmSettings
+from .models import HubSettings, SingleUserSettings, SiteConfig, SlurmSettings
 
 
 def apply_hub(hub: HubSettings, c: Config) -> None:
@@ -66,13 +65,12 @@ def apply_singleuser(su: SingleUserSettings, c: Config) -> None:
     c.SlurmSpawner.job_environment = dict(su.environment)
 
 
-def apply_resources(r: ResourceDefaults, c: Config) -> None:
-    """Defaults for a server when the user chooses nothing."""
-    c.SlurmSpawner.default_resources = {
-        "memory": format_memory(r.memory),
-        "cpus": r.cpus,
-        "time": format_duration(r.time),
-    }
+def apply_choices(site: SiteConfig, c: Config) -> None:
+    """Profiles, custom limits and named servers: what the form offers."""
+    c.SlurmSpawner.profiles = [p.model_dump(mode="json") for p in site.profiles]
+    c.SlurmSpawner.custom_resources = site.custom.model_dump(mode="json")
+    c.JupyterHub.allow_named_servers = site.servers.named_servers
+    c.JupyterHub.named_server_limit_per_user = site.servers.named_server_limit
 
 
 def apply_site(site: SiteConfig, c: Config | None = None) -> Config:
@@ -81,7 +79,7 @@ def apply_site(site: SiteConfig, c: Config | None = None) -> Config:
     apply_hub(site.hub, c)
     apply_slurm(site.slurm, c)
     apply_singleuser(site.singleuser, c)
-    apply_resources(site.resources, c)
+    apply_choices(site, c)
     from ..deploy.hubconfig import apply_deploy
 
     apply_deploy(site, c)

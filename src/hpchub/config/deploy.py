@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from .models import Strict
+from .base import Strict
 from .names import SlurmName, UnixName
 
 SAFE_PATH_HELP = "an absolute path of letters, digits and _ . / + @ : - (no spaces, quotes or '..')"

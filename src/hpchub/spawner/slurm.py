@@ -10,19 +10,33 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import pwd
 
-from jupyterhub.spawner import Spawner, SpawnException
+from jupyterhub.spawner import Spawner
 from traitlets import Bool, Dict, Float, Integer, List, Tuple, Unicode, default
 
-from ..config.models import Partition, ResourceDefaults, SlurmSettings
-from ..resources.request import OptionsError, ResourceRequest, resolve_request
+from ..config.models import Partition, SlurmSettings
+from ..resources.request import ResourceRequest
 from ..slurm.client import SlurmClient, SlurmError, SlurmUnavailable
 from ..slurm.explain import explain_end, explain_pending
 from ..slurm.jobscript import JobRequest, render_job_script
 from ..slurm.runner import CommandTimeout, run
 from . import clock
+from .errors import spawn_error
 from .monitor import GONE, NOT_QUERIED, UNKNOWN, JobMonitor, JobStatus
+from .options import OptionsMixin
+from .userinfo import home_of
+
+
+def sbatch_lines(req: ResourceRequest, site_args) -> tuple[str, ...]:
+    """The optional #SBATCH options of a request (GPUs, account, QOS...), then the site's."""
+    lines = []
+    if req.gpus:
+        lines.append(f"--gres=gpu:{req.gpu_type + ':' if req.gpu_type else ''}{req.gpus}")
+    for name in ("account", "qos", "reservation", "constraint"):
+        value = getattr(req, name)
+        if value:
+            lines.append(f"--{name}={value}")
+    return (*lines, *req.extra_sbatch_args, *site_args)
 
 
 def token_digest(token: str) -> str:
@@ -30,7 +44,7 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class SlurmSpawner(Spawner):
+class SlurmSpawner(OptionsMixin, Spawner):
     """Runs each single-user server as a Slurm batch job owned by the user."""
 
     slurm_bin_dir = Unicode(
@@ -47,10 +61,6 @@ class SlurmSpawner(Spawner):
     default_partition = Unicode("jupyter-short", help="Partition used when none is chosen.").tag(
         config=True
     )
-    default_resources = Dict(
-        {"memory": "2G", "cpus": 1, "time": "8h"},
-        help="Memory, CPUs and time used when the user chooses nothing.",
-    ).tag(config=True)
     extra_sbatch_args = List(
         Unicode(), help="Site-wide sbatch options added to every job (validated)."
     ).tag(config=True)
@@ -84,6 +94,9 @@ class SlurmSpawner(Spawner):
     ).tag(config=True)
 
     # Runtime state (kept in the hub database through get_state/load_state).
+    resources = Dict(
+        help="The validated request of the running job (profile, limits, idle timeout)."
+    )
     job_id = Unicode("")
     token_sha256 = Unicode("")
     job_host = Unicode("")
@@ -126,31 +139,14 @@ class SlurmSpawner(Spawner):
     def monitor(self) -> JobMonitor:
         return JobMonitor.shared(self.client, self.poll_interval_s)
 
-    def resolve_resources(self, options: dict) -> ResourceRequest:
-        """Validate user options into a resource request (the one path for form, URL and API)."""
-        s = self._settings()
-        try:
-            return resolve_request(
-                options or {},
-                s.partitions,
-                s.default_partition,
-                ResourceDefaults.model_validate(self.default_resources),
-            )
-        except OptionsError as err:
-            raise SpawnException(
-                "Invalid resource request: " + "; ".join(err.problems),
-                reason="invalid-options",
-                status_code=400,
-            ) from None
-
     def _home(self) -> str:
-        try:
-            return pwd.getpwnam(self.user.name).pw_dir
-        except KeyError:
-            raise SpawnException(
-                f"User {self.user.name} has no account on this cluster (no passwd entry).",
-                reason="no-such-user",
-            ) from None
+        home = home_of(self.user.name)
+        if home:
+            return home
+        raise spawn_error(
+            f"User {self.user.name} has no account on this cluster (no passwd entry).",
+            reason="no-such-user",
+        )
 
     def log_folder(self, home: str) -> str:
         """The log folder with '~' expanded to ``home``."""
@@ -173,7 +169,7 @@ class SlurmSpawner(Spawner):
             prefix_bin=self.singleuser_prefix.rstrip("/") + "/bin",
             port_low=lo,
             port_high=hi,
-            extra_sbatch_lines=tuple(self.extra_sbatch_args),
+            extra_sbatch_lines=sbatch_lines(req, self.extra_sbatch_args),
             environment=tuple(sorted(self.job_environment.items())),
             server_args=tuple(self.get_args()),
         )
@@ -218,6 +214,7 @@ class SlurmSpawner(Spawner):
                 token_sha256=self.token_sha256,
                 job_host=self.job_host,
                 job_port=self.job_port,
+                resources=dict(self.resources),
             )
         return state
 
@@ -227,6 +224,7 @@ class SlurmSpawner(Spawner):
         self.token_sha256 = state.get("token_sha256", "")
         self.job_host = state.get("job_host", "")
         self.job_port = int(state.get("job_port", 0) or 0)
+        self.resources = dict(state.get("resources") or {})
         if self.job_id:
             self.monitor.watch(self.job_id)
 
@@ -238,6 +236,7 @@ class SlurmSpawner(Spawner):
         self.token_sha256 = ""
         self.job_host = ""
         self.job_port = 0
+        self.resources = {}
 
     def _persist(self) -> None:
         """Write the state to the hub database now (a restart must find the job)."""
@@ -262,8 +261,9 @@ class SlurmSpawner(Spawner):
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self):
-        req = self.resolve_resources(self.user_options)
+        req = await self.resolve_resources(self.user_options)
         job = self.build_job(req)
+        self.resources = req.summary()
         script = render_job_script(job)
         self.token_sha256 = token_digest(self.api_token)
         self._port_future = asyncio.get_running_loop().create_future()
@@ -272,17 +272,17 @@ class SlurmSpawner(Spawner):
         try:
             job_id = await self.client.submit(self.user.name, script, env)
         except SlurmUnavailable as err:
-            raise SpawnException(
+            raise spawn_error(
                 f"Slurm is not answering right now, so no server could be started: {err}",
                 reason="slurm-unavailable",
                 status_code=503,
             ) from None
         except SlurmError as err:
-            raise SpawnException(
+            raise spawn_error(
                 f"Slurm refused the job: {err}", reason="sbatch-refused", status_code=400
             ) from None
         except CommandTimeout as err:
-            raise SpawnException(str(err), reason="sbatch-timeout", status_code=503) from None
+            raise spawn_error(str(err), reason="sbatch-timeout", status_code=503) from None
         self.job_id = job_id
         self._persist()
         self.log.info("Submitted job %s for %s", job_id, self._log_name)
@@ -299,9 +299,9 @@ class SlurmSpawner(Spawner):
         while True:
             st = self.monitor.status(self.job_id)
             if st.ended:
-                raise SpawnException(await self.describe_end(st), reason="job-ended")
+                raise spawn_error(await self.describe_end(st), reason="job-ended")
             if st.state == "PENDING" and clock.now() - queued_since > self.pending_timeout:
-                raise SpawnException(
+                raise spawn_error(
                     f"The job waited longer than {self.pending_timeout} s in the queue "
                     f"({explain_pending(st.info.reason if st.info else '')}). "
                     "Try a smaller request or another profile.",
