@@ -48,6 +48,10 @@ def _server_token(testbed, user: str) -> str:
     return server_env(testbed, user)["JUPYTERHUB_API_TOKEN"]
 
 
+# Explicit options: an empty request would reuse whatever the user asked for last.
+START = {"profile": "small-long"}
+
+
 def tls_client(testbed, index: int) -> HubClient:
     """A user's browser-like session through Apache (HTTPS, the test bed's certificate)."""
     u = testbed["users"][index]
@@ -128,7 +132,7 @@ def test_login_cookie_is_secure_through_apache(testbed):
 
 
 def test_another_users_cookie_or_token_cannot_reach_a_server(alice, bob, testbed):
-    assert alice.start().status_code in (201, 202)
+    assert alice.start(options=START).status_code in (201, 202)
     alice.wait_ready()
     status = alice.server_url() + "api/status"
     assert alice.s.get(status, headers=alice._auth()).status_code == 200
@@ -165,7 +169,7 @@ def test_users_own_jupyter_config_has_no_effect(alice, testbed):
     for p in (folder, cfg):
         os.chown(p, pw.pw_uid, pw.pw_gid)
     try:
-        assert alice.start().status_code in (201, 202)
+        assert alice.start(options=START).status_code in (201, 202)
         alice.wait_ready()
         base = alice.server_url()
         r = alice.s.get(base + "lab")  # a page: the browser logs in through the hub's OAuth
@@ -190,7 +194,7 @@ def test_users_own_jupyter_config_has_no_effect(alice, testbed):
 
 
 def test_port_callback_accepts_only_an_integer_from_the_servers_own_token(alice, bob, testbed):
-    assert alice.start().status_code in (201, 202)
+    assert alice.start(options=START).status_code in (201, 202)
     alice.wait_ready()
     url = testbed["https_url"] + "/hub/api/hpchub/port"
     s = requests.Session()
@@ -230,9 +234,17 @@ def test_port_callback_accepts_only_an_integer_from_the_servers_own_token(alice,
 # -- secrets -------------------------------------------------------------------------------
 
 
+def _others_can_enter(folder: Path) -> bool:
+    return all(p.stat().st_mode & stat.S_IXOTH for p in (folder, *folder.parents))
+
+
 def _world_readable_files(roots, max_size=5 * 1024 * 1024):
+    """Files any user could read: readable by others, in folders others can enter."""
     for root in roots:
-        for dirpath, _dirs, files in os.walk(root):
+        for dirpath, dirs, files in os.walk(root):
+            if not _others_can_enter(Path(dirpath)):
+                dirs.clear()
+                continue
             for name in files:
                 p = Path(dirpath) / name
                 try:
@@ -244,7 +256,7 @@ def _world_readable_files(roots, max_size=5 * 1024 * 1024):
 
 
 def test_no_secret_in_logs_job_scripts_or_world_readable_files(alice, bob, testbed):
-    assert alice.start().status_code in (201, 202)
+    assert alice.start(options=START).status_code in (201, 202)
     alice.wait_ready()
     env = server_env(testbed, "alice")
     job = env["SLURM_JOB_ID"]

@@ -32,12 +32,14 @@ def test_world_readable_owner_writable(tmp_path):
 def test_requirement_copies_a_checkout(tmp_path):
     src = tmp_path / "src"
     (src / ".git").mkdir(parents=True)
+    (src / "src" / "pkg" / "__pycache__").mkdir(parents=True)
     (src / "pyproject.toml").write_text("[project]\n")
     out = tmp_path / "out"
     out.mkdir()
     req = software._requirement(str(src), out)
     assert req == f"{out / 'src'}[singleuser]"
     assert (out / "src" / "pyproject.toml").exists() and not (out / "src" / ".git").exists()
+    assert (out / "src/src/pkg").is_dir() and not (out / "src/src/pkg/__pycache__").exists()
     assert software._requirement(None, out).startswith("hpchub[singleuser]==")
     with pytest.raises(SoftwareError):
         software._requirement("hpchub; rm -rf /", out)

@@ -20,9 +20,8 @@ from pathlib import Path
 from .. import __version__
 
 MARKER = ".hpchub-software.json"
-_COPY_IGNORE = shutil.ignore_patterns(
-    ".git", ".venv", "*.egg-info", "__pycache__", "node_modules", "artifacts", "build", ".*cache"
-)
+_BUILD_FILES = ("pyproject.toml", "README.md", "LICENSE", "src")
+_COPY_IGNORE = shutil.ignore_patterns("*.egg-info", "__pycache__", "*.pyc")
 
 
 class SoftwareError(Exception):
@@ -72,9 +71,18 @@ def _requirement(source: str | None, tmp: Path) -> str:
     if path.is_dir():
         if not (path / "pyproject.toml").exists():
             raise SoftwareError(f"{path} is a folder but not an hpchub source tree")
-        # pip would write build files into the checkout, which may not be ours to write.
+        # pip would write build files into the checkout, which may not be ours to write: build
+        # from a copy of just what the build needs.
         copy = tmp / "src"
-        shutil.copytree(path, copy, ignore=_COPY_IGNORE)
+        try:
+            copy.mkdir()
+            for name in _BUILD_FILES:
+                if (path / name).is_dir():
+                    shutil.copytree(path / name, copy / name, ignore=_COPY_IGNORE)
+                elif (path / name).exists():
+                    shutil.copy2(path / name, copy / name)
+        except OSError as err:
+            raise SoftwareError(f"cannot copy the source tree {path}: {err}") from None
         return f"{copy}[singleuser]"
     if path.is_file():
         return f"{path.resolve()}[singleuser]"
