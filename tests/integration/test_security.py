@@ -11,6 +11,7 @@ import shutil
 import ssl
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -438,3 +439,48 @@ def test_sudo_listing_reaches_no_root(testbed):
         assert "!root" in e.runas_users and "ALL" not in e.runas_users
     findings = judge_sudo(entries, [c for e in entries for c in e.commands], testbed["hub_user"])
     assert all(f.severity.name == "OK" for f in findings)
+
+
+# -- websockets and hub restarts, through Apache ----------------------------------------------
+
+
+def test_kernel_websocket_through_apache(alice, testbed, monkeypatch):
+    # websocket-client verifies TLS against this bundle (the test bed's self-signed cert).
+    monkeypatch.setenv("WEBSOCKET_CLIENT_CA_BUNDLE", testbed["tls_cert"])
+    assert alice.start(options=START).status_code in (201, 202)
+    alice.wait_ready()
+    assert alice.server_url().startswith("https://")
+    assert alice.run_code("print(6 * 7)").strip() == "42"
+
+
+def test_servers_stay_reachable_while_the_hub_restarts(alice, testbed):
+    from hpchub.testbed import procs
+    from hpchub.testbed.layout import from_environ
+
+    assert alice.start(options=START).status_code in (201, 202)
+    alice.wait_ready()
+    status = alice.server_url() + "api/status"
+    assert alice.s.get(alice.server_url() + "lab").status_code == 200  # browser login, cached
+    layout = from_environ()
+    unit = Path(testbed["site_file"]).parent / "systemd" / f"{layout.unit_prefix}.service"
+    proxy_pid = procs.read_pid(layout.run / "proxy.pid")
+    assert procs.stop("hub", layout.run)
+    try:
+        # The hub is down: its own pages fail, the user's server still answers.
+        assert alice.s.get(testbed["https_url"] + "/hub/api/").status_code >= 500
+        assert alice.s.get(status).status_code == 200
+    finally:
+        # Started from its unit, by a separate process (as the test bed does; it detaches).
+        code = (
+            "import sys; from pathlib import Path; from hpchub.testbed import services; "
+            "services.start_unit('hub', Path(sys.argv[1]), Path(sys.argv[2]))"
+        )
+        subprocess.run([sys.executable, "-c", code, str(unit), str(layout.run)], check=True)
+        procs.wait_for(
+            lambda: alice.s.get(testbed["https_url"] + "/hub/api/").status_code == 200,
+            60,
+            "the hub to come back",
+        )
+    assert procs.read_pid(layout.run / "proxy.pid") == proxy_pid  # the proxy never restarted
+    assert alice.server()["ready"]  # the hub found the job again
+    assert alice.s.get(status, headers=alice._auth()).status_code == 200
