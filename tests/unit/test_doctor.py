@@ -324,3 +324,10 @@ def test_checks_run_as_the_user(tmp_path):
     pw = pwd.getpwnam("nobody")
     assert found[0].what == f"{pw.pw_uid} {pw.pw_dir}"
     assert os.geteuid() == 0  # the parent never changed
+
+
+def test_cli_refuses_a_user_name_that_could_be_an_option(capsys):
+    from hpchub.cli.main import main
+
+    assert main(["doctor", "--user=-h"]) == 2
+    assert "is not a user name" in capsys.readouterr().err

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import sys
+
 from ..config.loader import site_path
+from ..config.names import UNIX_NAME_PATTERN
 from ..deploy.paths import DeployPaths
 from ..doctor.findings import exit_code, format_json, format_text
 from ..doctor.system import Deployment, run_system_checks
@@ -24,6 +28,13 @@ def register(sub) -> None:
 
 
 def doctor_cmd(args) -> int:
+    if args.user is not None and not re.fullmatch(UNIX_NAME_PATTERN, args.user):
+        print(
+            f"hpchub doctor: --user {args.user!r} is not a user name "
+            "(lower-case letters, digits, _ . -; at most 32)",
+            file=sys.stderr,
+        )
+        return 2
     site = _load(args)
     if site is None:
         return 2

@@ -27,6 +27,9 @@ def register(sub) -> None:
 
 def render_cmd(args) -> int:
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"hpchub render: --out {out} exists and is not a folder", file=sys.stderr)
+        return 2
     if out.resolve() == Path("/"):
         print(
             "hpchub render: --out / would write the system itself; use hpchub install",

@@ -38,15 +38,17 @@ def sudo_runas(paths: DeployPaths) -> list[str]:
     return [f"%{g}" for g in groups] + users
 
 
+HELPER_SUBCOMMANDS = ("prepare-logs", "log-tail")
+"""What the hub runs of hpchub-user through sudo (each subcommand validates its arguments)."""
+
+
 def sudo_commands(paths: DeployPaths) -> list[str]:
     """Exactly the commands the hub runs through sudo, with their fixed arguments."""
     bin_dir = paths.site.slurm.bin_dir
-    helper = paths.helper
     return [
         f"{bin_dir}/sbatch --parsable",
         f"{bin_dir}/scancel [0-9]*",
-        f"{helper} prepare-logs *",
-        f"{helper} log-tail *",
+        *(f"{paths.helper} {sub} *" for sub in HELPER_SUBCOMMANDS),
     ]
 
 
