@@ -359,7 +359,10 @@ class Installer:
         if {p.hub_unit, p.proxy_unit} & changed and Path("/run/systemd/system").is_dir():
             self._step("systemctl daemon-reload")
             self._cmd("systemctl", "daemon-reload")
-        if p.deploy.web.vhost_file in changed and Path("/run/apache2/apache2.pid").exists():
+        running = any(
+            Path(f).exists() for f in ("/run/apache2/apache2.pid", "/run/httpd/httpd.pid")
+        )
+        if p.deploy.web.vhost_file in changed and running:
             self._step("apachectl graceful")
             self._cmd(str(p.deploy.web.apachectl), "graceful")
 

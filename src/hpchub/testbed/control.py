@@ -50,7 +50,7 @@ def up(layout: Layout, log=print) -> dict:
         or bool({paths.hub_unit, paths.config_py} & changed_files)
     )
     hub.start_services(layout, site, restart_hub, restart_proxy, log=log)
-    web.ensure_apache(changed=site.deploy.web.vhost_file in changed_files, log=log)
+    web.ensure_apache(layout, changed=site.deploy.web.vhost_file in changed_files, log=log)
     return info(layout)
 
 

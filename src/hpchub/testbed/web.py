@@ -80,15 +80,17 @@ def apache_pid() -> int | None:
     return procs.read_pid(APACHE_PID)
 
 
-def ensure_apache(changed: bool, log=print) -> None:
-    """Start Apache, or reload it gracefully when a virtual host changed."""
+def ensure_apache(layout: Layout, changed: bool, log=print) -> None:
+    """Start Apache, or reload it gracefully when this test bed's virtual host changed (or was
+    enabled again after a `down`); then wait until it answers."""
     if apache_pid() is None:
         log("starting Apache")
         sh("apachectl", "start")
         procs.wait_for(apache_pid, 15, "Apache")
-    elif changed:
+    elif changed or not site_answers(layout):
         log("reloading Apache (graceful)")
         sh("apachectl", "graceful")
+    procs.wait_for(lambda: site_answers(layout), 30, f"Apache on {layout.https_url}")
 
 
 def disable_site(layout: Layout, log=print) -> None:
