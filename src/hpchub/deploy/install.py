@@ -252,6 +252,7 @@ class Installer:
         return out
 
     def install_files(self, changes: list[Change]) -> None:
+        """Put the planned files in place, or refuse all of them if any failed its check."""
         refused = [c for c in changes if c.action == "refused"]
         if refused and self.dry_run:
             return

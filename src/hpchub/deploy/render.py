@@ -108,6 +108,7 @@ def hub_writable_paths(paths: DeployPaths) -> list[str]:
 
 
 def hub_unit(paths: DeployPaths) -> str:
+    """The hub's systemd unit: unprivileged, sandboxed as far as sudo allows."""
     d = paths.deploy
     return render(
         "system/hub.service.j2",
@@ -126,6 +127,7 @@ def hub_unit(paths: DeployPaths) -> str:
 
 
 def proxy_unit(paths: DeployPaths) -> str:
+    """The proxy's systemd unit (its own service; fully sandboxed)."""
     d = paths.deploy
     return render(
         "system/proxy.service.j2",
@@ -145,6 +147,7 @@ def apache_modules(paths: DeployPaths) -> list[str]:
 
 
 def apache_vhost(paths: DeployPaths) -> str:
+    """The Apache virtual host: TLS, HSTS, the redirect, websockets, the optional gate."""
     web = paths.deploy.web
     listen = []
     # Debian's ports.conf (and RHEL's httpd.conf/ssl.conf) already listen on 80 and 443.
@@ -187,6 +190,7 @@ def apache_secret_conf(secret: str) -> str:
 
 
 def logrotate(paths: DeployPaths) -> str:
+    """The logrotate rule for hub.log and proxy.log."""
     d = paths.deploy
     return render(
         "system/logrotate.j2",
@@ -233,6 +237,7 @@ def partition_lines(paths: DeployPaths, default: str | None = None) -> list[tupl
 
 
 def slurm_partitions(paths: DeployPaths) -> str:
+    """The Jupyter partitions as a slurm.conf snippet for the Slurm admin."""
     return render(
         "system/slurm-partitions.conf.j2",
         site_path=paths.site_path,
@@ -242,6 +247,7 @@ def slurm_partitions(paths: DeployPaths) -> str:
 
 
 def cgroup_snippet(paths: DeployPaths) -> str:
+    """The cgroup.conf lines that let jobs use memory_factor times their request."""
     snip = paths.deploy.slurm
     return render(
         "system/cgroup.conf.j2",

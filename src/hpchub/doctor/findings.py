@@ -37,18 +37,22 @@ class Finding:
 
 
 def ok(check: str, what: str) -> Finding:
+    """A check that passed."""
     return Finding(check, Severity.OK, what)
 
 
 def info(check: str, what: str, fix: str = "") -> Finding:
+    """Something worth knowing that is not a problem."""
     return Finding(check, Severity.INFO, what, fix)
 
 
 def warning(check: str, what: str, fix: str) -> Finding:
+    """Probably a problem, or one for some users only."""
     return Finding(check, Severity.WARNING, what, fix)
 
 
 def error(check: str, what: str, fix: str) -> Finding:
+    """Something that breaks the hub or weakens its security."""
     return Finding(check, Severity.ERROR, what, fix)
 
 
@@ -93,6 +97,7 @@ def format_text(findings: Sequence[Finding], verbose: bool = False) -> str:
 
 
 def format_json(findings: Sequence[Finding]) -> str:
+    """The findings as a JSON list of {check, severity, what, fix}."""
     return json.dumps([f.as_dict() for f in findings], indent=2)
 
 

@@ -493,4 +493,5 @@ SYSTEM_CHECKS: tuple[Callable[[Deployment], list[Finding]], ...] = (
 
 
 def run_system_checks(d: Deployment) -> list[Finding]:
+    """Every check of the live deployment."""
     return run_checks(SYSTEM_CHECKS, d)

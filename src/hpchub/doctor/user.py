@@ -286,6 +286,7 @@ HOME_CHECKS: tuple[Callable[[Path], list[Finding]], ...] = (
 
 
 def run_home_checks(home: Path) -> list[Finding]:
+    """Every check of the files in ``home`` (run this as the home's owner)."""
     return run_checks(HOME_CHECKS, home)
 
 

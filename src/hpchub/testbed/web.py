@@ -77,6 +77,7 @@ def _htpasswd_ok(path: Path, user: str, password: str) -> bool:
 
 
 def apache_pid() -> int | None:
+    """The running Apache's pid, if any."""
     return procs.read_pid(APACHE_PID)
 
 
