@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import urllib.request
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from ..config.loader import parse_site
 from ..config.models import SiteConfig
 from ..deploy.install import Installer, Report
 from ..deploy.paths import DeployPaths
+from ..deploy.software import install_software
 from ..render import render
 from . import procs, services
 from .cluster import BATCH_NODE, CONTROLLER_ADDR
@@ -32,34 +32,14 @@ def _tree_hash(root: Path) -> str:
 
 
 def ensure_software(layout: Layout, log=print) -> None:
-    """A root-owned, world-readable venv (from the system Python) holding hub, lab and hpchub."""
-    env = layout.env
-    old_umask = os.umask(0o022)
-    try:
-        if not (env / "bin" / "python").exists():
-            log(f"creating {env}")
-            layout.prefix.mkdir(parents=True, exist_ok=True)
-            sh("/usr/bin/python3", "-m", "venv", str(env))
-            sh(str(env / "bin" / "pip"), "install", "-q", "--upgrade", "pip", "setuptools", "wheel")
-        marker = layout.prefix / ".hpchub-source"
-        digest = _tree_hash(layout.repo)
-        if not marker.exists() or marker.read_text().strip() != digest:
-            log(f"installing hpchub into {env}")
-            # Copy the source so that the build never writes into the checkout.
-            build = layout.state / "build"
-            shutil.rmtree(build, ignore_errors=True)
-            shutil.copytree(
-                layout.repo,
-                build,
-                ignore=shutil.ignore_patterns(
-                    ".git", ".venv", "*.egg-info", "__pycache__", "node_modules", "artifacts"
-                ),
-            )
-            sh(str(env / "bin" / "pip"), "install", "-q", f"{build}[singleuser]")
-            marker.write_text(digest + "\n")
-            shutil.rmtree(build, ignore_errors=True)
-    finally:
-        os.umask(old_umask)
+    """A root-owned, world-readable environment (from the system Python) holding hub, lab and
+    hpchub, built by `hpchub install --software`'s own code from this checkout."""
+    marker = layout.prefix / ".hpchub-source"
+    digest = _tree_hash(layout.repo)
+    if not marker.exists() or marker.read_text().strip() != digest:
+        log(f"installing hpchub into {layout.env}")
+        install_software(layout.env, python="/usr/bin/python3", source=str(layout.repo), log=log)
+        marker.write_text(digest + "\n")
     # Users read and run it; nobody but root writes it.
     sh("chown", "-R", "root:root", str(layout.prefix))
     sh("chmod", "-R", "go-w,a+rX", str(layout.prefix))
