@@ -20,7 +20,9 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 @pytest.fixture(scope="module")
 def testbed():
     hpchub = Path(sys.executable).with_name("hpchub")
-    r = subprocess.run([str(hpchub), "testbed", "info", "--json"], capture_output=True, text=True, env=os.environ)
+    r = subprocess.run(
+        [str(hpchub), "testbed", "info", "--json"], capture_output=True, text=True, env=os.environ
+    )
     if r.returncode != 0:
         pytest.fail(f"testbed not available: {r.stderr}")
     return json.loads(r.stdout)
@@ -33,8 +35,15 @@ def page():
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         ctx = browser.new_context(viewport={"width": 1200, "height": 1100})
         pg = ctx.new_page()

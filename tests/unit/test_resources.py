@@ -202,6 +202,7 @@ ALLOWED_SBATCH = {
     "--qos",
     "--reservation",
     "--constraint",
+    "--comment",
 }
 
 anything = st.one_of(
@@ -251,7 +252,10 @@ def test_any_accepted_input_renders_only_allowed_lines(opts, user):
 @given(
     st.dictionaries(
         st.sampled_from([*FIELDS, "_xsrf"]),
-        st.lists(st.one_of(st.text(max_size=20), st.sampled_from(["small", "custom", "4G", "2h", "1"])), max_size=2),
+        st.lists(
+            st.one_of(st.text(max_size=20), st.sampled_from(["small", "custom", "4G", "2h", "1"])),
+            max_size=2,
+        ),
     )
 )
 def test_form_path_fuzz(form):

@@ -6,6 +6,8 @@ empty ``Config()`` and assert on the result.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from traitlets.config import Config
 
 from .models import HubSettings, SingleUserSettings, SiteConfig, SlurmSettings
@@ -20,6 +22,12 @@ def apply_hub(hub: HubSettings, c: Config) -> None:
     c.JupyterHub.db_url = f"sqlite:///{hub.data_dir / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(hub.data_dir / "jupyterhub_cookie_secret")
     c.JupyterHub.log_level = hub.log_level
+    c.SlurmSpawner.state_dir = str(hub.data_dir)
+    c.SlurmSpawner.hub_name = hub.name
+    # Our page templates (home page notes) extend JupyterHub's own.
+    c.JupyterHub.template_paths = [
+        str(Path(__file__).resolve().parent.parent / "templates" / "hub")
+    ]
     # Servers are Slurm jobs: they outlive hub restarts, and the hub finds them again.
     c.JupyterHub.cleanup_servers = False
     c.JupyterHub.cleanup_proxy = not hub.external_proxy
@@ -47,6 +55,8 @@ def apply_slurm(slurm: SlurmSettings, c: Config) -> None:
     c.SlurmSpawner.default_partition = slurm.default_partition
     c.SlurmSpawner.submit_timeout = slurm.submit_timeout
     c.SlurmSpawner.poll_interval_s = float(slurm.poll_interval)
+    # JupyterHub's own poll reads the monitor's latest view: no Slurm call per server.
+    c.Spawner.poll_interval = slurm.poll_interval
     c.SlurmSpawner.extra_sbatch_args = list(slurm.extra_sbatch_args)
 
 

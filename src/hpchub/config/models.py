@@ -20,6 +20,10 @@ from .units import DurationSeconds, MemoryMiB
 class HubSettings(Strict):
     """Where the hub listens, who may log in and where it keeps its state."""
 
+    name: SlurmName = Field(
+        "hpchub",
+        description="This hub's name; every job it submits carries the Slurm comment hpchub:NAME.",
+    )
     public_url: str = Field(
         "http://127.0.0.1:8000/",
         description="URL the proxy listens on for users (behind Apache in production).",

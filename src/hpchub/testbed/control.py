@@ -61,6 +61,7 @@ def info(layout: Layout) -> dict:
         passwords = json.loads(layout.secrets_file.read_text())
     return {
         "hub_url": layout.hub_url,
+        "hub_name": layout.hub_name,
         "site_file": str(layout.site_file),
         "partitions": [*cluster.JUPYTER_PARTITIONS, "batch"],
         "nodes": {"jupyter": cluster.node_facts().name, "batch": cluster.BATCH_NODE},

@@ -76,6 +76,7 @@ def write_site(layout: Layout) -> None:
         config_d=str(config_d),
         env=str(layout.env),
         controller_addr=CONTROLLER_ADDR,
+        hub_name=layout.hub_name,
     )
     _write(layout.site_file, text, 0o644)
     _write(layout.etc / "jupyterhub_config.py", render("jupyterhub_config.py"), 0o644)

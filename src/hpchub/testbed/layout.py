@@ -51,6 +51,10 @@ class Layout:
         return Path("/var/lib/hpchub-testbed/users.json")
 
     @property
+    def hub_name(self) -> str:
+        return "testbed" + (f"-{self.name}" if self.name else "")
+
+    @property
     def sudoers_file(self) -> Path:
         return Path("/etc/sudoers.d/hpchub" + (f"-{self.name}" if self.name else ""))
 
