@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from ..render import render
-from . import procs
+from . import procs, testmodules
 from .cluster import CONTROLLER_ADDR
 from .layout import Layout
 from .system import sh
@@ -76,6 +76,8 @@ def write_site(layout: Layout) -> None:
         config_d=str(config_d),
         env=str(layout.env),
         controller_addr=CONTROLLER_ADDR,
+        shared_dir=str(layout.prefix / "share"),
+        testmodules=str(testmodules.MODULEFILES),
     )
     _write(layout.site_file, text, 0o644)
     _write(layout.etc / "jupyterhub_config.py", render("jupyterhub_config.py"), 0o644)
