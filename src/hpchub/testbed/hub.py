@@ -105,6 +105,11 @@ def write_sudoers(layout: Layout) -> None:
         slurm_bin="/usr/bin",
         helper=str(layout.env / "bin" / "hpchub-user"),
     )
+    if layout.name:
+        # sudo aliases are global across /etc/sudoers.d: a second hub's must not clash with the
+        # main one's, or sudo drops them and this hub's helper is never allowed.
+        for alias in ("HPCHUB_USERS", "HPCHUB_CMDS"):
+            text = text.replace(alias, f"{alias}_{layout.name.upper()}")
     target = layout.sudoers_file
     tmp = target.with_name(f".{target.name}.check")
     tmp.write_text(text)
