@@ -90,6 +90,37 @@ def hostile_user(site_file):
             subprocess.run(["rm", "-rf", str(d)], check=True)
 
 
+def test_users_own_venv_kernel(site_file):
+    # The recipe of docs/user-guide.md, as the user: their venv's Python installs a kernelspec
+    # into ~/.local/share/jupyter/kernels, which their server (and kernels test) then finds.
+    venv_python = testmodules.venv_python(testmodules.GOOD[1])
+    home = Path(pwd.getpwnam(USER).pw_dir)
+    own = home / ".local" / "share" / "jupyter" / "kernels" / "my-venv"
+    try:
+        r = _run(
+            "sudo",
+            "-u",
+            USER,
+            "-i",
+            "--",
+            str(venv_python),
+            "-m",
+            "ipykernel",
+            "install",
+            "--user",
+            "--name",
+            "my-venv",
+            "--display-name",
+            "My venv",
+        )
+        assert r.returncode == 0, r.stderr
+        r = _run(_hpchub(), f"--config={site_file}", "kernels", "test", "--user", USER, "my-venv")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert str(venv_python) in r.stdout
+    finally:
+        subprocess.run(["rm", "-rf", str(own)], check=True)
+
+
 def test_hostile_login_environment_is_real(hostile_user):
     # Without hpchub's launcher, bob's own shell would pick the shadowing module.
     r = _run("sudo", "-u", USER, "-i", "--", "sh", "-c", 'echo "$MODULEPATH|$LOADEDMODULES"')
