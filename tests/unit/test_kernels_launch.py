@@ -48,12 +48,18 @@ def test_environment_is_clean_site_modulepath_and_modules_loaded(fake_lmod):
         "PATH": "/home/u/bin:/usr/bin",
     }
     env = launcher.prepare_environment(
-        user_env, "/site/a:/site/b", "/usr/bin:/bin", fake_lmod, ["good/1"], 10
+        user_env,
+        "/site/a:/site/b",
+        "/usr/bin:/bin",
+        fake_lmod,
+        ["good/1"],
+        10,
+        {"PYTHONPATH": "/site/py"},
     )
     assert env["SEEN_MODULEPATH"] == "/site/a:/site/b"
     assert env["PATH"] == f"{VENV_BIN}:/usr/bin:/bin"
     assert env["LOADEDMODULES"] == "good/1"
-    assert "PYTHONPATH" not in env and env["HOME"] == "/h"
+    assert env["PYTHONPATH"] == "/site/py" and env["HOME"] == "/h"
 
 
 def test_failure_names_the_module_and_lmods_reason(fake_lmod):

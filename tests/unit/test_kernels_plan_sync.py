@@ -46,8 +46,14 @@ def test_rules_choose_modules_kinds_and_names():
     k = settings(
         modulepath=["/site/modules"],
         base_modules=["StdEnv"],
+        environment={"LMOD_PACKAGE_PATH": "/site/lmod"},
         rules=[
-            {"match": "python/*", "exclude": ["*-debug"], "display_name": "Python {version}"},
+            {
+                "match": "python/*",
+                "exclude": ["*-debug"],
+                "display_name": "Python {version}",
+                "env": {"PYTHONPATH": "/site/py"},
+            },
             {"match": "R/*", "kind": "r"},
             {"match": "py/*"},
         ],
@@ -67,6 +73,9 @@ def test_rules_choose_modules_kinds_and_names():
     assert "--modulepath=/site/modules" in argv
     assert argv.index("--module=StdEnv") < argv.index("--module=python/3.11")
     assert "--check=python" in argv and "--connection-file={connection_file}" in argv
+    # Set after the launcher's clean-up (kernel.json's env would be cleaned away).
+    assert argv.index("--env=LMOD_PACKAGE_PATH=/site/lmod") < argv.index("--module=StdEnv")
+    assert "--env=PYTHONPATH=/site/py" in argv and "env" not in spec
     assert argv[argv.index("--") + 1 :] == [
         "python3",
         "-m",

@@ -107,7 +107,8 @@ class KernelRule(Strict):
         description="The line `hpchub kernels test` runs in this kernel (default per kind).",
     )
     env: dict[str, str] = Field(
-        default_factory=dict, description="Fixed environment variables for these kernels."
+        default_factory=dict,
+        description="Variables set in these kernels after the clean-up, before modules load.",
     )
 
     @model_validator(mode="after")
@@ -124,10 +125,15 @@ class KernelRule(Strict):
                 raise ValueError("command arguments must be single-line")
         if self.test_code is not None and "\n" in self.test_code:
             raise ValueError("test_code must be a single line")
-        for key, value in self.env.items():
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) or "\n" in value:
-                raise ValueError(f"env entry {key!r} must be NAME: single-line value")
+        check_environment(self.env)
         return self
+
+
+def check_environment(env: dict[str, str]) -> None:
+    """Variable names that are names, values on one line."""
+    for key, value in env.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) or "\n" in value or "\0" in value:
+            raise ValueError(f"environment entry {key!r} must be NAME: single-line value")
 
 
 class KernelSettings(Strict):
@@ -169,6 +175,13 @@ class KernelSettings(Strict):
         default_factory=list,
         description="Modules loaded first in every kernel (e.g. the site's StdEnv).",
     )
+    environment: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Variables for Lmod in every kernel and job, e.g. LMOD_PACKAGE_PATH (site hooks) "
+            "or LMOD_RC; set after the clean-up, before modules load."
+        ),
+    )
     rules: list[KernelRule] = Field(
         default_factory=list,
         description="Which modules become kernels; the first matching rule wins.",
@@ -183,6 +196,11 @@ class KernelSettings(Strict):
     load_timeout: int = Field(
         120, ge=5, le=3600, description="Seconds a kernel may spend loading its modules."
     )
+
+    @model_validator(mode="after")
+    def _check_environment(self) -> KernelSettings:
+        check_environment(self.environment)
+        return self
 
     @property
     def lmod_cmd(self) -> Path:

@@ -81,6 +81,7 @@ def job_environment(
     prepend("JUPYTER_PATH", str(kernels.jupyter_data_dir))
     prepend("JUPYTER_CONFIG_PATH", str(kernels.jupyter_config_dir))
     # The Lmod panel (jupyterlmod) and users' terminals see the site's modules.
+    env.update(kernels.environment)
     env["MODULEPATH"] = kernels.modulepath_text
     env["LMOD_CMD"] = str(kernels.lmod_cmd)
     env["LMOD_PKG"] = str(kernels.lmod_dir)

@@ -41,6 +41,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--lmod", required=True, help="Lmod's libexec/lmod")
     p.add_argument("--base-path", default="/usr/local/bin:/usr/bin:/bin")
     p.add_argument("--module", action="append", default=[], help="a module to load (repeatable)")
+    p.add_argument("--env", action="append", default=[], help="NAME=VALUE set before loading")
     p.add_argument("--check", default="none", choices=["none", *KINDS])
     p.add_argument("--language", default="python")
     p.add_argument("--timeout", type=float, default=120)
@@ -48,6 +49,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--no-error-kernel", action="store_true")
     p.add_argument("command", nargs=argparse.REMAINDER)
     args = p.parse_args(argv)
+    bad = [e for e in args.env if "=" not in e]
+    if bad:
+        p.error(f"--env needs NAME=VALUE, got {bad[0]!r}")
     if args.command[:1] == ["--"]:
         args.command = args.command[1:]
     if not args.command:
@@ -62,9 +66,11 @@ def prepare_environment(
     lmod_cmd: Path,
     modules: Sequence[str],
     timeout: float,
+    extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The kernel's environment: clean, site MODULEPATH, ``modules`` loaded in order."""
+    """The kernel's environment: clean, ``extra`` set, site MODULEPATH, ``modules`` loaded."""
     env = lmod.clean_environment(environ, base_path)
+    env.update(extra or {})
     env["MODULEPATH"] = modulepath
     env["LMOD_CMD"] = str(lmod_cmd)
     for module in modules:
@@ -115,8 +121,15 @@ def format_failure(display_name: str, reason: str) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
+        extra = dict(e.split("=", 1) for e in args.env)
         env = prepare_environment(
-            os.environ, args.modulepath, args.base_path, Path(args.lmod), args.module, args.timeout
+            os.environ,
+            args.modulepath,
+            args.base_path,
+            Path(args.lmod),
+            args.module,
+            args.timeout,
+            extra,
         )
         exe = resolve_command(args.command, env, args.module)
         run_check(args.check, env, args.module, args.timeout)

@@ -66,6 +66,8 @@ def launcher_argv(
         f"--language={language}",
         f"--check={rule.kind if kind and kind.check else 'none'}",
     ]
+    env = {**settings.environment, **rule.env}
+    argv += [f"--env={k}={v}" for k, v in sorted(env.items())]
     argv += [f"--module={m}" for m in (*settings.base_modules, *rule.extra_modules, *modules)]
     if not settings.error_kernel:
         argv.append("--no-error-kernel")
@@ -109,7 +111,6 @@ def plan(
             "display_name": shown,
             "language": rule.language if rule.kind == "custom" else kind.language,
             "interrupt_mode": "signal",
-            "env": dict(sorted(rule.env.items())),
             "metadata": {
                 "hpchub": {
                     "generator": GENERATOR,
