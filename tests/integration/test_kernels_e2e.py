@@ -169,7 +169,8 @@ def test_kernels_test_as_user_with_hostile_bashrc(hostile_user, site_file):
     assert line.startswith("FAIL")
     assert f'module "{FAMILY}/broken" cannot be loaded' in line
     assert "hpctest-missing/1.0" in line
-    assert "2 passed, 1 failed" in out
+    assert "PASS  python3 " in out  # python3_module: the testbed points it at 3.11-b
+    assert "3 passed, 1 failed" in out
 
 
 def test_kernels_test_in_slurm_as_user(hostile_user, site_file):
@@ -236,6 +237,11 @@ def test_server_kernels_panel_and_nbdime(hostile_user, testbed, site_file):
         specs = c.s.get(base + "api/kernelspecs", headers=auth, timeout=30).json()["kernelspecs"]
         assert {*GOOD, BROKEN} <= set(specs), sorted(specs)
         assert specs[BROKEN]["spec"]["display_name"] == "Test Python broken"
+        # 'python3', the name most notebooks ask for, is the site's chosen module, not the
+        # single-user environment's own Python.
+        assert specs["python3"]["spec"]["display_name"] == f"Python 3 ({FAMILY}/3.11-b)"
+        out = run_in_kernel(base, _start_kernel(c, "python3"), c.token, PROBE, 60).split()
+        assert out == [str(testmodules.venv_python("3.11-b")), "3.11-b"], out
 
         # Each module kernel runs its own module's Python, whatever the server's state.
         for name, version in GOOD.items():

@@ -92,6 +92,21 @@ def test_rules_choose_modules_kinds_and_names():
     assert any("py/3.12" in n and "2 ways" in n for n in notes)
 
 
+def test_python3_name_goes_to_the_chosen_module():
+    k = settings(python3_module="python/3.11", rules=[{"match": "python/*"}])
+    wanted, _ = plan(MODULES, k, LAUNCHER)
+    py3 = wanted["python3"].spec
+    assert py3["display_name"] == "Python 3 (python/3.11)"
+    assert (
+        "--module=python/3.11" in py3["argv"]
+        and "--display-name=Python 3 (python/3.11)" in py3["argv"]
+    )
+    assert wanted["module-python-3.11"].spec["display_name"] == "python/3.11 (Python)"
+    missing = settings(python3_module="python/9", rules=[{"match": "python/*"}])
+    wanted, notes = plan(MODULES, missing, LAUNCHER)
+    assert "python3" not in wanted and any("python3_module python/9" in n for n in notes)
+
+
 def test_latest_keeps_the_highest_version_only():
     k = settings(rules=[{"match": "python/3.1?", "versions": "latest"}])
     wanted, _ = plan(MODULES, k, LAUNCHER)

@@ -186,6 +186,14 @@ class KernelSettings(Strict):
         default_factory=list,
         description="Which modules become kernels; the first matching rule wins.",
     )
+    python3_module: ModuleName | None = Field(
+        None,
+        description=(
+            "A module whose kernel also answers to the name 'python3', which most notebooks ask "
+            "for; without it, 'python3' is the single-user environment's own Python. It must "
+            "be selected by a python rule."
+        ),
+    )
     error_kernel: bool = Field(
         True,
         description=(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,4 +128,23 @@ def plan(
                 + " ".join(mod.load_sequence)
             )
         out[name] = KernelDef(name, mod.fullname, spec, bool(kind and kind.logos_from_ipykernel))
+    _add_python3(out, settings, notes)
     return out, notes
+
+
+def _add_python3(out: dict[str, KernelDef], settings: KernelSettings, notes: list[str]) -> None:
+    """The kernel of ``python3_module`` once more, as 'python3' (it shadows the server's own)."""
+    wanted = settings.python3_module
+    if wanted is None:
+        return
+    match = next((k for k in out.values() if k.module == wanted), None)
+    if match is None or match.spec["language"] != "python":
+        notes.append(f"python3_module {wanted}: no python kernel made from it; 'python3' unchanged")
+        return
+    spec = json.loads(json.dumps(match.spec))
+    spec["display_name"] = f"Python 3 ({wanted})"
+    argv = spec["argv"]
+    argv[argv.index(f"--display-name={match.spec['display_name']}")] = (
+        f"--display-name={spec['display_name']}"
+    )
+    out["python3"] = KernelDef("python3", wanted, spec, match.logos)
