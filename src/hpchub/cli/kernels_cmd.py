@@ -82,6 +82,13 @@ def sync(args) -> int:
             args.dry_run,
             label=lambda rel: f"git/{rel}",
         )
+    except OSError as err:
+        print(
+            f"hpchub kernels sync: cannot write {err.filename or k.shared_dir}: "
+            f"{err.strerror} (sync writes the shared folder as root)",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         os.umask(old_umask)
     verb = "would" if args.dry_run else "did"
