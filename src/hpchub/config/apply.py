@@ -90,6 +90,9 @@ def apply_site(site: SiteConfig, c: Config | None = None) -> Config:
     apply_slurm(site.slurm, c)
     apply_singleuser(site.singleuser, c)
     apply_choices(site, c)
+    from ..kernels.hubconfig import apply_kernels
+
+    apply_kernels(site, c)
     from ..spawner.callback import handlers
 
     c.JupyterHub.extra_handlers = handlers()

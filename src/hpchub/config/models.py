@@ -200,6 +200,9 @@ class SingleUserSettings(Strict):
         return self
 
 
+from .kernels import ExtensionSettings, KernelSettings  # noqa: E402 - they build on Strict
+
+
 class SiteConfig(Strict):
     """The whole site file (/etc/hpchub/hpchub.yaml)."""
 
@@ -224,6 +227,12 @@ class SiteConfig(Strict):
     )
     servers: ServerSettings = Field(
         default_factory=ServerSettings, description="Named servers per user."
+    )
+    kernels: KernelSettings = Field(
+        default_factory=KernelSettings, description="Kernels made from the site's Lmod modules."
+    )
+    extensions: ExtensionSettings = Field(
+        default_factory=ExtensionSettings, description="JupyterLab extensions for everyone."
     )
 
     @model_validator(mode="after")

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from . import cluster, hub, system
+from . import cluster, hub, system, testmodules
 from .layout import Layout
 
 
@@ -35,6 +35,7 @@ def up(layout: Layout, log=print) -> dict:
     software_changed = (marker.read_text() if marker.exists() else "") != before
     hub.write_site(layout)
     hub.write_sudoers(layout)
+    testmodules.ensure_kernels(layout, log=log)
     hub.start_services(layout, proxy_bin, restart_hub=software_changed, log=log)
     return info(layout)
 

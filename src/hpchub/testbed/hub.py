@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from ..render import render
-from . import procs
+from . import procs, testmodules
 from .cluster import CONTROLLER_ADDR
 from .layout import Layout
 from .system import sh
@@ -77,6 +77,8 @@ def write_site(layout: Layout) -> None:
         env=str(layout.env),
         controller_addr=CONTROLLER_ADDR,
         hub_name=layout.hub_name,
+        shared_dir=str(layout.prefix / "share"),
+        testmodules=str(testmodules.MODULEFILES),
     )
     _write(layout.site_file, text, 0o644)
     _write(layout.etc / "jupyterhub_config.py", render("jupyterhub_config.py"), 0o644)
@@ -104,6 +106,11 @@ def write_sudoers(layout: Layout) -> None:
         slurm_bin="/usr/bin",
         helper=str(layout.env / "bin" / "hpchub-user"),
     )
+    if layout.name:
+        # sudo aliases are global across /etc/sudoers.d: a second hub's must not clash with the
+        # main one's, or sudo drops them and this hub's helper is never allowed.
+        for alias in ("HPCHUB_USERS", "HPCHUB_CMDS"):
+            text = text.replace(alias, f"{alias}_{layout.name.upper()}")
     target = layout.sudoers_file
     tmp = target.with_name(f".{target.name}.check")
     tmp.write_text(text)
