@@ -106,6 +106,10 @@ class SlurmSpawner(OptionsMixin, Spawner):
     resources = Dict(
         help="The validated request of the running job (profile, limits, idle timeout)."
     )
+    last_exit = Dict(help="Why the last job ended, kept until the next start (home page).")
+    last_options = Dict(
+        help="Options of the last accepted start; a refused request reverts to them."
+    )
     job_id = Unicode("")
     token_sha256 = Unicode("")
     job_host = Unicode("")
@@ -226,6 +230,8 @@ class SlurmSpawner(OptionsMixin, Spawner):
         state = super().get_state()
         if self.last_exit:
             state["last_exit"] = dict(self.last_exit)
+        if self.last_options:
+            state["last_options"] = dict(self.last_options)
         if self.job_id:
             state.update(
                 job_id=self.job_id,
@@ -244,6 +250,7 @@ class SlurmSpawner(OptionsMixin, Spawner):
         self.job_port = int(state.get("job_port", 0) or 0)
         self.resources = dict(state.get("resources") or {})
         self.last_exit = dict(state.get("last_exit") or {})
+        self.last_options = dict(state.get("last_options") or {})
         if self.job_id:
             self.monitor.watch(self.job_id)
 
@@ -311,7 +318,12 @@ class SlurmSpawner(OptionsMixin, Spawner):
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self):
-        req = await self.resolve_resources(self.user_options)
+        try:
+            req = await self.resolve_resources(self.user_options)
+        except Exception:
+            self.forget_rejected_options(self.last_options)
+            raise
+        self.last_options = req.to_options()
         job = self.build_job(req)
         self.resources = req.summary()
         script = render_job_script(job)
