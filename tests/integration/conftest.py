@@ -59,6 +59,13 @@ def alice(testbed) -> HubClient:
 
 
 @pytest.fixture
+def carol(testbed) -> HubClient:
+    c = _client(testbed, 2)
+    yield c
+    _stop_all(c)
+
+
+@pytest.fixture
 def bob(testbed) -> HubClient:
     c = _client(testbed, 1)
     yield c

@@ -83,7 +83,24 @@ def apply_choices(site: SiteConfig, c: Config) -> None:
     c.JupyterHub.named_server_limit_per_user = site.servers.named_server_limit
 
 
-def apply_site(site: SiteConfig, c: Config | None = None) -> Config:
+def apply_culling(site: SiteConfig, c: Config, site_file: str | None = None) -> None:
+    """The idle culler service and its role; activity reporting in the jobs."""
+    from ..culling.service import culler_role, culler_service
+
+    env = dict(c.SlurmSpawner.job_environment) if "job_environment" in c.SlurmSpawner else {}
+    # Servers report activity (busy kernels and terminals included) often enough for the
+    # shortest idle timeout to be judged fairly.
+    env["JUPYTERHUB_ACTIVITY_INTERVAL"] = str(site.culling.activity_interval)
+    env["HPCHUB_BUSY_CHECK"] = str(site.culling.busy_check)
+    c.SlurmSpawner.job_environment = env
+    if site.culling.enabled:
+        services = list(c.JupyterHub.services) if "services" in c.JupyterHub else []
+        c.JupyterHub.services = [*services, culler_service(site, site_file=site_file)]
+        roles = list(c.JupyterHub.load_roles) if "load_roles" in c.JupyterHub else []
+        c.JupyterHub.load_roles = [*roles, culler_role()]
+
+
+def apply_site(site: SiteConfig, c: Config | None = None, site_file: str | None = None) -> Config:
     """Apply every section of the site file; returns the Config it filled."""
     c = Config() if c is None else c
     apply_hub(site.hub, c)
@@ -93,6 +110,7 @@ def apply_site(site: SiteConfig, c: Config | None = None) -> Config:
     from ..kernels.hubconfig import apply_kernels
 
     apply_kernels(site, c)
+    apply_culling(site, c, site_file)
     from ..spawner.callback import handlers
 
     c.JupyterHub.extra_handlers = handlers()

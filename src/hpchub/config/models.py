@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from .base import Strict, check_sbatch_option
+from .culling import CullingSettings
 from .names import SlurmName, UnixName
 from .profiles import CustomResources, Profile, ServerSettings, default_profiles
 from .units import DurationSeconds, MemoryMiB
@@ -233,6 +234,9 @@ class SiteConfig(Strict):
     )
     extensions: ExtensionSettings = Field(
         default_factory=ExtensionSettings, description="JupyterLab extensions for everyone."
+    )
+    culling: CullingSettings = Field(
+        default_factory=CullingSettings, description="Stopping idle servers, per their own timeout."
     )
 
     @model_validator(mode="after")

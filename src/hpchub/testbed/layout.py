@@ -17,7 +17,7 @@ class Layout:
     slurm_etc: Path = Path("/etc/slurm")
     hub_user: str = "jupyterhub-daemon"
     group: str = "jupyter"
-    users: tuple[str, ...] = ("alice", "bob")
+    users: tuple[str, ...] = ("alice", "bob", "carol")
     outsider: str = "mallory"
     public_port: int = 8000
     proxy_api_port: int = 8001
