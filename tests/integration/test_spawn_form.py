@@ -10,28 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.sbatch_rules import ALLOWED_SBATCH
+
 from .conftest import squeue_ids
 from .test_lifecycle import free_memory_mib
-
-ALLOWED_SBATCH = {
-    "--job-name",
-    "--partition",
-    "--time",
-    "--mem",
-    "--cpus-per-task",
-    "--nodes",
-    "--ntasks",
-    "--output",
-    "--chdir",
-    "--signal",
-    "--export",
-    "--gres",
-    "--account",
-    "--qos",
-    "--reservation",
-    "--constraint",
-    "--comment",
-}
 
 
 def job_of(user: str, name_suffix: str = "") -> dict:

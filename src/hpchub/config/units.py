@@ -94,7 +94,9 @@ def parse_duration_seconds(value: object, minimum: int = 60) -> int:
     else:
         raise ValueError(f"expected {DURATION_HELP}, got {value!r}")
     if seconds < minimum:
-        floor = "one minute" if minimum == 60 else f"{minimum} second" + ("s" if minimum > 1 else "")
+        floor = (
+            "one minute" if minimum == 60 else f"{minimum} second" + ("s" if minimum > 1 else "")
+        )
         raise ValueError(f"a duration must be at least {floor}, got {value!r}")
     if seconds > 365 * 86400:
         raise ValueError(f"a duration must be at most 365 days, got {value!r}")
