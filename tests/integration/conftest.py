@@ -59,6 +59,13 @@ def alice(testbed) -> HubClient:
 
 
 @pytest.fixture
+def carol(testbed) -> HubClient:
+    c = _client(testbed, 2)
+    yield c
+    _stop_all(c)
+
+
+@pytest.fixture
 def bob(testbed) -> HubClient:
     c = _client(testbed, 1)
     yield c
@@ -66,10 +73,13 @@ def bob(testbed) -> HubClient:
 
 
 def squeue_ids(user: str) -> list[str]:
+    """Active jobs of ``user`` submitted by the testbed hub under test (other hubs share users)."""
+    name = os.environ.get("HPCHUB_TESTBED_NAME", "")
+    comment = "hpchub:testbed" + (f"-{name}" if name else "")
     r = subprocess.run(
-        ["squeue", "-h", "-u", user, "-o", "%i"], capture_output=True, text=True, check=True
+        ["squeue", "-h", "-u", user, "-o", "%i|%k"], capture_output=True, text=True, check=True
     )
-    return r.stdout.split()
+    return [ln.split("|")[0] for ln in r.stdout.split() if ln.split("|")[1] == comment]
 
 
 def allowed_ram_percent() -> float:

@@ -95,6 +95,29 @@ class HubClient:
             time.sleep(0.5)
         raise TimeoutError("server did not stop")
 
+    def progress_events(self, name: str = "", timeout: float = 120, until=None) -> list[dict]:
+        """Read the spawn progress event stream until ``until(event)`` is true, or it ends."""
+        path = (
+            f"/users/{self.user}/servers/{name}/progress"
+            if name
+            else f"/users/{self.user}/server/progress"
+        )
+        events: list[dict] = []
+        with self.s.get(
+            self.base + "/hub/api" + path, headers=self._auth(), stream=True, timeout=timeout
+        ) as r:
+            for raw in r.iter_lines(decode_unicode=True):
+                if not raw or not raw.startswith("data:"):
+                    continue
+                ev = json.loads(raw[5:])
+                events.append(ev)
+                if ev.get("ready") or ev.get("failed") or (until and until(ev)):
+                    break
+        return events
+
+    def home(self) -> str:
+        return self.s.get(self.base + "/hub/home").text
+
     def _auth(self) -> dict:
         return {"Authorization": f"token {self.token}"} if self.token else {}
 

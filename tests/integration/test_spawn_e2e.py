@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -76,15 +77,26 @@ def _all_ended(job_ids) -> bool:
 
 
 def _server_token(user: str) -> str:
+    """The API token of ``user``'s running server of the hub under test (others may share users)."""
+    hub_port = int(os.environ.get("HPCHUB_TESTBED_PORT_BASE", "8000")) + 81
     pids = subprocess.run(
         ["pgrep", "-u", user, "-f", "jupyterhub-singleuser"], capture_output=True, text=True
     )
     for pid in pids.stdout.split():
-        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        for kv in env:
-            if kv.startswith(b"JUPYTERHUB_API_TOKEN="):
-                return kv.split(b"=", 1)[1].decode()
-    raise AssertionError(f"no running server of {user}")
+        try:
+            env = dict(
+                kv.split(b"=", 1)
+                for kv in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                if b"=" in kv
+            )
+        except OSError:
+            continue
+        if (
+            f":{hub_port}/".encode() in env.get(b"JUPYTERHUB_API_URL", b"")
+            and b"JUPYTERHUB_API_TOKEN" in env
+        ):
+            return env[b"JUPYTERHUB_API_TOKEN"].decode()
+    raise AssertionError(f"no running server of {user} for the hub on port {hub_port}")
 
 
 def _routes(testbed) -> dict:

@@ -10,38 +10,26 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .conftest import squeue_ids
+from tests.sbatch_rules import ALLOWED_SBATCH
 
-ALLOWED_SBATCH = {
-    "--job-name",
-    "--partition",
-    "--time",
-    "--mem",
-    "--cpus-per-task",
-    "--nodes",
-    "--ntasks",
-    "--output",
-    "--chdir",
-    "--signal",
-    "--export",
-    "--gres",
-    "--account",
-    "--qos",
-    "--reservation",
-    "--constraint",
-}
+from .conftest import squeue_ids
+from .test_lifecycle import free_memory_mib
 
 
 def job_of(user: str, name_suffix: str = "") -> dict:
     out = subprocess.run(
-        ["squeue", "-h", "-u", user, "-o", "%i|%j|%P|%m|%N|%T"],
+        ["squeue", "-h", "-u", user, "-o", "%i|%j|%P|%m|%N|%T|%k"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
     for line in out.splitlines():
-        jid, name, part, mem, node, state = line.split("|")
-        if name == f"jupyter-{user}{name_suffix}":
+        jid, name, part, mem, node, state, comment = line.split("|")
+        if (
+            name == f"jupyter-{user}{name_suffix}"
+            and comment.startswith("hpchub:testbed")
+            and jid in squeue_ids(user)
+        ):
             return {"id": jid, "partition": part, "mem": mem, "node": node, "state": state}
     raise AssertionError(f"no job for {user}{name_suffix}: {out}")
 
@@ -147,7 +135,7 @@ def full_jupyter_node():
             "--parsable",
             "-p",
             "jupyter-short",
-            "--mem=7600M",
+            f"--mem={free_memory_mib('vm') - 200}M",
             "-t",
             "10",
             "-J",
@@ -163,17 +151,17 @@ def full_jupyter_node():
         cwd="/tmp",
     )
     jid = out.stdout.strip()
-    for _ in range(60):
-        if (
-            subprocess.run(
+    try:
+        for _ in range(60):
+            state = subprocess.run(
                 ["squeue", "-h", "-j", jid, "-o", "%T"], capture_output=True, text=True
-            ).stdout.strip()
-            == "RUNNING"
-        ):
-            break
-        time.sleep(0.5)
-    yield jid
-    subprocess.run(["scancel", jid])
+            )
+            if state.stdout.strip() == "RUNNING":
+                break
+            time.sleep(0.5)
+        yield jid
+    finally:
+        subprocess.run(["scancel", jid])
 
 
 def test_jobs_start_in_short_while_it_has_room(alice):

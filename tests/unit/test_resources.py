@@ -7,6 +7,7 @@ from hpchub.resources.catalog import Catalog
 from hpchub.resources.request import LiveLimits, OptionsError, resolve_request
 from hpchub.slurm.jobscript import JobRequest, render_job_script
 from hpchub.spawner.slurm import sbatch_lines
+from tests.sbatch_rules import ALLOWED_SBATCH
 
 SITE = parse_site(
     {
@@ -184,25 +185,6 @@ def test_live_limits_tighten_custom():
     assert "memory: 6G is more than jupyter-short allows (1M to 4G)" in str(e.value)
     assert "time: 2h is more than jupyter-short allows (1m to 1h)" in str(e.value)
 
-
-ALLOWED_SBATCH = {
-    "--job-name",
-    "--partition",
-    "--time",
-    "--mem",
-    "--cpus-per-task",
-    "--nodes",
-    "--ntasks",
-    "--output",
-    "--chdir",
-    "--signal",
-    "--export",
-    "--gres",
-    "--account",
-    "--qos",
-    "--reservation",
-    "--constraint",
-}
 
 anything = st.one_of(
     st.text(max_size=40),

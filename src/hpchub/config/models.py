@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from .base import Strict, check_sbatch_option
+from .culling import CullingSettings
 from .deploy import DeploySettings
 from .names import SlurmName, UnixName
 from .profiles import CustomResources, Profile, ServerSettings, default_profiles
@@ -21,6 +22,10 @@ from .units import DurationSeconds, MemoryMiB
 class HubSettings(Strict):
     """Where the hub listens, who may log in and where it keeps its state."""
 
+    name: SlurmName = Field(
+        "hpchub",
+        description="This hub's name; every job it submits carries the Slurm comment hpchub:NAME.",
+    )
     public_url: str = Field(
         "http://127.0.0.1:8000/",
         description="URL the proxy listens on for users (behind Apache in production).",
@@ -197,6 +202,9 @@ class SingleUserSettings(Strict):
         return self
 
 
+from .kernels import ExtensionSettings, KernelSettings  # noqa: E402 - they build on Strict
+
+
 class SiteConfig(Strict):
     """The whole site file (/etc/hpchub/hpchub.yaml)."""
 
@@ -221,6 +229,15 @@ class SiteConfig(Strict):
     )
     servers: ServerSettings = Field(
         default_factory=ServerSettings, description="Named servers per user."
+    )
+    kernels: KernelSettings = Field(
+        default_factory=KernelSettings, description="Kernels made from the site's Lmod modules."
+    )
+    extensions: ExtensionSettings = Field(
+        default_factory=ExtensionSettings, description="JupyterLab extensions for everyone."
+    )
+    culling: CullingSettings = Field(
+        default_factory=CullingSettings, description="Stopping idle servers, per their own timeout."
     )
     deploy: DeploySettings = Field(
         default_factory=DeploySettings,

@@ -8,7 +8,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from .base import Strict, check_sbatch_option
 from .names import SlurmName, UnixName
-from .units import DurationSeconds, MemoryMiB
+from .units import DurationSeconds, IdleSeconds, MemoryMiB
 
 ProfileKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
 OneLine = Annotated[str, StringConstraints(pattern=r"^[^\r\n\x00]*$", max_length=300)]
@@ -44,7 +44,7 @@ class Profile(Audience):
     time: DurationSeconds = Field(description="The job's time limit (Slurm enforces it).")
     gpus: int = Field(0, ge=0, le=64, description="GPUs requested as gres gpu[:type]:N.")
     gpu_type: SlurmName | None = Field(None, description="gres type, e.g. a100 (optional).")
-    idle_timeout: DurationSeconds = Field(
+    idle_timeout: IdleSeconds = Field(
         "4h",
         validate_default=True,
         description="Idle servers of this profile are stopped after this.",
@@ -83,7 +83,7 @@ class IdleRule(Strict):
     max_memory: MemoryMiB | None = Field(
         None, description="Applies to requests up to this much memory; none = any larger request."
     )
-    idle_timeout: DurationSeconds
+    idle_timeout: IdleSeconds
 
 
 class CustomResources(Audience):

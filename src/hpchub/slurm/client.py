@@ -8,10 +8,13 @@ from pathlib import Path
 
 from ..config.models import SlurmSettings
 from .parsers import (
+    PENDING_FORMAT,
     SINFO_NODE_FORMAT,
     SQUEUE_FORMAT,
     JobInfo,
     NodeInfo,
+    QueuePlace,
+    parse_queue_places,
     parse_sbatch_parsable,
     parse_sinfo_nodes,
     parse_squeue,
@@ -40,6 +43,16 @@ class SlurmError(Exception):
 
 class SlurmUnavailable(SlurmError):
     """The controller did not answer; nothing is known about the jobs."""
+
+
+def failure(result: Result, harmless: tuple[str, ...] = ()) -> SlurmError | None:
+    """The error a failed command stands for (None if it failed in a way that is fine)."""
+    msg = result.message()
+    if any(h in msg for h in harmless):
+        return None
+    if any(s in msg for s in _UNREACHABLE):
+        return SlurmUnavailable(msg)
+    return SlurmError(msg)
 
 
 def _check_user(user: str) -> str:
@@ -87,10 +100,7 @@ class SlurmClient:
             argv, stdin=script, env=full_env, timeout=self.settings.submit_timeout
         )
         if not result.ok:
-            msg = result.message()
-            if any(s in msg for s in _UNREACHABLE):
-                raise SlurmUnavailable(msg)
-            raise SlurmError(msg)
+            raise failure(result)
         return parse_sbatch_parsable(result.stdout)
 
     def cancel_argv(self, user: str, job_id: str) -> list[str]:
@@ -100,14 +110,10 @@ class SlurmClient:
     async def cancel(self, user: str, job_id: str) -> None:
         """Cancel the job as its owner. A job that is already gone is not an error."""
         result = await self.runner(self.cancel_argv(user, job_id), timeout=30)
-        if result.ok:
-            return
-        msg = result.message()
-        if "Invalid job id" in msg or "already completing or completed" in msg:
-            return
-        if any(s in msg for s in _UNREACHABLE):
-            raise SlurmUnavailable(msg)
-        raise SlurmError(msg)
+        if not result.ok:
+            err = failure(result, ("Invalid job id", "already completing or completed"))
+            if err is not None:
+                raise err
 
     def squeue_argv(self, job_ids: Sequence[str]) -> list[str]:
         """One squeue for many jobs, with every state, no sudo."""
@@ -126,24 +132,27 @@ class SlurmClient:
             return {}
         result = await self.runner(self.squeue_argv(job_ids), timeout=30)
         if not result.ok:
-            msg = result.message()
-            if "Invalid job id" in msg:
-                # Every listed job has been purged: all of them have ended.
-                return {}
-            if any(s in msg for s in _UNREACHABLE):
-                raise SlurmUnavailable(msg)
-            raise SlurmError(msg)
+            # "Invalid job id": every listed job has been purged, so all of them have ended.
+            err = failure(result, ("Invalid job id",))
+            if err is not None:
+                raise err
+            return {}
         return parse_squeue(result.stdout)
+
+    async def queue_places(self) -> dict[str, QueuePlace]:
+        """Position and expected start of every pending job (one `squeue --start`, no sudo)."""
+        argv = [self._bin("squeue"), "--start", "-h", "-t", "PENDING", f"--format={PENDING_FORMAT}"]
+        result = await self.runner(argv, timeout=30)
+        if not result.ok:
+            raise failure(result)
+        return parse_queue_places(result.stdout)
 
     async def nodes(self) -> dict[str, NodeInfo]:
         """Every node with its address and free resources (one sinfo call)."""
         argv = [self._bin("sinfo"), "-N", "--noheader", f"--format={SINFO_NODE_FORMAT}"]
         result = await self.runner(argv, timeout=30)
         if not result.ok:
-            msg = result.message()
-            if any(s in msg for s in _UNREACHABLE):
-                raise SlurmUnavailable(msg)
-            raise SlurmError(msg)
+            raise failure(result)
         return parse_sinfo_nodes(result.stdout)
 
     async def job_details(self, job_id: str) -> dict[str, str]:

@@ -37,10 +37,13 @@ class JobRequest:
     extra_sbatch_lines: tuple[str, ...] = ()
     environment: tuple[tuple[str, str], ...] = ()
     server_args: tuple[str, ...] = field(default_factory=tuple)
+    hub_name: str = "hpchub"
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z_][a-z0-9_.-]{0,31}", self.user):
             raise ValueError(f"bad user name {self.user!r}")
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}", self.hub_name):
+            raise ValueError(f"bad hub name {self.hub_name!r}")
         if not _SAFE_NAME.fullmatch(self.server_name):
             raise ValueError(f"bad server name {self.server_name!r}")
         if not self.partitions or not all(

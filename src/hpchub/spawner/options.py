@@ -70,6 +70,13 @@ class OptionsMixin(Configurable):
         except OptionsError as err:
             raise invalid(err.problems) from None
 
+    def forget_rejected_options(self, last_good: dict) -> None:
+        """JupyterHub stores user_options before start() validates them; put the last good
+        ones back, or a refused request would be reused by every later start."""
+        if self.orm_spawner is not None and self.db is not None:
+            self.orm_spawner.user_options = dict(last_good)
+            self.db.commit()
+
     def _previous_options(self) -> dict:
         if self.orm_spawner is not None and self.orm_spawner.user_options:
             return dict(self.orm_spawner.user_options)

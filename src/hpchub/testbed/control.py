@@ -7,7 +7,7 @@ import os
 import sys
 
 from ..deploy.paths import DeployPaths
-from . import cluster, hub, system, web
+from . import cluster, hub, system, testmodules, web
 from .layout import Layout
 
 
@@ -49,6 +49,7 @@ def up(layout: Layout, log=print) -> dict:
         or restart_proxy
         or bool({paths.hub_unit, paths.config_py} & changed_files)
     )
+    testmodules.ensure_kernels(layout, log=log)
     hub.start_services(layout, site, restart_hub, restart_proxy, log=log)
     web.ensure_apache(layout, changed=site.deploy.web.vhost_file in changed_files, log=log)
     return info(layout)
@@ -77,6 +78,7 @@ def info(layout: Layout) -> dict:
         passwords = json.loads(layout.secrets_file.read_text())
     return {
         "hub_url": layout.hub_url,
+        "hub_name": layout.hub_name,
         "site_file": str(layout.site_file),
         "partitions": [*cluster.JUPYTER_PARTITIONS, "batch"],
         "nodes": {"jupyter": cluster.node_facts().name, "batch": cluster.BATCH_NODE},

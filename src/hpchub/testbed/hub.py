@@ -15,7 +15,7 @@ from ..deploy.install import Installer, Report
 from ..deploy.paths import DeployPaths
 from ..deploy.software import install_software
 from ..render import render
-from . import procs, services
+from . import procs, services, testmodules
 from .cluster import BATCH_NODE, CONTROLLER_ADDR
 from .layout import Layout
 from .system import sh
@@ -71,6 +71,9 @@ def site_text(layout: Layout, proxy_bin: str, jupyter_node: str) -> str:
         gate_htpasswd=str(layout.gate_htpasswd),
         jupyter_node=jupyter_node,
         batch_node=BATCH_NODE,
+        hub_name=layout.hub_name,
+        shared_dir=str(layout.prefix / "share"),
+        testmodules=str(testmodules.MODULEFILES),
     )
 
 

@@ -1,0 +1,23 @@
+"""The only #SBATCH options a job script may carry, whatever the user sent (the tests' oracle)."""
+
+ALLOWED_SBATCH = frozenset(
+    {
+        "--job-name",
+        "--partition",
+        "--time",
+        "--mem",
+        "--cpus-per-task",
+        "--nodes",
+        "--ntasks",
+        "--output",
+        "--chdir",
+        "--signal",
+        "--export",
+        "--gres",
+        "--account",
+        "--qos",
+        "--reservation",
+        "--constraint",
+        "--comment",
+    }
+)
