@@ -20,8 +20,14 @@ from pathlib import Path
 from .. import __version__
 
 MARKER = ".hpchub-software.json"
-_BUILD_FILES = ("pyproject.toml", "README.md", "LICENSE", "src")
-_COPY_IGNORE = shutil.ignore_patterns("*.egg-info", "__pycache__", "*.pyc")
+_JUNK = {"build", "dist", "node_modules", "artifacts", "__pycache__"}
+
+
+def _not_needed(folder: str, names: list[str]) -> set[str]:
+    """What a build of the checkout does not need (for shutil.copytree's ignore)."""
+    return {
+        n for n in names if n.startswith(".") or n in _JUNK or n.endswith((".egg-info", ".pyc"))
+    }
 
 
 class SoftwareError(Exception):
@@ -72,16 +78,11 @@ def _requirement(source: str | None, tmp: Path) -> str:
         if not (path / "pyproject.toml").exists():
             raise SoftwareError(f"{path} is a folder but not an hpchub source tree")
         # pip would write build files into the checkout, which may not be ours to write: build
-        # from a copy of just what the build needs.
+        # from a copy (without hidden folders: .git, .venv and caches may not even be readable).
         copy = tmp / "src"
         try:
-            copy.mkdir()
-            for name in _BUILD_FILES:
-                if (path / name).is_dir():
-                    shutil.copytree(path / name, copy / name, ignore=_COPY_IGNORE)
-                elif (path / name).exists():
-                    shutil.copy2(path / name, copy / name)
-        except OSError as err:
+            shutil.copytree(path, copy, ignore=_not_needed)
+        except (OSError, shutil.Error) as err:
             raise SoftwareError(f"cannot copy the source tree {path}: {err}") from None
         return f"{copy}[singleuser]"
     if path.is_file():
