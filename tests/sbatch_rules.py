@@ -11,7 +11,6 @@ ALLOWED_SBATCH = frozenset(
         "--ntasks",
         "--output",
         "--chdir",
-        "--signal",
         "--export",
         "--gres",
         "--account",

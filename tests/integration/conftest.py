@@ -82,6 +82,38 @@ def squeue_ids(user: str) -> list[str]:
     return [ln.split("|")[0] for ln in r.stdout.split() if ln.split("|")[1] == comment]
 
 
+@pytest.fixture
+def jupyter_node_reserved():
+    """The Jupyter node reserved for root: new jobs cannot start there until it is released.
+
+    A reservation is deterministic where filling the node's memory races with other jobs.
+    """
+    name = f"hpchub-test-{os.getpid()}"
+    subprocess.run(
+        [
+            "scontrol",
+            "create",
+            "reservation",
+            f"ReservationName={name}",
+            "Nodes=vm",
+            "StartTime=now",
+            "Duration=15",
+            "Users=root",
+            "Flags=IGNORE_JOBS",
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+    def release():
+        subprocess.run(["scontrol", "delete", f"ReservationName={name}"], capture_output=True)
+
+    try:
+        yield release
+    finally:
+        release()
+
+
 def allowed_ram_percent() -> float:
     """cgroup.conf's AllowedRAMSpace as the running Slurm sees it (the hard limit, in percent
     of a job's memory request)."""

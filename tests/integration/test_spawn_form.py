@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.sbatch_rules import ALLOWED_SBATCH
 
 from .conftest import squeue_ids
-from .test_lifecycle import free_memory_mib
 
 
 def job_of(user: str, name_suffix: str = "") -> dict:
@@ -123,54 +120,13 @@ def test_query_string_goes_through_validation(alice):
     assert job_of("alice")["partition"] == "jupyter-long"
 
 
-@pytest.fixture
-def full_jupyter_node():
-    """Fill the Jupyter node's memory with a plain batch job of bob's."""
-    out = subprocess.run(
-        [
-            "sudo",
-            "-u",
-            "bob",
-            "sbatch",
-            "--parsable",
-            "-p",
-            "jupyter-short",
-            f"--mem={free_memory_mib('vm') - 200}M",
-            "-t",
-            "10",
-            "-J",
-            "fill-jupyter-node",
-            "-o",
-            "/dev/null",
-            "--wrap",
-            "sleep 600",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd="/tmp",
-    )
-    jid = out.stdout.strip()
-    try:
-        for _ in range(60):
-            state = subprocess.run(
-                ["squeue", "-h", "-j", jid, "-o", "%T"], capture_output=True, text=True
-            )
-            if state.stdout.strip() == "RUNNING":
-                break
-            time.sleep(0.5)
-        yield jid
-    finally:
-        subprocess.run(["scancel", jid])
-
-
 def test_jobs_start_in_short_while_it_has_room(alice):
     assert alice.start(options={"profile": "medium"}).status_code in (201, 202)
     alice.wait_ready()
     assert job_of("alice")["partition"] == "jupyter-short"
 
 
-def test_overflow_when_short_is_full(alice, full_jupyter_node):
+def test_overflow_when_short_is_full(alice, jupyter_node_reserved):
     assert alice.start(options={"profile": "medium"}).status_code in (201, 202)
     alice.wait_ready()
     job = job_of("alice")
