@@ -210,7 +210,8 @@ def node_ready(node: str) -> bool:
             capture_output=True,
         )
         return False
-    return state.startswith(("idle", "mixed", "allocated"))
+    # "reserved": up, held by a reservation (the tests reserve the Jupyter node on purpose).
+    return state.startswith(("idle", "mixed", "allocated", "reserved"))
 
 
 def stop_daemons(layout: Layout, log=print) -> None:
