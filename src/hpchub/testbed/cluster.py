@@ -18,8 +18,14 @@ from .layout import Layout
 from .system import sh
 
 JUPYTER_PARTITIONS = ("jupyter-short", "jupyter-long", "jupyter-overflow")
-# The node declares this many CPUs so that K servers fit (each oversubscribed 10x).
+# Each node declares this many CPUs so that many servers fit (each oversubscribed 10x).
 DECLARED_CPUS = 8
+JUPYTER_MEMORY_MIB = 8192
+BATCH_MEMORY_MIB = 6144
+BATCH_NODE = "hpchub-batch1"
+NETNS = "hpchub-batch"
+HOST_IF, NODE_IF = "hpchub0", "hpchub1"
+CONTROLLER_ADDR, BATCH_ADDR = "10.77.0.1", "10.77.0.2"
 
 
 @dataclass(frozen=True)
@@ -56,36 +62,62 @@ def memory_enforcement() -> str:
         return "polling"
 
 
-def partition_lines(memory_mib: int) -> str:
-    """The testbed's partitions: jupyter ones CPU-oversubscribed, overflow in a lower tier."""
+def partition_lines(jupyter_node: str, batch_node: str) -> str:
+    """Jupyter partitions on the interactive node (CPU-oversubscribed); overflow on the batch
+    node in a lower priority tier, so it takes Jupyter jobs only when the others are full."""
     over = "OverSubscribe=FORCE:10"
+    j, b = jupyter_node, batch_node
     return "\n".join(
         [
-            f"PartitionName=jupyter-short Nodes=ALL Default=YES MaxTime=12:00:00 {over} PriorityTier=10 State=UP",
-            f"PartitionName=jupyter-long Nodes=ALL MaxTime=7-00:00:00 {over} PriorityTier=10 State=UP",
-            f"PartitionName=jupyter-overflow Nodes=ALL MaxTime=12:00:00 {over} PriorityTier=1 State=UP",
-            "PartitionName=batch Nodes=ALL MaxTime=7-00:00:00 OverSubscribe=NO PriorityTier=1 State=UP",
+            f"PartitionName=jupyter-short Nodes={j} Default=YES MaxTime=12:00:00 {over} PriorityTier=10",
+            f"PartitionName=jupyter-long Nodes={j} MaxTime=7-00:00:00 {over} PriorityTier=10",
+            f"PartitionName=batch Nodes={b} MaxTime=7-00:00:00 OverSubscribe=NO PriorityTier=5",
+            f"PartitionName=jupyter-overflow Nodes={b} MaxTime=12:00:00 {over} PriorityTier=1",
         ]
     )
+
+
+def ensure_batch_netns(log=print) -> None:
+    """The batch node's network namespace and a veth link to the host (idempotent)."""
+    if NETNS not in sh("ip", "netns", "list", check=False).stdout.split():
+        log(f"creating network namespace {NETNS} for node {BATCH_NODE}")
+        sh("ip", "netns", "add", NETNS)
+    if sh("ip", "link", "show", HOST_IF, check=False).returncode != 0:
+        sh("ip", "link", "add", HOST_IF, "type", "veth", "peer", "name", NODE_IF)
+        sh("ip", "link", "set", NODE_IF, "netns", NETNS)
+    if CONTROLLER_ADDR not in sh("ip", "-o", "addr", "show", HOST_IF).stdout:
+        sh("ip", "addr", "add", f"{CONTROLLER_ADDR}/24", "dev", HOST_IF)
+    sh("ip", "link", "set", HOST_IF, "up")
+    inside = ("ip", "netns", "exec", NETNS)
+    if BATCH_ADDR not in sh(*inside, "ip", "-o", "addr", "show", NODE_IF).stdout:
+        sh(*inside, "ip", "addr", "add", f"{BATCH_ADDR}/24", "dev", NODE_IF)
+    sh(*inside, "ip", "link", "set", NODE_IF, "up")
+    sh(*inside, "ip", "link", "set", "lo", "up")
 
 
 def write_config(layout: Layout, facts: NodeFacts, enforcement: str) -> bool:
     """Write slurm.conf and cgroup.conf; True if either changed."""
     state = Path("/var/lib/slurm")
-    for d in (state / "slurmctld", state / "slurmd", Path("/var/log/slurm"), Path("/run/slurm")):
+    for d in (state / "slurmctld", Path("/var/log/slurm"), Path("/run/slurm")):
         d.mkdir(parents=True, exist_ok=True)
         shutil.chown(d, "slurm", "slurm")
+    for node in (facts.name, BATCH_NODE):
+        (state / f"slurmd-{node}").mkdir(parents=True, exist_ok=True)
     conf = render(
         "testbed/slurm.conf.j2",
         host=facts.name,
-        node=facts.name,
+        controller_addr=CONTROLLER_ADDR,
+        jupyter_node=facts.name,
+        batch_node=BATCH_NODE,
+        batch_addr=BATCH_ADDR,
         cpus=max(DECLARED_CPUS, facts.cpus),
-        memory_mib=facts.memory_mib - 512,
+        jupyter_memory_mib=min(JUPYTER_MEMORY_MIB, facts.memory_mib // 2),
+        batch_memory_mib=min(BATCH_MEMORY_MIB, facts.memory_mib // 3),
         state_dir=str(state),
         run_dir="/run/slurm",
         log_dir="/var/log/slurm",
         memory_enforcement=enforcement,
-        partition_lines=partition_lines(facts.memory_mib),
+        partition_lines=partition_lines(facts.name, BATCH_NODE),
     )
     cg = render("testbed/cgroup.conf.j2", allowed_ram_percent=100)
     changed = False
@@ -100,6 +132,10 @@ def write_config(layout: Layout, facts: NodeFacts, enforcement: str) -> bool:
     return changed
 
 
+def _pid_from(pidfile: Path) -> int | None:
+    return procs.read_pid(pidfile)
+
+
 def _pidof(exe: str) -> int | None:
     r = sh("pgrep", "-x", os.path.basename(exe)[:15], check=False)
     for line in r.stdout.split():
@@ -109,8 +145,18 @@ def _pidof(exe: str) -> int | None:
     return None
 
 
+def _slurmd_pid(node: str) -> int | None:
+    return _pid_from(Path(f"/run/slurm/slurmd-{node}.pid"))
+
+
+def _kill_and_wait(pid: int, what: str) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, 15)
+    procs.wait_for(lambda: not procs.alive(pid), 20, f"{what} to stop")
+
+
 def start_daemons(layout: Layout, facts: NodeFacts, restart: bool, log=print) -> None:
-    """munged, slurmctld, slurmd: started if not running, restarted if the config changed."""
+    """munged, slurmctld and both slurmds: started if not running, restarted on a new config."""
     run = layout.run
     run.mkdir(parents=True, exist_ok=True)
     Path("/run/munge").mkdir(parents=True, exist_ok=True)
@@ -120,24 +166,29 @@ def start_daemons(layout: Layout, facts: NodeFacts, restart: bool, log=print) ->
         sh("/usr/sbin/runuser", "-u", "munge", "--", "/usr/sbin/munged")
         procs.wait_for(lambda: _pidof("munged"), 10, "munged")
     procs.record("munged", _pidof("munged") or 0, run)
+    ensure_batch_netns(log=log)
     if restart:
-        for name in ("slurmd", "slurmctld"):
-            pid = _pidof(name)
-            if pid:
-                log(f"restarting {name} (configuration changed)")
-                os.kill(pid, 15)
-                procs.wait_for(lambda n=name: not _pidof(n), 20, f"{name} to stop")
+        # Any slurmd (also one from an older layout) and slurmctld must read the new config.
+        for pid in sh("pgrep", "-x", "slurmd", check=False).stdout.split():
+            log("restarting slurmd (configuration changed)")
+            _kill_and_wait(int(pid), "slurmd")
+        ctld = _pidof("slurmctld")
+        if ctld:
+            log("restarting slurmctld (configuration changed)")
+            _kill_and_wait(ctld, "slurmctld")
     if not _pidof("slurmctld"):
         log("starting slurmctld")
         sh("/usr/sbin/slurmctld")
         procs.wait_for(lambda: _pidof("slurmctld"), 15, "slurmctld")
     procs.record("slurmctld", _pidof("slurmctld") or 0, run)
-    if not _pidof("slurmd"):
-        log("starting slurmd")
-        sh("/usr/sbin/slurmd", "-N", facts.name)
-        procs.wait_for(lambda: _pidof("slurmd"), 15, "slurmd")
-    procs.record("slurmd", _pidof("slurmd") or 0, run)
-    procs.wait_for(lambda: node_ready(facts.name), 60, "the Slurm node")
+    for node, prefix in ((facts.name, ()), (BATCH_NODE, ("nsenter", f"--net=/run/netns/{NETNS}"))):
+        if not _slurmd_pid(node):
+            log(f"starting slurmd for node {node}")
+            sh(*prefix, "/usr/sbin/slurmd", "-N", node)
+            procs.wait_for(lambda n=node: _slurmd_pid(n), 15, f"slurmd of {node}")
+        procs.record(f"slurmd-{node}", _slurmd_pid(node) or 0, run)
+    for node in (facts.name, BATCH_NODE):
+        procs.wait_for(lambda n=node: node_ready(n), 60, f"Slurm node {node}")
 
 
 def node_ready(node: str) -> bool:
@@ -145,23 +196,30 @@ def node_ready(node: str) -> bool:
     state = r.stdout.strip().splitlines()[0] if r.stdout.strip() else ""
     if state.startswith(("down", "drain")) or state.endswith("*"):
         # A node that was down before the restart comes back with an explicit resume.
-        subprocess.run(
-            ["scontrol", "update", f"NodeName={node}", "State=RESUME"], capture_output=True
-        )  # noqa: S603,S607
+        subprocess.run(  # noqa: S603
+            ["scontrol", "update", f"NodeName={node}", "State=RESUME"],  # noqa: S607
+            capture_output=True,
+        )
         return False
     return state.startswith(("idle", "mixed", "allocated"))
 
 
 def stop_daemons(layout: Layout, log=print) -> None:
-    for name in ("slurmd", "slurmctld", "munged"):
+    pids = [("slurmd", int(p)) for p in sh("pgrep", "-x", "slurmd", check=False).stdout.split()]
+    for name in ("slurmctld", "munged"):
         pid = _pidof(name)
         if pid:
-            log(f"stopping {name}")
+            pids.append((name, pid))
+    for name, pid in pids:
+        log(f"stopping {name} ({pid})")
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, 15)
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and procs.alive(pid):
-                time.sleep(0.1)
-        (layout.run / f"{name}.pid").unlink(missing_ok=True)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and procs.alive(pid):
+            time.sleep(0.1)
+    for f in layout.run.glob("*.pid"):
+        if f.stem.startswith(("slurm", "munged")):
+            f.unlink(missing_ok=True)
 
 
 def status(layout: Layout) -> dict[str, object]:
@@ -169,7 +227,8 @@ def status(layout: Layout) -> dict[str, object]:
     return {
         "munged": bool(_pidof("munged")),
         "slurmctld": bool(_pidof("slurmctld")),
-        "slurmd": bool(_pidof("slurmd")),
+        "slurmd": bool(_slurmd_pid(node_facts().name)),
+        "slurmd_batch": bool(_slurmd_pid(BATCH_NODE)),
         "memory_enforcement": enforcement_file.read_text().strip()
         if enforcement_file.exists()
         else None,
