@@ -85,4 +85,7 @@ def apply_site(site: SiteConfig, c: Config | None = None) -> Config:
     from ..spawner.callback import handlers
 
     c.JupyterHub.extra_handlers = handlers()
+    from ..courses.apply import apply_courses
+
+    apply_courses(site, c)
     return c

@@ -218,6 +218,9 @@ class ResourceDefaults(Strict):
     time: DurationSeconds = Field("8h", validate_default=True)
 
 
+from .courses import Course, check_course_profiles, check_unique_courses  # noqa: E402 - builds on Strict
+
+
 class SiteConfig(Strict):
     """The whole site file (/etc/hpchub/hpchub.yaml)."""
 
@@ -225,6 +228,10 @@ class SiteConfig(Strict):
     slurm: SlurmSettings = Field(default_factory=SlurmSettings)
     singleuser: SingleUserSettings = Field(default_factory=SingleUserSettings)
     resources: ResourceDefaults = Field(default_factory=ResourceDefaults)
+    courses: list[Course] = Field(
+        default_factory=list,
+        description="Courses and workshops: materials staged into members' folders at spawn.",
+    )
 
     @model_validator(mode="after")
     def _defaults_fit(self) -> SiteConfig:
@@ -234,4 +241,10 @@ class SiteConfig(Strict):
             raise ValueError(f"resources.time exceeds max_time of partition {part.name!r}")
         if part.max_memory is not None and r.memory > part.max_memory:
             raise ValueError(f"resources.memory exceeds max_memory of partition {part.name!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _courses_are_consistent(self) -> SiteConfig:
+        check_unique_courses(self.courses)
+        check_course_profiles(self)
         return self
