@@ -169,8 +169,13 @@ def stage(args) -> int:
     if isinstance(found, int):
         return found
     site, course = found
+    from ..courses.membership import unix_groups
     from ..courses.report import OK, summary
 
+    outsiders = [u for u in args.user if not course.has_member(u, unix_groups(u))]
+    if outsiders:
+        # Staging would hand the course's materials to someone outside it.
+        return _fail(f"not members of course {course.name!r}: {', '.join(outsiders)}")
     owner = hub_user(site)
     if owner is None:
         return _fail(f"{site.hub.data_dir} does not exist: has the hub ever run?")

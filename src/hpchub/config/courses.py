@@ -21,7 +21,7 @@ from .names import UnixName
 if TYPE_CHECKING:
     from .models import SiteConfig
 
-PROFILE_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+PROFILE_KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"  # as the profiles section
 
 CourseName = Annotated[str, StringConstraints(pattern=COURSE_NAME_PATTERN)]
 """A course name: lower-case letters, digits, '_' and '-'; it names folders and report files."""

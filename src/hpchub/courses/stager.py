@@ -28,7 +28,13 @@ if TYPE_CHECKING:
     from ..config.courses import Course
     from ..config.models import SiteConfig
 
-log = logging.getLogger("hpchub.courses")
+
+def _log() -> logging.Logger:
+    # JupyterHub's own logger inside the hub (so lines land in its log), a plain one elsewhere.
+    from traitlets.log import get_logger
+
+    return get_logger()
+
 
 HELPER_TIMEOUT = 600
 _USER_RE = r"^[a-z_][a-z0-9_.-]{0,31}$"
@@ -49,6 +55,11 @@ class StagerPaths:
     @property
     def reports(self) -> Path:
         return self.data_dir / "courses" / "reports"
+
+    def ensure(self) -> None:
+        """The private folders below the hub's data folder (mode 700, like the folder itself)."""
+        for d in (self.data_dir / "courses", self.cache, self.reports):
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     @classmethod
     def from_site(cls, site: SiteConfig) -> StagerPaths:
@@ -117,6 +128,7 @@ class CourseStager:
         report = rep.new_report(
             course.name, user, course.title, started_at=started, source=course.source.describe()
         )
+        self.paths.ensure()
         self.store.save(report)
         try:
             snap: Snapshot | None = await self.snapshot(course)
@@ -124,7 +136,7 @@ class CourseStager:
         except SourceUnavailable as err:
             snap, problem = None, str(err)
         except Exception as err:  # a bug must not cost the student their server
-            log.exception("Reading the materials of course %s failed", course.name)
+            _log().exception("Reading the materials of course %s failed", course.name)
             snap, problem = None, f"the hub could not read the materials: {err}"
         header = Header(
             course=course.name,
@@ -138,13 +150,13 @@ class CourseStager:
         try:
             result = await run_helper(self.helper_argv(course, user), header, snap, user)
         except Exception as err:
-            log.exception("Staging course %s for %s failed", course.name, user)
+            _log().exception("Staging course %s for %s failed", course.name, user)
             result = {**report, "state": rep.FAILED, "problem": f"staging failed: {err}"}
         result.update(course=course.name, user=user, started_at=started)
         result["seconds"] = round(time.time() - started, 3)
         self.store.save(result)
         level = logging.INFO if result["state"] in (rep.OK, rep.CONFLICTS) else logging.WARNING
-        log.log(level, "Course %s for %s: %s", course.name, user, rep.summary(result))
+        _log().log(level, "Course %s for %s: %s", course.name, user, rep.summary(result))
         return result
 
     # -- the pre-spawn hook ----------------------------------------------------------------
@@ -161,7 +173,7 @@ class CourseStager:
                 if c.stage_on_spawn
             ]
         except Exception:
-            log.exception("Finding the courses of %s failed", user)
+            _log().exception("Finding the courses of %s failed", user)
             return
         if not courses:
             return
@@ -174,7 +186,7 @@ class CourseStager:
             return  # the site chose not to wait: staging runs beside the job's start
         _done, pending = await asyncio.wait(tasks, timeout=wait)
         if pending:
-            log.warning(
+            _log().warning(
                 "Staging for %s takes longer than %d s; the server starts meanwhile", user, wait
             )
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..render import render
 from . import procs
+from .courses import courses_dir
 from .layout import Layout
 from .system import sh
 
@@ -74,6 +75,8 @@ def write_site(layout: Layout) -> None:
         hub_data=str(layout.hub_data),
         config_d=str(config_d),
         env=str(layout.env),
+        courses_dir=str(courses_dir(layout)),
+        course_member=layout.users[0],
     )
     _write(layout.site_file, text, 0o644)
     _write(layout.etc / "jupyterhub_config.py", render("jupyterhub_config.py"), 0o644)
@@ -100,6 +103,8 @@ def write_sudoers(layout: Layout) -> None:
         group=layout.group,
         slurm_bin="/usr/bin",
         helper=str(layout.env / "bin" / "hpchub-user"),
+        # Alias names are global to sudo: each testbed on the machine needs its own.
+        alias="HPCHUB" + (f"_{layout.name.upper()}" if layout.name else ""),
     )
     target = layout.sudoers_file
     tmp = target.with_name(f".{target.name}.check")
