@@ -254,3 +254,20 @@ async def test_a_helper_asking_for_unannounced_files_gets_nothing(stager, monkey
     monkeypatch.setattr(stager, "helper_argv", lambda c, u: [sys.executable, "-c", script])
     r = await stage(stager)
     assert r["state"] == rep.FAILED and "not announced" in r["problem"]
+
+
+async def test_a_tag_can_be_staged(tmp_path, repo):
+    repo.git("tag", "v1")
+    repo.commit({"README.md": "after the tag\n"})
+    stager = LocalStager(make_site(tmp_path, {"git": str(repo.path), "ref": "v1"}), tmp_path / "h")
+    r = await stage(stager)
+    assert r["state"] == rep.OK
+    assert (stager.target("pyintro", "alice") / "README.md").read_text() == "read me\n"
+
+
+async def test_a_missing_branch_is_named(tmp_path, repo):
+    stager = LocalStager(
+        make_site(tmp_path, {"git": str(repo.path), "ref": "nope"}), tmp_path / "h"
+    )
+    r = await stage(stager)
+    assert r["state"] == rep.UNAVAILABLE and "nope" in r["problem"]

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ..config.courses import Course, CourseSource
 
 GIT = "/usr/bin/git"
+REF = "refs/hpchub/fetched"
 KEEP_TREES = 3
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
@@ -326,12 +327,22 @@ class SourceCache:
             shutil.rmtree(repo, ignore_errors=True)
             _git(["init", "--quiet", "--bare", str(repo)], env, 30)
         git = ["--git-dir", str(repo)]
+        # Into a ref: the next fetch tells the server what we have, and gets only what changed.
         _git(
-            [*git, "fetch", "--quiet", "--depth=1", "--no-tags", "--", src.git, src.ref],
+            [
+                *git,
+                "fetch",
+                "--quiet",
+                "--depth=1",
+                "--no-tags",
+                "--",
+                src.git,
+                f"+{src.ref}:{REF}",
+            ],
             env,
             src.fetch_timeout,
         )
-        rev = _git([*git, "rev-parse", "--verify", "FETCH_HEAD^{commit}"], env, 30)
+        rev = _git([*git, "rev-parse", "--verify", f"{REF}^{{commit}}"], env, 30)
         revision = rev.stdout.decode().strip()
         suffix = hashlib.sha256((src.subdir or "").encode()).hexdigest()[:8]
         tree_name = f"tree-{revision}-{suffix}"
