@@ -157,6 +157,12 @@ def test_a_conflict_is_reported_to_the_student(alice, workshop, testbed):
     # What the student finds in their folder, read from their own server.
     note = alice.run_code("print(open('courses/workshop/HPCHUB-STAGING.md').read())")
     assert "`notebooks/intro.ipynb` | `notebooks/intro.upstream.ipynb`" in note
+    # And on their courses page in the hub.
+    page = alice.s.get(testbed["hub_url"] + "/hub/courses")
+    assert page.status_code == 200
+    assert "notebooks/intro.upstream.ipynb" in page.text and "Demo workshop" in page.text
+    api = alice.api("GET", "/hpchub/courses").json()["courses"]
+    assert {c["course"]: c["state"] for c in api} == {"workshop": "conflicts", "handbook": "ok"}
     # The instructor sees it too.
     out = _hpchub(testbed["site_file"], "status", "workshop")
     assert out.returncode == 0, out.stderr
@@ -186,6 +192,8 @@ def test_a_non_member_gets_nothing(bob, workshop, handbook, testbed):
     assert not (home / "courses" / "workshop").exists()
     assert not (home / "courses" / "handbook").exists()
     assert workshop.report("bob") is None and handbook.report("bob") is None
+    assert bob.api("GET", "/hpchub/courses").json() == {"courses": []}
+    assert "You take no course" in bob.s.get(testbed["hub_url"] + "/hub/courses").text
     out = _hpchub(testbed["site_file"], "stage", "workshop", "--user", "bob")
     assert out.returncode == 2 and "not members of course 'workshop': bob" in out.stderr
     assert not (home / "courses" / "workshop").exists()

@@ -178,3 +178,23 @@ async def test_stage_on_spawn_false_leaves_spawns_alone(tmp_path):
     stager = LocalStager(site, tmp_path / "h")
     await stager.pre_spawn_hook(_spawner("alice"))
     assert stager.store.load("pyintro", "alice") is None
+
+
+async def test_student_view_shows_the_latest_report(course_stager):
+    from hpchub.courses.web import handlers, student_view
+
+    [before] = student_view(course_stager, "alice")
+    assert before["state"] == "never" and before["folder"].endswith("/courses/pyintro")
+    await course_stager.pre_spawn_hook(_spawner("alice"))
+    [after] = student_view(course_stager, "alice")
+    assert after["state"] == rep.OK and after["title"] == "Python intro"
+    assert "1 added" in after["summary"] and after["conflicts"] == []
+    assert student_view(course_stager, "mallory") == []
+    assert [h[0] for h in handlers(course_stager)] == ["/courses", "/api/hpchub/courses"]
+
+
+def test_apply_adds_the_page_after_other_handlers_and_templates():
+    c = apply_site(_site(), Config())
+    routes = [h[0] for h in c.JupyterHub.extra_handlers]
+    assert routes == ["/api/hpchub/port", "/courses", "/api/hpchub/courses"]
+    assert c.JupyterHub.template_paths[-1].endswith("templates/courses")

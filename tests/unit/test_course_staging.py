@@ -91,15 +91,24 @@ async def test_a_conflict_keeps_theirs_puts_upstream_beside_and_tells_them(stage
     text = (target / REPORT_FILE).read_text()
     assert "`notebooks/lab1.ipynb` | `notebooks/lab1.upstream.ipynb`" in text
     assert "1 conflict" in rep.summary(stager.store.load("pyintro", "alice"))
-    # Told once: the next staging keeps their file quietly, and the report file goes.
+    # Still reported at every staging (a restart, an instructor's re-run) until they delete
+    # the upstream copy; then the report file goes too.
     r2 = await stage(stager)
-    assert r2["state"] == rep.OK and r2["files"]["kept"] == ["notebooks/lab1.ipynb"]
+    assert r2["state"] == rep.CONFLICTS and r2["files"]["kept"] == ["notebooks/lab1.ipynb"]
+    assert r2["conflicts"] == r["conflicts"]
+    assert (target / REPORT_FILE).exists()
+    (target / "notebooks" / "lab1.upstream.ipynb").unlink()
+    r3 = await stage(stager)
+    assert r3["state"] == rep.OK and r3["conflicts"] == []
     assert not (target / REPORT_FILE).exists()
+    assert (target / "notebooks" / "lab1.ipynb").read_text() == "my answers"
     # A later upstream change conflicts again, and never overwrites the first copy they edited.
     (target / "notebooks" / "lab1.upstream.ipynb").write_text("notes on the new version")
     repo.commit({"notebooks/lab1.ipynb": '{"cells": ["print(3)"]}'})
-    r3 = await stage(stager)
-    assert r3["conflicts"][0]["upstream_copy"] == "notebooks/lab1.upstream-2.ipynb"
+    r4 = await stage(stager)
+    assert r4["conflicts"] == [
+        {"path": "notebooks/lab1.ipynb", "upstream_copy": "notebooks/lab1.upstream-2.ipynb"}
+    ]
     assert (target / "notebooks" / "lab1.upstream.ipynb").read_text() == "notes on the new version"
 
 

@@ -20,6 +20,7 @@ import stat
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -70,28 +71,43 @@ def make_private_folder(path: Path) -> None:
 
 
 # -- the manifest ----------------------------------------------------------------------------
-def load_manifest(state_dir: Path, course: str) -> dict[str, Staged]:
+@dataclass
+class Manifest:
+    """What the student's folder remembers: the files as last staged, and the conflicts still
+    open (file -> its upstream copy), reported at every staging until the student deletes the
+    copy."""
+
+    files: dict[str, Staged] = field(default_factory=dict)
+    conflicts: dict[str, str] = field(default_factory=dict)
+
+
+def load_manifest(state_dir: Path, course: str) -> Manifest:
     """What was staged last time (empty when there is no readable manifest)."""
     try:
         data = json.loads((state_dir / "manifest.json").read_text())
     except (OSError, ValueError):
-        return {}
+        return Manifest()
     if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
-        return {}
+        return Manifest()
     if data.get("course") != course:
         raise StageError(
             f"this folder holds the materials of course {data.get('course')!r}, not {course!r}"
         )
-    out = {}
+    out = Manifest()
     for path, e in (data.get("files") or {}).items():
         try:
-            out[path] = Staged(e["sha256"], e["local"][0], int(e["local"][1]), int(e["local"][2]))
+            out.files[path] = Staged(
+                e["sha256"], e["local"][0], int(e["local"][1]), int(e["local"][2])
+            )
         except (KeyError, TypeError, ValueError, IndexError):
             continue
+    conflicts = data.get("conflicts")
+    if isinstance(conflicts, dict):
+        out.conflicts = {k: v for k, v in conflicts.items() if isinstance(v, str)}
     return out
 
 
-def save_manifest(state_dir: Path, course: str, revision: str | None, files: dict[str, Staged]):
+def save_manifest(state_dir: Path, course: str, revision: str | None, manifest: Manifest):
     """Write the manifest atomically (mode 600)."""
     data = {
         "version": MANIFEST_VERSION,
@@ -99,10 +115,25 @@ def save_manifest(state_dir: Path, course: str, revision: str | None, files: dic
         "revision": revision,
         "files": {
             p: {"sha256": s.sha256, "local": [s.local_sha256, s.local_size, s.local_mtime_ns]}
-            for p, s in sorted(files.items())
+            for p, s in sorted(manifest.files.items())
         },
+        "conflicts": dict(sorted(manifest.conflicts.items())),
     }
     write_atomic(state_dir / "manifest.json", json.dumps(data, indent=1).encode(), 0o600)
+
+
+def still_open(target: Path, conflicts: Mapping[str, str]) -> dict[str, str]:
+    """The conflicts whose upstream copy the student has not deleted yet."""
+    out = {}
+    for path, side in conflicts.items():
+        try:
+            check_relpath(path)
+            check_relpath(side)
+        except ValueError:
+            continue
+        if (target / side).is_file() and not (target / side).is_symlink():
+            out[path] = side
+    return out
 
 
 def write_atomic(path: Path, data: bytes, mode: int) -> None:
@@ -233,19 +264,21 @@ class Staging:
         self.local: dict[str, str] = {}
         self.stats: dict[str, os.stat_result | None] = {}
         self.sidecars: dict[str, str] = {}
+        self.open_conflicts: dict[str, str] = {}
 
     def error(self, path: str, err: Exception | str) -> None:
         text = err if isinstance(err, str) else _explain(err)
         self.report["errors"].append({"path": path, "error": text})
 
-    def prepare(self, staged: Mapping[str, Staged]) -> list[Action]:
+    def prepare(self, manifest: Manifest) -> list[Action]:
         """Check the announced paths, look at the student's copies, decide."""
         for rel, up in (self.header.files or {}).items():
             try:
                 self.upstream[check_relpath(rel)] = up
             except ValueError as err:
                 self.error(rel, err)
-        self.staged = dict(staged)
+        self.staged = dict(manifest.files)
+        self.open_conflicts = dict(manifest.conflicts)
         for rel in set(self.upstream) | set(self.staged):
             self.local[rel], self.stats[rel] = local_state(self.target, rel, self.staged.get(rel))
         actions = plan(self.upstream, self.staged, self.local)
@@ -279,7 +312,7 @@ class Staging:
             out.append(a.path)
         return out
 
-    def apply(self, actions: list[Action], need: list[str], stream: IO[bytes]) -> dict[str, Staged]:
+    def apply(self, actions: list[Action], need: list[str], stream: IO[bytes]) -> Manifest:
         """Receive the needed files, do every action, return the new manifest."""
         by_path = {a.path: a for a in actions}
         new: dict[str, Staged] = {}
@@ -308,7 +341,11 @@ class Staging:
             entry = self._outcome(action, written, new)
             if entry is not None:
                 new[rel] = entry
-        return new
+        fresh = {c["path"]: c["upstream_copy"] for c in self.report["conflicts"]}
+        older = {p: side for p, side in self.open_conflicts.items() if p in new and p not in fresh}
+        for path, side in sorted(still_open(self.target, older).items()):
+            self.report["conflicts"].append({"path": path, "upstream_copy": side})
+        return Manifest(new, {c["path"]: c["upstream_copy"] for c in self.report["conflicts"]})
 
     def _changed_since_scan(self, rel: str) -> bool:
         before = self.stats.get(rel)
@@ -420,6 +457,10 @@ def stage(
             if header.files is None:
                 out.need([])
                 report["state"] = rep.UNAVAILABLE
+                for path, side in sorted(
+                    still_open(target, load_manifest(state_dir, course).conflicts).items()
+                ):
+                    report["conflicts"].append({"path": path, "upstream_copy": side})
             else:
                 staging = Staging(header, target, report)
                 actions = staging.prepare(load_manifest(state_dir, course))
