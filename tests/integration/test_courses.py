@@ -181,6 +181,10 @@ def test_an_instructor_restages_one_student(alice, workshop, testbed):
     assert (
         alice.run_code("print(open('courses/workshop/README.md').read())") == "# Fixed a typo\n\n"
     )
+    # Everyone who started, in one go (after a fix pushed mid-workshop).
+    workshop.publish({"README.md": "# Fixed another typo\n"})
+    out = _hpchub(testbed["site_file"], "stage", "workshop", "--started")
+    assert out.returncode == 0 and out.stdout == f"{workshop.student}: ok: 1 updated\n", out
     # The hub user wrote the report, as at spawn.
     report_file = workshop.data / "reports" / "workshop" / f"{workshop.student}.json"
     assert pwd.getpwuid(report_file.stat().st_uid).pw_name == testbed["hub_user"]

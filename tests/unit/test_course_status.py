@@ -138,3 +138,11 @@ def test_cli_stage_refuses_non_members(tmp_path, capsys):
     path = _write_site(tmp_path)
     assert main(["--config", str(path), "course", "stage", "pyintro", "--user", "mallory"]) == 2
     assert "not members of course 'pyintro': mallory" in capsys.readouterr().err
+
+
+def test_cli_stage_started_with_nobody_started(tmp_path, capsys):
+    path = _write_site(tmp_path)
+    assert main(["--config", str(path), "course", "stage", "pyintro", "--started"]) == 0
+    assert "nobody has started a server in pyintro yet" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--config", str(path), "course", "stage", "pyintro", "--started", "--user", "bob"])

@@ -31,7 +31,11 @@ def register(sub) -> None:
     st.set_defaults(func=status)
     sg = csub.add_parser("stage", help="stage the materials for a member now")
     sg.add_argument("name", help="the course's name")
-    sg.add_argument("--user", required=True, action="append", help="member (repeatable)")
+    who = sg.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", action="append", help="a member (repeatable)")
+    who.add_argument(
+        "--started", action="store_true", help="every member who has started a server before"
+    )
     sg.add_argument("--json", action="store_true", help="print the reports as JSON")
     sg.set_defaults(func=stage)
 
@@ -171,7 +175,15 @@ def stage(args) -> int:
     site, course = found
     from ..courses.membership import unix_groups
     from ..courses.report import OK, summary
+    from ..courses.stager import StagerPaths
+    from ..courses.store import ReportStore
 
+    if args.started:
+        started = ReportStore(StagerPaths.from_site(site).reports).for_course(course.name)
+        args.user = [u for u in sorted(started) if course.has_member(u, unix_groups(u))]
+        if not args.user:
+            print(f"nobody has started a server in {course.name} yet")
+            return 0
     outsiders = [u for u in args.user if not course.has_member(u, unix_groups(u))]
     if outsiders:
         # Staging would hand the course's materials to someone outside it.
@@ -206,7 +218,7 @@ def _as_hub_user(site, owner: str, args) -> int:
     argv = ["/usr/sbin/runuser", "-u", owner, "--", str(exe)]
     argv += ["--config", str(site_path(args.config).resolve()), "course", "stage", args.name]
     for user in args.user:
-        argv += ["--user", user]
+        argv += ["--user", user]  # --started is resolved before this point
     if args.json:
         argv.append("--json")
     env = {"PATH": "/usr/bin:/bin", "LANG": os.environ.get("LANG", "C.UTF-8")}
