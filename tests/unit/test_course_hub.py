@@ -198,3 +198,13 @@ def test_apply_adds_the_page_after_other_handlers_and_templates():
     routes = [h[0] for h in c.JupyterHub.extra_handlers]
     assert routes == ["/api/hpchub/port", "/courses", "/api/hpchub/courses"]
     assert c.JupyterHub.template_paths[-1].endswith("templates/courses")
+
+
+def test_arrange_profiles_takes_profile_objects():
+    from operator import attrgetter
+
+    site = _site()
+    objs = [SimpleNamespace(key=k) for k in ("small", "py-lab", "hpc-lab")]
+    out = arrange_profiles(objs, site, "alice", {"pyintro"}, DAY, key=attrgetter("key"))
+    assert [o.key for o in out] == ["py-lab", "small"]
+    assert out[0] is objs[1]

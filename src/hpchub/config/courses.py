@@ -309,10 +309,10 @@ def check_course_profiles(site: SiteConfig) -> None:
     if profiles is None:
         return
     keys = {getattr(p, "key", None) for p in profiles}
-    for course in site.courses:
+    for i, course in enumerate(site.courses):
         missing = [k for k in course.profiles if k not in keys]
         if missing:
             raise ValueError(
-                f"course {course.name!r} names profiles that do not exist: {missing}; "
-                f"defined profiles are {sorted(k for k in keys if k)}"
+                f"courses[{i}].profiles: course {course.name!r} names profiles that do not "
+                f"exist: {missing}; defined profiles are {sorted(k for k in keys if k)}"
             )

@@ -11,11 +11,13 @@ import grp
 import os
 import pwd
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from ..config.courses import Course
     from ..config.models import SiteConfig
+
+T = TypeVar("T")
 
 _today: Callable[[], dt.date] = dt.date.today
 
@@ -55,21 +57,27 @@ def courses_for(
 
 
 def arrange_profiles(
-    keys: Sequence[str], site: SiteConfig, username: str, groups: Iterable[str], today: dt.date
-) -> list[str]:
-    """``keys`` (the profiles the user may otherwise see) in form order, for this user.
+    items: Sequence[T],
+    site: SiteConfig,
+    username: str,
+    groups: Iterable[str],
+    today: dt.date,
+    key: Callable[[T], str] = str,
+) -> list[T]:
+    """``items`` (the profiles the user may otherwise see) in form order, for this user.
 
     The profiles of the user's active courses come first, in course order. A profile that any
     course names is course-only: it is dropped for users who are not members of an active
-    course naming it. Other profiles keep their order.
+    course naming it. Other profiles keep their order. ``items`` are profile keys, or profile
+    objects with ``key=operator.attrgetter("key")``.
     """
-    mine = courses_for(site, username, groups, today)
+    by_key = {key(item): item for item in items}
     top: list[str] = []
-    for course in mine:
-        top.extend(k for k in course.profiles if k in keys and k not in top)
+    for course in courses_for(site, username, groups, today):
+        top.extend(k for k in course.profiles if k in by_key and k not in top)
     reserved = {k for c in site.courses for k in c.profiles}
-    rest = [k for k in keys if k not in top and k not in reserved]
-    return top + rest
+    rest = [k for k in by_key if k not in top and k not in reserved]
+    return [by_key[k] for k in top + rest]
 
 
 def course_members(course: Course) -> list[str]:

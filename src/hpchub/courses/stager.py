@@ -177,7 +177,7 @@ class CourseStager:
             return
         if not courses:
             return
-        tasks = [asyncio.ensure_future(self.stage(c, user)) for c in courses]
+        tasks = [asyncio.ensure_future(self._stage_logged(c, user)) for c in courses]
         for t in tasks:
             self._background.add(t)
             t.add_done_callback(self._background.discard)
@@ -189,6 +189,12 @@ class CourseStager:
             _log().warning(
                 "Staging for %s takes longer than %d s; the server starts meanwhile", user, wait
             )
+
+    async def _stage_logged(self, course: Course, user: str) -> None:
+        try:
+            await self.stage(course, user)
+        except Exception:
+            _log().exception("Staging course %s for %s failed", course.name, user)
 
     def reports_for(self, user: str) -> list[dict[str, Any]]:
         """The user's latest report in each active course they take (for the hub's pages)."""
