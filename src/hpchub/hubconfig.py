@@ -7,13 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .config.apply import apply_site
-from .config.loader import load_site
+from .config.loader import load_site, site_path
 
 
 def configure(c, load_subconfig: Callable[[str], None] | None = None, path: str | None = None):
     """Apply the site file to ``c`` and load ``config_d/*.py`` in name order."""
-    site = load_site(path or os.environ.get("HPCHUB_CONFIG") or None)
-    apply_site(site, c)
+    site_file = path or os.environ.get("HPCHUB_CONFIG") or None
+    site = load_site(site_file)
+    apply_site(site, c, site_file=str(site_path(site_file)))
     folder = Path(site.hub.config_d)
     if load_subconfig is not None and folder.is_dir():
         for f in sorted(folder.glob("*.py")):

@@ -24,7 +24,9 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def testbed() -> dict:
     hpchub = Path(sys.executable).with_name("hpchub")
-    r = subprocess.run([str(hpchub), "testbed", "info", "--json"], capture_output=True, text=True, env=os.environ)
+    r = subprocess.run(
+        [str(hpchub), "testbed", "info", "--json"], capture_output=True, text=True, env=os.environ
+    )
     if r.returncode != 0:
         pytest.fail(f"testbed not available: {r.stderr}")
     info = json.loads(r.stdout)
@@ -57,6 +59,13 @@ def alice(testbed) -> HubClient:
 
 
 @pytest.fixture
+def carol(testbed) -> HubClient:
+    c = _client(testbed, 2)
+    yield c
+    _stop_all(c)
+
+
+@pytest.fixture
 def bob(testbed) -> HubClient:
     c = _client(testbed, 1)
     yield c
@@ -64,5 +73,10 @@ def bob(testbed) -> HubClient:
 
 
 def squeue_ids(user: str) -> list[str]:
-    r = subprocess.run(["squeue", "-h", "-u", user, "-o", "%i"], capture_output=True, text=True, check=True)
-    return r.stdout.split()
+    """Active jobs of ``user`` submitted by the testbed hub under test (other hubs share users)."""
+    name = os.environ.get("HPCHUB_TESTBED_NAME", "")
+    comment = "hpchub:testbed" + (f"-{name}" if name else "")
+    r = subprocess.run(
+        ["squeue", "-h", "-u", user, "-o", "%i|%k"], capture_output=True, text=True, check=True
+    )
+    return [ln.split("|")[0] for ln in r.stdout.split() if ln.split("|")[1] == comment]

@@ -41,10 +41,14 @@ class HubClient:
             headers.setdefault("Authorization", f"token {self.token}")
         else:
             headers.setdefault("X-XSRFToken", self._xsrf())
-        return self.s.request(method, self.base + "/hub/api" + path, headers=headers, timeout=120, **kw)
+        return self.s.request(
+            method, self.base + "/hub/api" + path, headers=headers, timeout=120, **kw
+        )
 
     def make_token(self) -> str:
-        r = self.api("POST", f"/users/{self.user}/tokens", json={"note": "tests", "expires_in": 3600})
+        r = self.api(
+            "POST", f"/users/{self.user}/tokens", json={"note": "tests", "expires_in": 3600}
+        )
         r.raise_for_status()
         self.token = r.json()["token"]
         return self.token
@@ -73,7 +77,9 @@ class HubClient:
         while time.monotonic() < end:
             sv = self.server(name)
             if sv and sv.get("ready"):
-                r = self.s.get(self.server_url(name) + "api/status", headers=self._auth(), timeout=10)
+                r = self.s.get(
+                    self.server_url(name) + "api/status", headers=self._auth(), timeout=10
+                )
                 if r.status_code == 200:
                     return sv
             if sv is None:
@@ -88,6 +94,29 @@ class HubClient:
                 return
             time.sleep(0.5)
         raise TimeoutError("server did not stop")
+
+    def progress_events(self, name: str = "", timeout: float = 120, until=None) -> list[dict]:
+        """Read the spawn progress event stream until ``until(event)`` is true, or it ends."""
+        path = (
+            f"/users/{self.user}/servers/{name}/progress"
+            if name
+            else f"/users/{self.user}/server/progress"
+        )
+        events: list[dict] = []
+        with self.s.get(
+            self.base + "/hub/api" + path, headers=self._auth(), stream=True, timeout=timeout
+        ) as r:
+            for raw in r.iter_lines(decode_unicode=True):
+                if not raw or not raw.startswith("data:"):
+                    continue
+                ev = json.loads(raw[5:])
+                events.append(ev)
+                if ev.get("ready") or ev.get("failed") or (until and until(ev)):
+                    break
+        return events
+
+    def home(self) -> str:
+        return self.s.get(self.base + "/hub/home").text
 
     def _auth(self) -> dict:
         return {"Authorization": f"token {self.token}"} if self.token else {}
@@ -112,18 +141,30 @@ class KernelResult:
 
 def run_in_kernel(server_url: str, kernel_id: str, token: str, code: str, timeout: float) -> str:
     ws_url = server_url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels"
-    ws = websocket.create_connection(ws_url, header=[f"Authorization: token {token}"], timeout=timeout)
+    ws = websocket.create_connection(
+        ws_url, header=[f"Authorization: token {token}"], timeout=timeout
+    )
     try:
         msg_id = uuid.uuid4().hex
         ws.send(
             json.dumps(
                 {
-                    "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "t",
-                               "session": uuid.uuid4().hex, "version": "5.3"},
+                    "header": {
+                        "msg_id": msg_id,
+                        "msg_type": "execute_request",
+                        "username": "t",
+                        "session": uuid.uuid4().hex,
+                        "version": "5.3",
+                    },
                     "parent_header": {},
                     "metadata": {},
-                    "content": {"code": code, "silent": False, "store_history": False,
-                                "user_expressions": {}, "allow_stdin": False},
+                    "content": {
+                        "code": code,
+                        "silent": False,
+                        "store_history": False,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                    },
                     "channel": "shell",
                 }
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def test_user_outside_allowed_group_is_403(testbed):
 def test_spawn_runs_as_user_in_slurm_job_with_memory_limit(alice, testbed):
     import pwd
 
-    r = alice.start(options={"memory": "768M"})
+    r = alice.start(options={"profile": "custom", "memory": "768M"})
     assert r.status_code in (201, 202), r.text
     alice.wait_ready()
     jobs = squeue_ids("alice")
@@ -65,26 +66,43 @@ def test_spawn_runs_as_user_in_slurm_job_with_memory_limit(alice, testbed):
 
 def _all_ended(job_ids) -> bool:
     r = subprocess.run(
-        ["squeue", "-h", "--states=all", "-j", ",".join(job_ids), "-o", "%T"], capture_output=True, text=True
+        ["squeue", "-h", "--states=all", "-j", ",".join(job_ids), "-o", "%T"],
+        capture_output=True,
+        text=True,
     )
     return all(s not in ("RUNNING", "PENDING", "CONFIGURING") for s in r.stdout.split())
 
 
 def _server_token(user: str) -> str:
-    pids = subprocess.run(["pgrep", "-u", user, "-f", "jupyterhub-singleuser"], capture_output=True, text=True)
+    """The API token of ``user``'s running server of the hub under test (others may share users)."""
+    hub_port = int(os.environ.get("HPCHUB_TESTBED_PORT_BASE", "8000")) + 81
+    pids = subprocess.run(
+        ["pgrep", "-u", user, "-f", "jupyterhub-singleuser"], capture_output=True, text=True
+    )
     for pid in pids.stdout.split():
-        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        for kv in env:
-            if kv.startswith(b"JUPYTERHUB_API_TOKEN="):
-                return kv.split(b"=", 1)[1].decode()
-    raise AssertionError(f"no running server of {user}")
+        try:
+            env = dict(
+                kv.split(b"=", 1)
+                for kv in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                if b"=" in kv
+            )
+        except OSError:
+            continue
+        if (
+            f":{hub_port}/".encode() in env.get(b"JUPYTERHUB_API_URL", b"")
+            and b"JUPYTERHUB_API_TOKEN" in env
+        ):
+            return env[b"JUPYTERHUB_API_TOKEN"].decode()
+    raise AssertionError(f"no running server of {user} for the hub on port {hub_port}")
 
 
 def _routes(testbed) -> dict:
     token = Path(testbed["logs"]).parent.joinpath("hub", "proxy-auth-token").read_text().strip()
     s = requests.Session()
     s.trust_env = False
-    return s.get("http://127.0.0.1:8001/api/routes", headers={"Authorization": f"token {token}"}).json()
+    return s.get(
+        testbed["proxy_api_url"] + "/api/routes", headers={"Authorization": f"token {token}"}
+    ).json()
 
 
 def test_port_callback_accepts_only_port_from_own_token(alice, testbed):
@@ -123,19 +141,27 @@ def test_port_callback_accepts_only_port_from_own_token(alice, testbed):
 
 
 def test_sbatch_refusal_shows_sbatch_message(alice):
-    # The site lets batch ask for any memory; Slurm knows the node cannot give 500G.
-    r = alice.start(options={"partition": "batch", "memory": "500G"})
+    # The site file offers `batch`, but an admin has just made it inactive in Slurm: only
+    # sbatch knows, and its own words must reach the user.
+    subprocess.run(["scontrol", "update", "PartitionName=batch", "State=INACTIVE"], check=True)
+    try:
+        r = alice.start(options={"profile": "custom", "partition": "batch", "memory": "256M"})
+    finally:
+        subprocess.run(["scontrol", "update", "PartitionName=batch", "State=UP"], check=True)
     assert r.status_code == 400, r.text
     msg = r.json()["message"]
     assert "Slurm refused the job" in msg
-    assert "Memory specification can not be satisfied" in msg or "Requested node configuration" in msg
+    assert "sbatch: error" in msg and "partition" in msg.lower()
     assert squeue_ids("alice") == []
 
 
 def test_invalid_options_are_400_and_submit_nothing(alice):
-    r = alice.start(options={"memory": "4G\n#SBATCH --uid=0"})
+    r = alice.start(options={"profile": "custom", "memory": "4G\n#SBATCH --uid=0"})
     assert r.status_code == 400
     assert "memory: must be a single line" in r.json()["message"]
+    r = alice.start(options={"profile": "custom", "memory": "64G"})
+    assert r.status_code == 400
+    assert "memory: 64G is more than jupyter-short allows (1M to 8G)" in r.json()["message"]
     r = alice.start(options={"exec_prefix": "id"})
     assert r.status_code == 400 and "exec_prefix: unknown key" in r.json()["message"]
     assert squeue_ids("alice") == []

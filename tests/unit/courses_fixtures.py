@@ -67,6 +67,17 @@ class LocalStager(CourseStager):
         ]
 
 
+def profile(key: str) -> dict:
+    """A minimal profile of the site file, for courses to name."""
+    return {
+        "key": key,
+        "display_name": key,
+        "partitions": ["jupyter-short"],
+        "memory": "1G",
+        "time": "1h",
+    }
+
+
 def make_site(tmp_path: Path, source: dict, **course):
     return parse_site(
         {

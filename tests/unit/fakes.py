@@ -51,6 +51,12 @@ class FakeSlurm:
                 )
             self.jobs[jid] = "CANCELLED"
             return Result(argv, 0, "", "")
+        if name == "squeue" and "--start" in argv:
+            pending = [j for j, st in self.jobs.items() if st == "PENDING"]
+            lines = [
+                f"{j}|jupyter-short|{1000 - i}|2026-11-26T12:00:00" for i, j in enumerate(pending)
+            ]
+            return Result(argv, 0, "\n".join(lines) + "\n", "")
         if name == "squeue":
             ids = next(a for a in argv if a.startswith("--jobs=")).split("=", 1)[1].split(",")
             lines = [

@@ -13,7 +13,6 @@ def test_apply_site_on_empty_config():
                 "data_dir": "/srv/hub",
             },
             "slurm": {"poll_interval": 10},
-            "resources": {"memory": "4G", "time": "2h"},
         }
     )
     c = apply_site(site, Config())
@@ -24,7 +23,11 @@ def test_apply_site_on_empty_config():
     assert c.PAMAuthenticator.open_sessions is False
     assert c.Authenticator.admin_users == {"root2"}
     assert c.SlurmSpawner.poll_interval_s == 10.0
-    assert c.SlurmSpawner.default_resources == {"memory": "4G", "cpus": 1, "time": "2h"}
+    assert [p["key"] for p in c.SlurmSpawner.profiles] == ["small-long", "medium", "large-short"]
+    assert c.SlurmSpawner.profiles[1]["partitions"] == ["jupyter-short", "jupyter-overflow"]
+    assert c.SlurmSpawner.custom_resources["max_memory"] == "16G"
+    assert c.JupyterHub.allow_named_servers is True
+    assert c.JupyterHub.named_server_limit_per_user == 3
     assert c.Spawner.default_url == "/lab"
     assert c.Spawner.disable_user_config is True
     assert tuple(h[0] for h in c.JupyterHub.extra_handlers) == ("/api/hpchub/port",)

@@ -16,7 +16,7 @@ from hpchub.courses import report as rep
 from hpchub.courses.membership import arrange_profiles, courses_for
 from hpchub.courses.stager import CourseStager, chain_pre_spawn_hook
 
-from .courses_fixtures import GitRepo, LocalStager, make_site
+from .courses_fixtures import GitRepo, LocalStager, make_site, profile
 
 DAY = dt.date(2025, 9, 2)
 
@@ -25,6 +25,7 @@ def _site():
     src = {"git": "https://git.example.org/c.git"}
     return parse_site(
         {
+            "profiles": [profile(k) for k in ("small", "py-lab", "hpc-lab", "old-lab")],
             "courses": [
                 {
                     "name": "pyintro",
@@ -48,7 +49,7 @@ def _site():
                     "profiles": ["old-lab"],
                     "end": "2024-01-01",
                 },
-            ]
+            ],
         }
     )
 
@@ -208,3 +209,21 @@ def test_arrange_profiles_takes_profile_objects():
     out = arrange_profiles(objs, site, "alice", {"pyintro"}, DAY, key=attrgetter("key"))
     assert [o.key for o in out] == ["py-lab", "small"]
     assert out[0] is objs[1]
+
+
+def test_arrange_profiles_composes_with_the_forms_catalog():
+    # How the spawn form and the submit path use it: the catalog's visible profiles, reordered.
+    from operator import attrgetter
+
+    from hpchub.resources.catalog import Catalog
+
+    site = _site()
+    catalog = Catalog.from_site(site)
+    for user, groups, expected in (
+        ("alice", {"pyintro"}, ["py-lab", "small"]),
+        ("bob", set(), ["hpc-lab", "py-lab", "small"]),
+        ("mallory", set(), ["small"]),
+    ):
+        visible = catalog.visible(user, groups)
+        arranged = arrange_profiles(visible, site, user, groups, DAY, key=attrgetter("key"))
+        assert [p.key for p in arranged] == expected

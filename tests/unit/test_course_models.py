@@ -1,5 +1,4 @@
 import datetime as dt
-from types import SimpleNamespace
 
 import pytest
 
@@ -128,14 +127,18 @@ def test_dates_bound_the_course():
     assert not c.active(dt.date(2025, 9, 6))
 
 
-def test_course_profiles_checked_once_the_site_has_profiles():
-    site = _site(profiles=["pyintro-lab"])
-    check_course_profiles(site)  # no profile list yet: nothing to check against
-    fake = SimpleNamespace(profiles=[SimpleNamespace(key="small")], courses=site.courses)
-    with pytest.raises(ValueError, match=r"pyintro.*\['pyintro-lab'\].*\['small'\]"):
-        check_course_profiles(fake)
-    fake.profiles.append(SimpleNamespace(key="pyintro-lab"))
-    check_course_profiles(fake)
+def test_course_profiles_must_exist():
+    from .courses_fixtures import profile
+
+    with pytest.raises(SiteConfigError, match=r"courses\[0\]\.profiles: .*\['pyintro-lab'\]"):
+        _site(profiles=["pyintro-lab"])
+    base = {"name": "pyintro", "groups": ["jupyter"], "source": {"path": "/srv/c"}}
+    site = parse_site(
+        {"profiles": [profile("pyintro-lab")], "courses": [{**base, "profiles": ["pyintro-lab"]}]}
+    )
+    check_course_profiles(site)
+    with pytest.raises(SiteConfigError, match=r"courses\[0\]\.profiles"):
+        _site(profiles=["Not A Key"])
 
 
 @pytest.mark.parametrize(

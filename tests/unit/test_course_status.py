@@ -14,6 +14,8 @@ from hpchub.courses import report as rep
 from hpchub.courses.status import build_rows, parse_member_jobs, render
 from hpchub.courses.store import ReportStore
 
+from .courses_fixtures import profile
+
 
 def test_parse_member_jobs_keeps_jupyter_jobs_only(data_dir):
     jobs = parse_member_jobs((data_dir / "squeue_course_members.txt").read_text())
@@ -38,8 +40,13 @@ def _site(tmp_path, **extra):
         "source": {"path": "/srv/pyintro"},
         **extra,
     }
+    profiles = [profile(k) for k in course.get("profiles", [])]
     return parse_site(
-        {"hub": {"allowed_groups": ["jupyter"], "data_dir": str(tmp_path)}, "courses": [course]}
+        {
+            "hub": {"allowed_groups": ["jupyter"], "data_dir": str(tmp_path)},
+            "courses": [course],
+            **({"profiles": profiles} if profiles else {}),
+        }
     )
 
 
@@ -91,7 +98,9 @@ def _write_site(tmp_path, **extra):
 
     path = tmp_path / "site.yaml"
     site = _site(tmp_path, **extra)
-    path.write_text(yaml.safe_dump(site.model_dump(mode="json", include={"hub", "courses"})))
+    path.write_text(
+        yaml.safe_dump(site.model_dump(mode="json", include={"hub", "courses", "profiles"}))
+    )
     return path
 
 

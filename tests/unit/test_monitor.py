@@ -100,3 +100,33 @@ async def test_cancel_retried_when_slurm_returns(monitor, fake, fake_clock):
     await monitor.refresh()
     assert monitor.pending_cancels() == []
     assert fake.jobs["3"] == "CANCELLED"
+
+
+async def test_queue_places_only_while_pending(monitor, fake, fake_clock):
+    fake.jobs.update({"1": "PENDING", "2": "PENDING", "3": "RUNNING"})
+    for j in ("1", "2", "3"):
+        monitor.watch(j)
+    await monitor.refresh()
+    assert monitor.place("2").position == 2 and monitor.place("2").total == 2
+    assert monitor.place("2").expected_start == "2026-11-26T12:00:00"
+    fake.jobs.update({"1": "RUNNING", "2": "RUNNING"})
+    fake.calls.clear()
+    await monitor.refresh()
+    assert fake.count("squeue") == 1  # no --start query while nothing waits
+    assert monitor.place("2") is None
+
+
+async def test_pending_cancels_survive_a_restart(fake, fake_clock, tmp_path):
+    from hpchub.config.models import SlurmSettings
+    from hpchub.slurm.client import SlurmClient
+
+    path = tmp_path / "cancels.json"
+    fake.jobs["9"] = "RUNNING"
+    fake.down = True
+    m1 = JobMonitor(SlurmClient(SlurmSettings(), runner=fake), 30, cancels_file=path)
+    m1.cancel_later("alice", "9")
+    m2 = JobMonitor(SlurmClient(SlurmSettings(), runner=fake), 30, cancels_file=path)
+    assert m2.pending_cancels() == ["9"]
+    fake.down = False
+    await m2.refresh()
+    assert fake.jobs["9"] == "CANCELLED" and m2.pending_cancels() == []

@@ -62,3 +62,13 @@ def test_explanations():
     assert "more memory" in explain_end("OUT_OF_MEMORY")
     assert "exit code 1:0" in explain_end("FAILED", "1:0")
     assert "time limit" in explain_end("TIMEOUT")
+
+
+def test_queue_places():
+    from hpchub.slurm.parsers import parse_queue_places
+
+    out = "12|jupyter-short,jupyter-overflow|100|2026-11-26T10:00:00\n13|jupyter-short|200|N/A\n14|batch|5|N/A\n"
+    places = parse_queue_places(out)
+    assert (places["13"].position, places["13"].total, places["13"].expected_start) == (1, 2, None)
+    assert (places["12"].position, places["12"].expected_start) == (2, "2026-11-26T10:00:00")
+    assert places["14"].position == 1 and places["14"].total == 1

@@ -23,9 +23,9 @@ def test_unknown_key_names_its_path():
 
 def test_bad_value_names_path_value_and_allowed():
     with pytest.raises(SiteConfigError) as e:
-        parse_site({"resources": {"memory": "lots"}})
+        parse_site({"custom": {"max_memory": "lots"}})
     msg = str(e.value)
-    assert "resources.memory" in msg and "'lots'" in msg and "4G" in msg
+    assert "custom.max_memory" in msg and "'lots'" in msg and "4G" in msg
 
 
 def test_nested_list_path():
@@ -61,10 +61,39 @@ def test_extra_sbatch_args_are_checked(arg):
         parse_site({"slurm": {"extra_sbatch_args": [arg]}})
 
 
-def test_resource_defaults_fit_partition():
+def test_profiles_fit_partitions():
+    prof = {
+        "key": "big",
+        "display_name": "Big",
+        "partitions": ["jupyter-short"],
+        "memory": "1G",
+        "time": "13h",
+    }
     with pytest.raises(SiteConfigError) as e:
-        parse_site({"resources": {"time": "13h"}})
-    assert "resources.time exceeds max_time" in str(e.value)
+        parse_site({"profiles": [prof]})
+    assert "profiles[0] (big): time is longer than max_time of partition 'jupyter-short'" in str(
+        e.value
+    )
+    prof.update(time="1h", partitions=["nope"])
+    with pytest.raises(SiteConfigError, match="partition 'nope' is not in slurm.partitions"):
+        parse_site({"profiles": [prof]})
+
+
+def test_profile_key_custom_is_reserved():
+    prof = {
+        "key": "custom",
+        "display_name": "X",
+        "partitions": ["jupyter-short"],
+        "memory": "1G",
+        "time": "1h",
+    }
+    with pytest.raises(SiteConfigError, match="reserved"):
+        parse_site({"profiles": [prof]})
+
+
+def test_idle_table_must_end_open():
+    with pytest.raises(SiteConfigError, match="last idle_timeouts row"):
+        parse_site({"custom": {"idle_timeouts": [{"max_memory": "4G", "idle_timeout": "1h"}]}})
 
 
 def test_env_values_single_line():
@@ -104,7 +133,8 @@ def test_cli_show_includes_defaults(tmp_path, capsys):
     assert main(["--config", str(p), "config", "show", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["singleuser"]["default_url"] == "/lab"
-    assert data["resources"]["memory"] == "2G"
+    assert data["custom"]["default_memory"] == "2G"
+    assert data["profiles"][0]["key"] == "small-long"
     # What show prints is itself a valid site file.
     parse_site(data)
 
@@ -129,4 +159,6 @@ def test_reference_doc_is_generated_and_current():
     from hpchub.config.reference import markdown
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "reference" / "site-file.md"
-    assert doc.read_text() == markdown(), "run: hpchub config reference > docs/reference/site-file.md"
+    assert doc.read_text() == markdown(), (
+        "run: hpchub config reference > docs/reference/site-file.md"
+    )

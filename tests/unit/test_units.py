@@ -57,7 +57,7 @@ def test_duration_parses(text, seconds):
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "8x", "h", "1:2:3:4", "-1h", "30s", "400d", True, 1.5, "1h30m"]
+    "bad", ["", "8x", "h", "1:2:3:4", "-1h", "30s", "400d", True, 1.5, "1h 30"]
 )
 def test_duration_rejects(bad):
     with pytest.raises(ValueError):
@@ -73,3 +73,17 @@ def test_formats_round_trip():
     assert format_slurm_time(86400 + 60) == "1-00:01:00"
     for s in (60, 3600, 5400, 86400, 7 * 86400):
         assert parse_duration_seconds(format_slurm_time(s)) == s
+
+
+def test_compound_durations_and_round_trip():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    assert parse_duration_seconds("1h30m") == 5400
+    assert parse_duration_seconds("2m30s", minimum=10) == 150
+
+    @given(st.integers(min_value=10, max_value=365 * 86400))
+    def round_trip(seconds):
+        assert parse_duration_seconds(format_duration(seconds), minimum=1) == seconds
+
+    round_trip()

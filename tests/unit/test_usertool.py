@@ -40,3 +40,37 @@ def test_refuses_root(monkeypatch, tmp_path):
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     with pytest.raises(SystemExit, match="never as root"):
         main(["prepare-logs", "--dir", str(tmp_path)])
+
+
+def test_launch_reports_only_once_listening(monkeypatch):
+    import sys
+
+    from hpchub.singleuser import launch
+
+    reported = []
+    monkeypatch.setattr(launch, "report_port", lambda url, tok, port: reported.append(port))
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "t")
+    monkeypatch.setenv("JUPYTERHUB_API_URL", "http://127.0.0.1:1/hub/api")
+    server = (
+        "import socket,time,os; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1);"
+        "time.sleep(0.3); s.bind(('0.0.0.0', int(os.environ['JUPYTERHUB_SERVICE_URL'].rsplit(':',1)[1].strip('/'))));"
+        "s.listen(); time.sleep(0.5)"
+    )
+    with pytest.raises(SystemExit) as e:
+        launch.main(["--port-range=45000-45999", "--", sys.executable, "-c", server])
+    assert e.value.code == 0
+    assert len(reported) == 1 and 45000 <= reported[0] <= 45999
+
+
+def test_launch_never_reports_a_server_that_died(monkeypatch):
+    import sys
+
+    from hpchub.singleuser import launch
+
+    reported = []
+    monkeypatch.setattr(launch, "report_port", lambda *a: reported.append(a))
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "t")
+    monkeypatch.setenv("JUPYTERHUB_API_URL", "http://127.0.0.1:1/hub/api")
+    with pytest.raises(SystemExit) as e:
+        launch.main(["--port-range=45000-45999", "--", sys.executable, "-c", "raise SystemExit(3)"])
+    assert e.value.code == 3 and reported == []

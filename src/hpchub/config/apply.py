@@ -6,10 +6,11 @@ empty ``Config()`` and assert on the result.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from traitlets.config import Config
 
-from ..config.units import format_duration, format_memory
-from .models import HubSettings, ResourceDefaults, SingleUserSettings, SiteConfig, SlurmSettings
+from .models import HubSettings, SingleUserSettings, SiteConfig, SlurmSettings
 
 
 def apply_hub(hub: HubSettings, c: Config) -> None:
@@ -21,6 +22,12 @@ def apply_hub(hub: HubSettings, c: Config) -> None:
     c.JupyterHub.db_url = f"sqlite:///{hub.data_dir / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(hub.data_dir / "jupyterhub_cookie_secret")
     c.JupyterHub.log_level = hub.log_level
+    c.SlurmSpawner.state_dir = str(hub.data_dir)
+    c.SlurmSpawner.hub_name = hub.name
+    # Our page templates (home page notes) extend JupyterHub's own.
+    c.JupyterHub.template_paths = [
+        str(Path(__file__).resolve().parent.parent / "templates" / "hub")
+    ]
     # Servers are Slurm jobs: they outlive hub restarts, and the hub finds them again.
     c.JupyterHub.cleanup_servers = False
     c.JupyterHub.cleanup_proxy = not hub.external_proxy
@@ -48,6 +55,8 @@ def apply_slurm(slurm: SlurmSettings, c: Config) -> None:
     c.SlurmSpawner.default_partition = slurm.default_partition
     c.SlurmSpawner.submit_timeout = slurm.submit_timeout
     c.SlurmSpawner.poll_interval_s = float(slurm.poll_interval)
+    # JupyterHub's own poll reads the monitor's latest view: no Slurm call per server.
+    c.Spawner.poll_interval = slurm.poll_interval
     c.SlurmSpawner.extra_sbatch_args = list(slurm.extra_sbatch_args)
 
 
@@ -66,22 +75,42 @@ def apply_singleuser(su: SingleUserSettings, c: Config) -> None:
     c.SlurmSpawner.job_environment = dict(su.environment)
 
 
-def apply_resources(r: ResourceDefaults, c: Config) -> None:
-    """Defaults for a server when the user chooses nothing."""
-    c.SlurmSpawner.default_resources = {
-        "memory": format_memory(r.memory),
-        "cpus": r.cpus,
-        "time": format_duration(r.time),
-    }
+def apply_choices(site: SiteConfig, c: Config) -> None:
+    """Profiles, custom limits and named servers: what the form offers."""
+    c.SlurmSpawner.profiles = [p.model_dump(mode="json") for p in site.profiles]
+    c.SlurmSpawner.custom_resources = site.custom.model_dump(mode="json")
+    c.JupyterHub.allow_named_servers = site.servers.named_servers
+    c.JupyterHub.named_server_limit_per_user = site.servers.named_server_limit
 
 
-def apply_site(site: SiteConfig, c: Config | None = None) -> Config:
+def apply_culling(site: SiteConfig, c: Config, site_file: str | None = None) -> None:
+    """The idle culler service and its role; activity reporting in the jobs."""
+    from ..culling.service import culler_role, culler_service
+
+    env = dict(c.SlurmSpawner.job_environment) if "job_environment" in c.SlurmSpawner else {}
+    # Servers report activity (busy kernels and terminals included) often enough for the
+    # shortest idle timeout to be judged fairly.
+    env["JUPYTERHUB_ACTIVITY_INTERVAL"] = str(site.culling.activity_interval)
+    env["HPCHUB_BUSY_CHECK"] = str(site.culling.busy_check)
+    c.SlurmSpawner.job_environment = env
+    if site.culling.enabled:
+        services = list(c.JupyterHub.services) if "services" in c.JupyterHub else []
+        c.JupyterHub.services = [*services, culler_service(site, site_file=site_file)]
+        roles = list(c.JupyterHub.load_roles) if "load_roles" in c.JupyterHub else []
+        c.JupyterHub.load_roles = [*roles, culler_role()]
+
+
+def apply_site(site: SiteConfig, c: Config | None = None, site_file: str | None = None) -> Config:
     """Apply every section of the site file; returns the Config it filled."""
     c = Config() if c is None else c
     apply_hub(site.hub, c)
     apply_slurm(site.slurm, c)
     apply_singleuser(site.singleuser, c)
-    apply_resources(site.resources, c)
+    apply_choices(site, c)
+    from ..kernels.hubconfig import apply_kernels
+
+    apply_kernels(site, c)
+    apply_culling(site, c, site_file)
     from ..spawner.callback import handlers
 
     c.JupyterHub.extra_handlers = handlers()

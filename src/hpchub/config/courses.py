@@ -15,19 +15,17 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from ..courses.paths import COURSE_NAME_PATTERN, check_target
-from .models import Strict
+from .base import Strict
 from .names import UnixName
+from .profiles import ProfileKey
 
 if TYPE_CHECKING:
     from .models import SiteConfig
 
-PROFILE_KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"  # as the profiles section
 
 CourseName = Annotated[str, StringConstraints(pattern=COURSE_NAME_PATTERN)]
 """A course name: lower-case letters, digits, '_' and '-'; it names folders and report files."""
 
-ProfileKey = Annotated[str, StringConstraints(pattern=PROFILE_KEY_PATTERN)]
-"""The key of a profile in the site file's profile list."""
 
 # Transports git may use for a course source. Anything else (ext::, fd::, a leading '-') could
 # run commands on the hub, so it is refused here and again through GIT_ALLOW_PROTOCOL.
@@ -300,19 +298,12 @@ def check_unique_courses(courses: list[Course]) -> list[Course]:
 
 
 def check_course_profiles(site: SiteConfig) -> None:
-    """Every profile a course names must exist in the site's profile list.
-
-    The profile list comes with the spawn-form work (``site.profiles``, items with a ``key``);
-    until a site file has one, there is nothing to check against.
-    """
-    profiles = getattr(site, "profiles", None)
-    if profiles is None:
-        return
-    keys = {getattr(p, "key", None) for p in profiles}
+    """Every profile a course names must exist in the site's profile list."""
+    keys = {p.key for p in site.profiles}
     for i, course in enumerate(site.courses):
         missing = [k for k in course.profiles if k not in keys]
         if missing:
             raise ValueError(
                 f"courses[{i}].profiles: course {course.name!r} names profiles that do not "
-                f"exist: {missing}; defined profiles are {sorted(k for k in keys if k)}"
+                f"exist: {missing}; defined profiles are {sorted(keys)}"
             )

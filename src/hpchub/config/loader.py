@@ -49,14 +49,16 @@ def format_location(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def explain(err: ValidationError) -> list[str]:
+def explain(
+    err: ValidationError, unknown_hint: str = "check the spelling; see `hpchub config schema`"
+) -> list[str]:
     """One line per problem: key path, what was given, what is allowed."""
     lines = []
     for e in err.errors(include_url=False):
         loc = format_location(tuple(e["loc"]))
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            lines.append(f"{loc}: unknown key (check the spelling; see `hpchub config schema`)")
+            lines.append(f"{loc}: unknown key ({unknown_hint})")
         elif e["type"] == "missing":
             lines.append(f"{loc}: required key is missing")
         else:

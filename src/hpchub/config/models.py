@@ -9,21 +9,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from .base import Strict, check_sbatch_option
+from .courses import Course, check_course_profiles, check_unique_courses
+from .culling import CullingSettings
 from .names import SlurmName, UnixName
+from .profiles import CustomResources, Profile, ServerSettings, default_profiles
 from .units import DurationSeconds, MemoryMiB
-
-
-class Strict(BaseModel):
-    """Base for all site-file models: unknown keys are errors, values are re-validated."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
 
 class HubSettings(Strict):
     """Where the hub listens, who may log in and where it keeps its state."""
 
+    name: SlurmName = Field(
+        "hpchub",
+        description="This hub's name; every job it submits carries the Slurm comment hpchub:NAME.",
+    )
     public_url: str = Field(
         "http://127.0.0.1:8000/",
         description="URL the proxy listens on for users (behind Apache in production).",
@@ -142,7 +144,7 @@ class SlurmSettings(Strict):
                 f"default_partition {self.default_partition!r} is not among the partitions {names}"
             )
         for arg in self.extra_sbatch_args:
-            _check_sbatch_option(arg)
+            check_sbatch_option(arg)
         return self
 
     def partition(self, name: str) -> Partition:
@@ -151,16 +153,6 @@ class SlurmSettings(Strict):
             if p.name == name:
                 return p
         raise KeyError(name)
-
-
-def _check_sbatch_option(arg: str) -> None:
-    import re
-
-    if not re.fullmatch(r"--[a-z][a-z-]*(=[A-Za-z0-9_.,:=@%/+-]+)?", arg):
-        raise ValueError(
-            f"sbatch option {arg!r} is not allowed: use the form --name=value with letters, "
-            "digits and _.,:=@%/+- only"
-        )
 
 
 class SingleUserSettings(Strict):
@@ -210,37 +202,77 @@ class SingleUserSettings(Strict):
         return self
 
 
-class ResourceDefaults(Strict):
-    """What a server asks for when the user chooses nothing."""
-
-    memory: MemoryMiB = Field("2G", validate_default=True)
-    cpus: int = Field(1, ge=1, le=4096)
-    time: DurationSeconds = Field("8h", validate_default=True)
-
-
-from .courses import Course, check_course_profiles, check_unique_courses  # noqa: E402 - builds on Strict
+from .kernels import ExtensionSettings, KernelSettings  # noqa: E402 - they build on Strict
 
 
 class SiteConfig(Strict):
     """The whole site file (/etc/hpchub/hpchub.yaml)."""
 
-    hub: HubSettings = Field(default_factory=lambda: HubSettings(allowed_groups=["jupyter"]))
-    slurm: SlurmSettings = Field(default_factory=SlurmSettings)
-    singleuser: SingleUserSettings = Field(default_factory=SingleUserSettings)
-    resources: ResourceDefaults = Field(default_factory=ResourceDefaults)
+    hub: HubSettings = Field(
+        default_factory=lambda: HubSettings(allowed_groups=["jupyter"]),
+        description="The hub: addresses, login policy, state.",
+    )
+    slurm: SlurmSettings = Field(
+        default_factory=SlurmSettings, description="Slurm: binaries, partitions, polling."
+    )
+    singleuser: SingleUserSettings = Field(
+        default_factory=SingleUserSettings,
+        description="What runs in the job: environment, ports, logs.",
+    )
+    profiles: list[Profile] = Field(
+        default_factory=default_profiles,
+        description="The choices on the spawn form, in order; the first one a user may use is their default.",
+    )
+    custom: CustomResources = Field(
+        default_factory=CustomResources,
+        description="Resources users set themselves, within limits.",
+    )
+    servers: ServerSettings = Field(
+        default_factory=ServerSettings, description="Named servers per user."
+    )
+    kernels: KernelSettings = Field(
+        default_factory=KernelSettings, description="Kernels made from the site's Lmod modules."
+    )
+    extensions: ExtensionSettings = Field(
+        default_factory=ExtensionSettings, description="JupyterLab extensions for everyone."
+    )
+    culling: CullingSettings = Field(
+        default_factory=CullingSettings, description="Stopping idle servers, per their own timeout."
+    )
     courses: list[Course] = Field(
         default_factory=list,
         description="Courses and workshops: materials staged into members' folders at spawn.",
     )
 
     @model_validator(mode="after")
-    def _defaults_fit(self) -> SiteConfig:
-        part = self.slurm.partition(self.slurm.default_partition)
-        r = self.resources
-        if part.max_time is not None and r.time > part.max_time:
-            raise ValueError(f"resources.time exceeds max_time of partition {part.name!r}")
-        if part.max_memory is not None and r.memory > part.max_memory:
-            raise ValueError(f"resources.memory exceeds max_memory of partition {part.name!r}")
+    def _choices_fit_partitions(self) -> SiteConfig:
+        offered = {p.name: p for p in self.slurm.partitions}
+        keys = [p.key for p in self.profiles]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"profile keys must be unique, got {keys}")
+        for i, prof in enumerate(self.profiles):
+            where = f"profiles[{i}] ({prof.key})"
+            for name in prof.partitions:
+                if name not in offered:
+                    raise ValueError(
+                        f"{where}: partition {name!r} is not in slurm.partitions {sorted(offered)}"
+                    )
+                part = offered[name]
+                if part.max_time is not None and prof.time > part.max_time:
+                    raise ValueError(f"{where}: time is longer than max_time of partition {name!r}")
+                if part.max_memory is not None and prof.memory > part.max_memory:
+                    raise ValueError(
+                        f"{where}: memory is more than max_memory of partition {name!r}"
+                    )
+                if part.max_cpus is not None and prof.cpus > part.max_cpus:
+                    raise ValueError(f"{where}: cpus is more than max_cpus of partition {name!r}")
+        for name in self.custom.partitions:
+            if name not in offered:
+                raise ValueError(
+                    f"custom.partitions: {name!r} is not in slurm.partitions {sorted(offered)}"
+                )
+        if not self.profiles and not self.custom.enabled:
+            raise ValueError("no way to start a server: define profiles or enable custom resources")
         return self
 
     @model_validator(mode="after")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import to_jsonable_python
@@ -67,6 +68,11 @@ def _section(
         seen.add(sub.__name__)
         sub_defaults = (defaults or {}).get(name)
         _section(sub, key, out, seen, sub_defaults if isinstance(sub_defaults, dict) else None)
+        if isinstance(sub_defaults, list) and sub_defaults:
+            out.append(f"Default `{key}`:\n")
+            out.append(
+                "```yaml\n" + yaml.safe_dump({name: sub_defaults}, sort_keys=False) + "```\n"
+            )
 
 
 def markdown() -> str:

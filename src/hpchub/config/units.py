@@ -49,7 +49,8 @@ def format_memory(mib: int) -> str:
     return f"{mib}M"
 
 
-_HUMAN_RE = re.compile(r"^(\d+)\s*([smhdw])$", re.IGNORECASE)
+_HUMAN_RE = re.compile(r"^(?:\d+\s*[smhdw]\s*)+$", re.IGNORECASE)
+_HUMAN_PART = re.compile(r"(\d+)\s*([smhdw])", re.IGNORECASE)
 _HUMAN_FACTOR = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _SLURM_RE = re.compile(
     r"^(?:(?P<days>\d+)-(?P<dh>\d+)(?::(?P<dm>\d+)(?::(?P<ds>\d+))?)?"
@@ -57,10 +58,11 @@ _SLURM_RE = re.compile(
 )
 
 
-def parse_duration_seconds(value: object) -> int:
+def parse_duration_seconds(value: object, minimum: int = 60) -> int:
     """Parse a duration ('8h', '1-12:00:00', '90', '01:30:00') into whole seconds.
 
-    Bare numbers and 'MM' follow Slurm: they are minutes.
+    Bare numbers and 'MM' follow Slurm: they are minutes. Job time limits are whole minutes
+    (``minimum`` 60); idle timeouts may be as short as 10 s.
     """
     if isinstance(value, bool):
         raise ValueError(f"expected {DURATION_HELP}, got {value!r}")
@@ -71,7 +73,7 @@ def parse_duration_seconds(value: object) -> int:
         human = _HUMAN_RE.match(text)
         slurm = _SLURM_RE.match(text)
         if human:
-            seconds = int(human.group(1)) * _HUMAN_FACTOR[human.group(2).lower()]
+            seconds = sum(int(n) * _HUMAN_FACTOR[u.lower()] for n, u in _HUMAN_PART.findall(text))
         elif slurm:
             g = slurm.groupdict()
             if g["days"] is not None:
@@ -91,8 +93,9 @@ def parse_duration_seconds(value: object) -> int:
             raise ValueError(f"expected {DURATION_HELP}, got {value!r}")
     else:
         raise ValueError(f"expected {DURATION_HELP}, got {value!r}")
-    if seconds < 60:
-        raise ValueError(f"a duration must be at least one minute, got {value!r}")
+    if seconds < minimum:
+        floor = "one minute" if minimum == 60 else f"{minimum} second" + ("s" if minimum > 1 else "")
+        raise ValueError(f"a duration must be at least {floor}, got {value!r}")
     if seconds > 365 * 86400:
         raise ValueError(f"a duration must be at most 365 days, got {value!r}")
     return seconds
@@ -109,14 +112,15 @@ def format_slurm_time(seconds: int) -> str:
 
 
 def format_duration(seconds: int) -> str:
-    """Render seconds for people: 2d, 8h, 1h30m, 45m."""
-    if seconds % 86400 == 0:
-        return f"{seconds // 86400}d"
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600}h"
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{(seconds % 3600) // 60}m"
-    return f"{seconds // 60}m"
+    """Render seconds exactly and briefly: 2d, 8h, 1h30m, 45m, 2m30s."""
+    if seconds <= 0:
+        return "0s"
+    out = ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        n, seconds = divmod(seconds, size)
+        if n:
+            out += f"{n}{unit}"
+    return out
 
 
 MemoryMiB = Annotated[
@@ -134,3 +138,22 @@ DurationSeconds = Annotated[
     WithJsonSchema({"type": ["string", "integer"], "description": DURATION_HELP}),
 ]
 """A duration in seconds; accepts '8h', '1-00:00:00' and friends, serialises back to '8h'."""
+
+
+IdleSeconds = Annotated[
+    int,
+    BeforeValidator(lambda v: parse_duration_seconds(v, minimum=10)),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {"type": ["string", "integer"], "description": DURATION_HELP + "; at least 10s"}
+    ),
+]
+"""An idle timeout in seconds (like DurationSeconds, but '30s' is allowed)."""
+
+IntervalSeconds = Annotated[
+    int,
+    BeforeValidator(lambda v: parse_duration_seconds(v, minimum=1)),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": ["string", "integer"], "description": DURATION_HELP + "; at least 1s"}),
+]
+"""A polling interval in seconds ('5s', '5m')."""

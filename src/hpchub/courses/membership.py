@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import grp
-import os
 import pwd
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, TypeVar
@@ -35,17 +34,9 @@ def set_today(fn: Callable[[], dt.date] | None) -> None:
 
 def unix_groups(username: str) -> frozenset[str]:
     """The names of the user's Unix groups, primary group included (empty if unknown)."""
-    try:
-        pw = pwd.getpwnam(username)
-    except KeyError:
-        return frozenset()
-    names = set()
-    for gid in os.getgrouplist(username, pw.pw_gid):
-        try:
-            names.add(grp.getgrgid(gid).gr_name)
-        except KeyError:
-            continue
-    return frozenset(names)
+    from ..spawner.userinfo import groups_of  # cached for a minute, shared with the form
+
+    return groups_of(username)
 
 
 def courses_for(

@@ -1,16 +1,23 @@
-"""User options -> a validated resource request, or a 400 that names the field and the range."""
+"""User options -> a validated resource request, or errors that name the field and the range.
+
+This is the one validation path: the spawn form, the /hub/spawn query string and the REST API's
+user_options all come here before anything is submitted.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..config.loader import explain
-from ..config.models import Partition, ResourceDefaults
 from ..config.names import SlurmName
+from ..config.profiles import CUSTOM_KEY, ProfileKey
 from ..config.units import DurationSeconds, MemoryMiB, format_duration, format_memory
+from .catalog import Catalog
+
+CUSTOM_FIELDS = ("partition", "memory", "cpus", "time", "gpus")
 
 
 class OptionsError(ValueError):
@@ -22,28 +29,65 @@ class OptionsError(ValueError):
 
 
 class _Options(BaseModel):
-    """The raw keys a user may send (all optional; defaults fill the rest)."""
+    """The keys a user may send; everything else is refused."""
 
     model_config = ConfigDict(extra="forbid")
 
+    profile: ProfileKey | None = None
     partition: SlurmName | None = None
     memory: MemoryMiB | None = None
-    cpus: int | None = Field(None, ge=1, le=4096, strict=False)
+    cpus: int | None = Field(None, ge=1, le=4096)
     time: DurationSeconds | None = None
+    gpus: int | None = Field(None, ge=0, le=64)
+
+
+@dataclass(frozen=True)
+class LiveLimits:
+    """What Slurm itself allows in a partition (from the live-state cache), where known."""
+
+    max_time: int | None = None
+    max_node_memory: int | None = None
+    gpus: int | None = None
 
 
 @dataclass(frozen=True)
 class ResourceRequest:
-    """A validated request: every value is within the site's limits."""
+    """A validated request: every value is within the site's (and Slurm's known) limits."""
 
+    profile: str
+    display_name: str
     partitions: tuple[str, ...]
     memory_mib: int
     cpus: int
     time_seconds: int
+    idle_timeout: int
+    gpus: int = 0
+    gpu_type: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    reservation: str | None = None
+    constraint: str | None = None
+    extra_sbatch_args: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_options(self) -> dict[str, object]:
+        """The canonical user_options to store (and to prefill the form with next time)."""
+        if self.profile != CUSTOM_KEY:
+            return {"profile": self.profile}
+        return {
+            "profile": CUSTOM_KEY,
+            "partition": self.partitions[0],
+            "memory": format_memory(self.memory_mib),
+            "cpus": self.cpus,
+            "time": format_duration(self.time_seconds),
+            "gpus": self.gpus,
+        }
+
+    def summary(self) -> dict[str, object]:
+        return asdict(self)
 
 
-def _flatten(options: Mapping[str, object]) -> dict[str, object]:
-    # Form posts and query strings arrive as lists of strings; take the single value.
+def flatten(options: Mapping[str, object]) -> dict[str, object]:
+    """Form posts and query strings arrive as lists of strings: take single values, drop blanks."""
     out: dict[str, object] = {}
     for key, value in options.items():
         if isinstance(value, list | tuple):
@@ -62,38 +106,97 @@ def _flatten(options: Mapping[str, object]) -> dict[str, object]:
     return out
 
 
+def _within(
+    problems: list[str], name: str, value: int, high: int | None, fmt, part: str, unit_low: str
+) -> None:
+    if high is not None and value > high:
+        problems.append(
+            f"{name}: {fmt(value)} is more than {part} allows ({unit_low} to {fmt(high)})"
+        )
+
+
 def resolve_request(
     options: Mapping[str, object],
-    partitions: Sequence[Partition],
-    default_partition: str,
-    defaults: ResourceDefaults,
+    catalog: Catalog,
+    user: str,
+    groups: set[str],
+    live: Mapping[str, LiveLimits] | None = None,
 ) -> ResourceRequest:
-    """Validate ``options`` against the site's partitions and limits."""
+    """Validate ``options`` for ``user``; raise OptionsError naming every problem."""
     try:
-        raw = _Options.model_validate(_flatten(options))
+        raw = _Options.model_validate(flatten(options))
     except ValidationError as err:
-        raise OptionsError(explain(err)) from None
-    by_name = {p.name: p for p in partitions}
-    name = raw.partition or default_partition
-    if name not in by_name:
-        raise OptionsError([f"partition: {name!r} is not offered; choose one of {sorted(by_name)}"])
-    part = by_name[name]
-    memory = raw.memory if raw.memory is not None else defaults.memory
-    cpus = raw.cpus if raw.cpus is not None else defaults.cpus
-    time = raw.time if raw.time is not None else defaults.time
-    problems = []
-    if part.max_memory is not None and memory > part.max_memory:
-        problems.append(
-            f"memory: {format_memory(memory)} is more than {name} allows "
-            f"(1M to {format_memory(part.max_memory)})"
+        allowed = ", ".join(["profile", *CUSTOM_FIELDS])
+        raise OptionsError(explain(err, f"allowed: {allowed}")) from None
+    visible = catalog.visible(user, groups)
+    key = raw.profile or (visible[0].key if visible else CUSTOM_KEY)
+    if key != CUSTOM_KEY:
+        return _from_profile(raw, key, catalog, visible)
+    return _custom(raw, catalog, user, groups, live or {})
+
+
+def _from_profile(raw: _Options, key: str, catalog: Catalog, visible) -> ResourceRequest:
+    stray = [f for f in CUSTOM_FIELDS if getattr(raw, f) is not None]
+    if stray:
+        raise OptionsError([f"{f}: can only be set with profile 'custom'" for f in stray])
+    prof = next((p for p in visible if p.key == key), None)
+    if prof is None:
+        names = [p.key for p in visible] + ([CUSTOM_KEY] if catalog.custom.enabled else [])
+        known = catalog.profile(key) is not None
+        why = "is not available to you" if known else "does not exist"
+        raise OptionsError([f"profile: {key!r} {why}; choose one of {names}"])
+    return ResourceRequest(
+        profile=prof.key,
+        display_name=prof.display_name,
+        partitions=tuple(prof.partitions),
+        memory_mib=prof.memory,
+        cpus=prof.cpus,
+        time_seconds=prof.time,
+        idle_timeout=prof.idle_timeout,
+        gpus=prof.gpus,
+        gpu_type=prof.gpu_type,
+        account=prof.account,
+        qos=prof.qos,
+        reservation=prof.reservation,
+        constraint=prof.constraint,
+        extra_sbatch_args=tuple(prof.extra_sbatch_args),
+    )
+
+
+def _custom(raw: _Options, catalog: Catalog, user: str, groups: set[str], live) -> ResourceRequest:
+    c = catalog.custom
+    if not catalog.custom_allowed(user, groups):
+        raise OptionsError(["profile: custom resources are not available to you; choose a profile"])
+    name = raw.partition or c.partitions[0]
+    if name not in c.partitions:
+        raise OptionsError(
+            [f"partition: {name!r} is not offered for custom servers; choose one of {c.partitions}"]
         )
-    if part.max_cpus is not None and cpus > part.max_cpus:
-        problems.append(f"cpus: {cpus} is more than {name} allows (1 to {part.max_cpus})")
-    if part.max_time is not None and time > part.max_time:
-        problems.append(
-            f"time: {format_duration(time)} is longer than {name} allows "
-            f"(1m to {format_duration(part.max_time)})"
-        )
+    part = catalog.partitions[name]
+    lim = live.get(name, LiveLimits())
+    memory = raw.memory if raw.memory is not None else c.default_memory
+    cpus = raw.cpus if raw.cpus is not None else c.default_cpus
+    time = raw.time if raw.time is not None else c.default_time
+    gpus = raw.gpus if raw.gpus is not None else 0
+    problems: list[str] = []
+    mem_cap = min(x for x in (c.max_memory, part.max_memory, lim.max_node_memory) if x is not None)
+    time_cap = min(x for x in (c.max_time, part.max_time, lim.max_time) if x is not None)
+    cpu_cap = min(x for x in (c.max_cpus, part.max_cpus) if x is not None)
+    gpu_cap = min(x for x in (c.max_gpus, lim.gpus) if x is not None)
+    _within(problems, "memory", memory, mem_cap, format_memory, name, "1M")
+    _within(problems, "cpus", cpus, cpu_cap, str, name, "1")
+    _within(problems, "time", time, time_cap, format_duration, name, "1m")
+    if gpus > gpu_cap:
+        problems.append(f"gpus: {gpus} is more than {name} allows (0 to {gpu_cap})")
     if problems:
         raise OptionsError(problems)
-    return ResourceRequest((name,), memory, cpus, time)
+    return ResourceRequest(
+        profile=CUSTOM_KEY,
+        display_name="Custom",
+        partitions=(name,),
+        memory_mib=memory,
+        cpus=cpus,
+        time_seconds=time,
+        idle_timeout=c.idle_timeout_for(memory),
+        gpus=gpus,
+    )

@@ -11,7 +11,9 @@ import errno
 import json
 import os
 import random
+import signal
 import socket
+import subprocess
 import sys
 import time
 import urllib.error
@@ -66,8 +68,24 @@ def report_port(api_url: str, token: str, port: int, deadline_s: float = 120) ->
         delay = min(delay * 2, 10)
 
 
+def wait_listening(proc: subprocess.Popen, port: int, poll_s: float = 0.1) -> bool:
+    """Wait until the server accepts connections on ``port``; False if it exited first."""
+    while proc.poll() is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.settimeout(1)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(poll_s)
+    return False
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of `hpchub-singleuser --port-range=LO-HI -- COMMAND...`."""
+    """Entry point of `hpchub-singleuser --port-range=LO-HI -- COMMAND...`.
+
+    The server runs as a child; its port is reported only once it accepts connections, so
+    the hub never routes to a server that is not there (and a server that dies while
+    starting is reported by Slurm's state, not by a timeout).
+    """
     parser = argparse.ArgumentParser(prog="hpchub-singleuser")
     parser.add_argument("--port-range", required=True, help="LOW-HIGH")
     parser.add_argument("command", nargs=argparse.REMAINDER)
@@ -87,10 +105,11 @@ def main(argv: list[str] | None = None) -> None:
     port = pick_port(low, high)
     service = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://0.0.0.0/"))
     os.environ["JUPYTERHUB_SERVICE_URL"] = urlunparse(service._replace(netloc=f"0.0.0.0:{port}"))
-    report_port(api_url, token, port)
-    print(f"hpchub: serving on {socket.gethostname()}:{port}", flush=True)
-    os.execvp(command[0], command)  # noqa: S606 - argv list from the job script
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
+    proc = subprocess.Popen(command)  # noqa: S603 - argv list from the job script
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, lambda signum, _frame: proc.send_signal(signum))
+    if wait_listening(proc, port):
+        report_port(api_url, token, port)
+        print(f"hpchub: serving on {socket.gethostname()}:{port}", flush=True)
+    code = proc.wait()
+    sys.exit(code if code >= 0 else 128 - code)

@@ -8,10 +8,13 @@ from pathlib import Path
 
 from ..config.models import SlurmSettings
 from .parsers import (
+    PENDING_FORMAT,
     SINFO_NODE_FORMAT,
     SQUEUE_FORMAT,
     JobInfo,
     NodeInfo,
+    QueuePlace,
+    parse_queue_places,
     parse_sbatch_parsable,
     parse_sinfo_nodes,
     parse_squeue,
@@ -134,6 +137,17 @@ class SlurmClient:
                 raise SlurmUnavailable(msg)
             raise SlurmError(msg)
         return parse_squeue(result.stdout)
+
+    async def queue_places(self) -> dict[str, QueuePlace]:
+        """Position and expected start of every pending job (one `squeue --start`, no sudo)."""
+        argv = [self._bin("squeue"), "--start", "-h", "-t", "PENDING", f"--format={PENDING_FORMAT}"]
+        result = await self.runner(argv, timeout=30)
+        if not result.ok:
+            msg = result.message()
+            if any(s in msg for s in _UNREACHABLE):
+                raise SlurmUnavailable(msg)
+            raise SlurmError(msg)
+        return parse_queue_places(result.stdout)
 
     async def nodes(self) -> dict[str, NodeInfo]:
         """Every node with its address and free resources (one sinfo call)."""

@@ -13,6 +13,8 @@ from .. import __version__
 from ..config.units import format_slurm_time
 
 _SAFE_SBATCH_LINE = re.compile(r"^--[a-z][a-z-]*(=[A-Za-z0-9_.,:=@%/+-]+)?$")
+# Node-feature expressions use &, |, brackets and *; they stay on an #SBATCH comment line.
+_SAFE_CONSTRAINT = re.compile(r"^--constraint=[A-Za-z0-9_&|,()\[\]*-]+$")
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9_./-]*$")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]*$")
 
@@ -35,10 +37,13 @@ class JobRequest:
     extra_sbatch_lines: tuple[str, ...] = ()
     environment: tuple[tuple[str, str], ...] = ()
     server_args: tuple[str, ...] = field(default_factory=tuple)
+    hub_name: str = "hpchub"
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z_][a-z0-9_.-]{0,31}", self.user):
             raise ValueError(f"bad user name {self.user!r}")
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}", self.hub_name):
+            raise ValueError(f"bad hub name {self.hub_name!r}")
         if not _SAFE_NAME.fullmatch(self.server_name):
             raise ValueError(f"bad server name {self.server_name!r}")
         if not self.partitions or not all(
@@ -52,7 +57,7 @@ class JobRequest:
             if not _SAFE_PATH.fullmatch(p):
                 raise ValueError(f"unsafe path {p!r}")
         for line in self.extra_sbatch_lines:
-            if not _SAFE_SBATCH_LINE.fullmatch(line):
+            if not (_SAFE_SBATCH_LINE.fullmatch(line) or _SAFE_CONSTRAINT.fullmatch(line)):
                 raise ValueError(f"unsafe sbatch option {line!r}")
         for name, value in self.environment:
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or "\n" in value or "\0" in value:

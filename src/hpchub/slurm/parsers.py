@@ -115,3 +115,40 @@ def parse_sinfo_nodes(stdout: str) -> dict[str, NodeInfo]:
             partitions=parts_t,
         )
     return nodes
+
+
+@dataclass(frozen=True)
+class QueuePlace:
+    """Where a pending job stands: its place among pending jobs of its first partition."""
+
+    position: int
+    total: int
+    expected_start: str | None
+
+
+PENDING_FORMAT = "%i|%P|%Q|%S"
+
+
+def parse_queue_places(stdout: str) -> dict[str, QueuePlace]:
+    """Places from `squeue --start -h -t PENDING -o PENDING_FORMAT` (higher priority first)."""
+    rows = []
+    for line in stdout.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        parts = line.split("|")
+        if len(parts) != 4:
+            raise SlurmParseError(f"unexpected squeue --start line: {line!r}")
+        jid, partitions, prio, start = parts
+        first = partitions.split(",")[0]
+        rows.append((first, -int(prio or 0), int(jid) if jid.isdigit() else 0, jid, start))
+    rows.sort()
+    places: dict[str, QueuePlace] = {}
+    by_part: dict[str, list] = {}
+    for row in rows:
+        by_part.setdefault(row[0], []).append(row)
+    for items in by_part.values():
+        for i, (_p, _q, _n, jid, start) in enumerate(items):
+            known = start and start not in ("N/A", "Unknown", "(null)")
+            places[jid] = QueuePlace(i + 1, len(items), start if known else None)
+    return places

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..slurm.client import SlurmClient, SlurmError, SlurmUnavailable
-from ..slurm.parsers import JobInfo
+from ..slurm.parsers import JobInfo, QueuePlace
 from . import clock
 
 log = logging.getLogger("hpchub.monitor")
@@ -74,14 +77,22 @@ class JobMonitor:
 
     _shared: dict[tuple, JobMonitor] = {}
 
-    def __init__(self, client: SlurmClient, interval: float = 30.0, fast_start: float = 1.0):
+    def __init__(
+        self,
+        client: SlurmClient,
+        interval: float = 30.0,
+        fast_start: float = 1.0,
+        cancels_file: Path | None = None,
+    ):
         self.client = client
+        self.cancels_file = cancels_file
         self.interval = interval
         self.fast_start = fast_start
         self._status: dict[str, JobStatus] = {}
         self._next_due: dict[str, float] = {}
         self._step: dict[str, float] = {}
-        self._cancels: dict[str, _Pending] = {}
+        self._cancels: dict[str, _Pending] = self._load_cancels()
+        self._places: dict[str, QueuePlace] = {}
         self._refresh_task: asyncio.Task | None = None
         self._loop_task: asyncio.Task | None = None
         self._wake = asyncio.Event()
@@ -91,13 +102,40 @@ class JobMonitor:
         self.last_error: str | None = None
 
     @classmethod
-    def shared(cls, client: SlurmClient, interval: float) -> JobMonitor:
+    def shared(
+        cls, client: SlurmClient, interval: float, cancels_file: Path | None = None
+    ) -> JobMonitor:
         """The hub-wide monitor for these Slurm settings (created on first use)."""
         key = (client.settings.model_dump_json(), interval)
         mon = cls._shared.get(key)
         if mon is None:
-            mon = cls._shared[key] = cls(client, interval)
+            mon = cls._shared[key] = cls(client, interval, cancels_file=cancels_file)
         return mon
+
+    def _load_cancels(self) -> dict[str, _Pending]:
+        if self.cancels_file is None or not self.cancels_file.exists():
+            return {}
+        try:
+            data = json.loads(self.cancels_file.read_text())
+            return {j: _Pending(u, j) for j, u in data.items()}
+        except (OSError, ValueError):
+            log.exception("could not read %s", self.cancels_file)
+            return {}
+
+    def _save_cancels(self) -> None:
+        """Pending cancels survive a hub restart: a job the user stopped must not be orphaned."""
+        if self.cancels_file is None:
+            return
+        tmp = self.cancels_file.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps({j: p.user for j, p in self._cancels.items()}))
+            os.replace(tmp, self.cancels_file)
+        except OSError:
+            log.exception("could not save %s", self.cancels_file)
+
+    def place(self, job_id: str) -> QueuePlace | None:
+        """Queue position and expected start of a pending job, if known."""
+        return self._places.get(str(job_id))
 
     # -- tracking -------------------------------------------------------------------
     def watch(self, job_id: str, fast: bool = False) -> None:
@@ -146,6 +184,7 @@ class JobMonitor:
     def cancel_later(self, user: str, job_id: str) -> None:
         """Remember a cancel that failed because Slurm was unreachable; retry it each round."""
         self._cancels[str(job_id)] = _Pending(user, str(job_id))
+        self._save_cancels()
         self.watch(job_id)
 
     def pending_cancels(self) -> list[str]:
@@ -159,7 +198,8 @@ class JobMonitor:
         await asyncio.shield(self._refresh_task)
 
     async def _query_all(self) -> None:
-        await self._retry_cancels()
+        if self._cancels:
+            await self._retry_cancels()
         ids = self.tracked()
         if not ids:
             return
@@ -192,6 +232,7 @@ class JobMonitor:
                     prev = self._status.get(j)
                     if prev is None or prev.active:
                         self._status[j] = JobStatus(j, GONE, prev.info if prev else None, now)
+            await self._query_places(ids)
         for j in ids:
             if j not in self._next_due:
                 continue
@@ -200,6 +241,16 @@ class JobMonitor:
             self._step[j] = min(step * 2, self.interval)
         async with self._changed:
             self._changed.notify_all()
+
+    async def _query_places(self, ids: list[str]) -> None:
+        """Queue places, only while some tracked job waits (one more squeue, then none)."""
+        if not any(self._status[j].state == "PENDING" for j in ids if j in self._status):
+            self._places = {}
+            return
+        try:
+            self._places = await self.client.queue_places()
+        except (TimeoutError, SlurmError, OSError, ValueError) as err:
+            log.warning("squeue --start failed: %s", err)
 
     async def _retry_cancels(self) -> None:
         for job_id, p in list(self._cancels.items()):
@@ -211,6 +262,7 @@ class JobMonitor:
             except SlurmError as err:
                 log.error("cancel of job %s failed: %s", job_id, err)
             self._cancels.pop(job_id, None)
+            self._save_cancels()
             log.info("cancelled job %s after Slurm came back", job_id)
 
     def _ensure_loop(self) -> None:

@@ -8,21 +8,38 @@ the port-only callback in ``callback.py``.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import hmac
-import pwd
+from pathlib import Path
 
-from jupyterhub.spawner import Spawner, SpawnException
+from jupyterhub.spawner import Spawner
 from traitlets import Bool, Dict, Float, Integer, List, Tuple, Unicode, default
 
-from ..config.models import Partition, ResourceDefaults, SlurmSettings
-from ..resources.request import OptionsError, ResourceRequest, resolve_request
+from ..config.models import Partition, SlurmSettings
+from ..resources.request import ResourceRequest
 from ..slurm.client import SlurmClient, SlurmError, SlurmUnavailable
 from ..slurm.explain import explain_end, explain_pending
 from ..slurm.jobscript import JobRequest, render_job_script
 from ..slurm.runner import CommandTimeout, run
 from . import clock
+from .errors import spawn_error
 from .monitor import GONE, NOT_QUERIED, UNKNOWN, JobMonitor, JobStatus
+from .options import OptionsMixin
+from .progress import ends_at, progress_event, running_note
+from .userinfo import home_of
+
+
+def sbatch_lines(req: ResourceRequest, site_args) -> tuple[str, ...]:
+    """The optional #SBATCH options of a request (GPUs, account, QOS...), then the site's."""
+    lines = []
+    if req.gpus:
+        lines.append(f"--gres=gpu:{req.gpu_type + ':' if req.gpu_type else ''}{req.gpus}")
+    for name in ("account", "qos", "reservation", "constraint"):
+        value = getattr(req, name)
+        if value:
+            lines.append(f"--{name}={value}")
+    return (*lines, *req.extra_sbatch_args, *site_args)
 
 
 def token_digest(token: str) -> str:
@@ -30,7 +47,7 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class SlurmSpawner(Spawner):
+class SlurmSpawner(OptionsMixin, Spawner):
     """Runs each single-user server as a Slurm batch job owned by the user."""
 
     slurm_bin_dir = Unicode(
@@ -47,10 +64,6 @@ class SlurmSpawner(Spawner):
     default_partition = Unicode("jupyter-short", help="Partition used when none is chosen.").tag(
         config=True
     )
-    default_resources = Dict(
-        {"memory": "2G", "cpus": 1, "time": "8h"},
-        help="Memory, CPUs and time used when the user chooses nothing.",
-    ).tag(config=True)
     extra_sbatch_args = List(
         Unicode(), help="Site-wide sbatch options added to every job (validated)."
     ).tag(config=True)
@@ -79,11 +92,24 @@ class SlurmSpawner(Spawner):
     job_environment = Dict(
         help="Extra environment variables written into the job script (no secrets)."
     ).tag(config=True)
+    hub_name = Unicode("hpchub", help="This hub's name, put in each job's Slurm comment.").tag(
+        config=True
+    )
+    state_dir = Unicode(
+        "", help="The hub's data folder; pending cancels are kept here across hub restarts."
+    ).tag(config=True)
     cancel_on_hub_shutdown = Bool(
         False, help="Whether stopping the hub cancels jobs (normally no: servers outlive the hub)."
     ).tag(config=True)
 
     # Runtime state (kept in the hub database through get_state/load_state).
+    resources = Dict(
+        help="The validated request of the running job (profile, limits, idle timeout)."
+    )
+    last_exit = Dict(help="Why the last job ended, kept until the next start (home page).")
+    last_options = Dict(
+        help="Options of the last accepted start; a refused request reverts to them."
+    )
     job_id = Unicode("")
     token_sha256 = Unicode("")
     job_host = Unicode("")
@@ -93,6 +119,11 @@ class SlurmSpawner(Spawner):
     def _env_keep_default(self):
         # The hub's PATH or VIRTUAL_ENV mean nothing on a compute node; the job script sets them.
         return ["LANG", "LC_ALL"]
+
+    @default("apply_user_options")
+    def _apply_user_options_default(self):
+        # Options are validated and applied in start(), through resolve_resources.
+        return lambda spawner, options: None
 
     @default("start_timeout")
     def _start_timeout_default(self):
@@ -124,33 +155,17 @@ class SlurmSpawner(Spawner):
 
     @property
     def monitor(self) -> JobMonitor:
-        return JobMonitor.shared(self.client, self.poll_interval_s)
-
-    def resolve_resources(self, options: dict) -> ResourceRequest:
-        """Validate user options into a resource request (the one path for form, URL and API)."""
-        s = self._settings()
-        try:
-            return resolve_request(
-                options or {},
-                s.partitions,
-                s.default_partition,
-                ResourceDefaults.model_validate(self.default_resources),
-            )
-        except OptionsError as err:
-            raise SpawnException(
-                "Invalid resource request: " + "; ".join(err.problems),
-                reason="invalid-options",
-                status_code=400,
-            ) from None
+        cancels = Path(self.state_dir) / "pending-cancels.json" if self.state_dir else None
+        return JobMonitor.shared(self.client, self.poll_interval_s, cancels)
 
     def _home(self) -> str:
-        try:
-            return pwd.getpwnam(self.user.name).pw_dir
-        except KeyError:
-            raise SpawnException(
-                f"User {self.user.name} has no account on this cluster (no passwd entry).",
-                reason="no-such-user",
-            ) from None
+        home = home_of(self.user.name)
+        if home:
+            return home
+        raise spawn_error(
+            f"User {self.user.name} has no account on this cluster (no passwd entry).",
+            reason="no-such-user",
+        )
 
     def log_folder(self, home: str) -> str:
         """The log folder with '~' expanded to ``home``."""
@@ -173,9 +188,10 @@ class SlurmSpawner(Spawner):
             prefix_bin=self.singleuser_prefix.rstrip("/") + "/bin",
             port_low=lo,
             port_high=hi,
-            extra_sbatch_lines=tuple(self.extra_sbatch_args),
+            extra_sbatch_lines=sbatch_lines(req, self.extra_sbatch_args),
             environment=tuple(sorted(self.job_environment.items())),
             server_args=tuple(self.get_args()),
+            hub_name=self.hub_name,
         )
 
     async def _as_user(self, *args: str) -> str | None:
@@ -212,12 +228,17 @@ class SlurmSpawner(Spawner):
     # -- state -----------------------------------------------------------------
     def get_state(self):
         state = super().get_state()
+        if self.last_exit:
+            state["last_exit"] = dict(self.last_exit)
+        if self.last_options:
+            state["last_options"] = dict(self.last_options)
         if self.job_id:
             state.update(
                 job_id=self.job_id,
                 token_sha256=self.token_sha256,
                 job_host=self.job_host,
                 job_port=self.job_port,
+                resources=dict(self.resources),
             )
         return state
 
@@ -227,10 +248,14 @@ class SlurmSpawner(Spawner):
         self.token_sha256 = state.get("token_sha256", "")
         self.job_host = state.get("job_host", "")
         self.job_port = int(state.get("job_port", 0) or 0)
+        self.resources = dict(state.get("resources") or {})
+        self.last_exit = dict(state.get("last_exit") or {})
+        self.last_options = dict(state.get("last_options") or {})
         if self.job_id:
             self.monitor.watch(self.job_id)
 
     def clear_state(self):
+        # last_exit stays: the user reads it on the home page the next time they come back.
         super().clear_state()
         if self.job_id:
             self.monitor.unwatch(self.job_id)
@@ -238,6 +263,7 @@ class SlurmSpawner(Spawner):
         self.token_sha256 = ""
         self.job_host = ""
         self.job_port = 0
+        self.resources = {}
 
     def _persist(self) -> None:
         """Write the state to the hub database now (a restart must find the job)."""
@@ -252,6 +278,36 @@ class SlurmSpawner(Spawner):
             token_digest(token), self.token_sha256
         )
 
+    async def get_url(self):
+        """Where the server is, for a hub that restarted (JupyterHub calls this then).
+
+        A job that was still queued or starting when the hub stopped has no start() any more:
+        wait here for it to run and report its port, then hand JupyterHub the real address.
+        """
+        if not self.job_id or self.server is None:
+            return await super().get_url()
+        if not self.job_port:
+            self.log.info("Resuming the start of job %s after a hub restart", self.job_id)
+            self._port_future = asyncio.get_running_loop().create_future()
+            try:
+                await self._wait_until_up()
+            except Exception as err:  # the job ended or waited too long: JupyterHub cleans up
+                self.log.warning("Job %s did not come up after the restart: %s", self.job_id, err)
+                await self._cancel_quietly()
+                return await super().get_url()
+        elif not self.job_host:
+            await self.resume_address()
+        return f"http://{self.job_host}:{self.job_port}{self.server.base_url}"
+
+    async def resume_address(self) -> str:
+        """The node address of this (running) job, for a start resumed after a hub restart."""
+        await self.monitor.refresh()
+        st = self.monitor.status(self.job_id)
+        host = st.info.host if st.info and st.info.host else ""
+        self.job_host = await self._node_address(host) if host else "127.0.0.1"
+        self._persist()
+        return self.job_host
+
     def port_reported(self, port: int) -> None:
         """Called by the callback handler with a validated port."""
         self.job_port = port
@@ -262,8 +318,14 @@ class SlurmSpawner(Spawner):
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self):
-        req = self.resolve_resources(self.user_options)
+        try:
+            req = await self.resolve_resources(self.user_options)
+        except Exception:
+            self.forget_rejected_options(self.last_options)
+            raise
+        self.last_options = req.to_options()
         job = self.build_job(req)
+        self.resources = req.summary()
         script = render_job_script(job)
         self.token_sha256 = token_digest(self.api_token)
         self._port_future = asyncio.get_running_loop().create_future()
@@ -272,24 +334,27 @@ class SlurmSpawner(Spawner):
         try:
             job_id = await self.client.submit(self.user.name, script, env)
         except SlurmUnavailable as err:
-            raise SpawnException(
+            raise spawn_error(
                 f"Slurm is not answering right now, so no server could be started: {err}",
                 reason="slurm-unavailable",
                 status_code=503,
             ) from None
         except SlurmError as err:
-            raise SpawnException(
+            raise spawn_error(
                 f"Slurm refused the job: {err}", reason="sbatch-refused", status_code=400
             ) from None
         except CommandTimeout as err:
-            raise SpawnException(str(err), reason="sbatch-timeout", status_code=503) from None
+            raise spawn_error(str(err), reason="sbatch-timeout", status_code=503) from None
         self.job_id = job_id
+        self.last_exit = {}
         self._persist()
         self.log.info("Submitted job %s for %s", job_id, self._log_name)
         self.monitor.watch(job_id, fast=True)
         try:
             return await self._wait_until_up()
-        except BaseException:
+        except Exception:
+            # Our own give-ups (pending too long, Slurm errors). A CancelledError from a hub
+            # shutdown is not one: the job is kept and found again after the restart.
             await self._cancel_quietly()
             raise
 
@@ -299,9 +364,9 @@ class SlurmSpawner(Spawner):
         while True:
             st = self.monitor.status(self.job_id)
             if st.ended:
-                raise SpawnException(await self.describe_end(st), reason="job-ended")
+                raise spawn_error(await self.describe_end(st), reason="job-ended")
             if st.state == "PENDING" and clock.now() - queued_since > self.pending_timeout:
-                raise SpawnException(
+                raise spawn_error(
                     f"The job waited longer than {self.pending_timeout} s in the queue "
                     f"({explain_pending(st.info.reason if st.info else '')}). "
                     "Try a smaller request or another profile.",
@@ -329,16 +394,17 @@ class SlurmSpawner(Spawner):
         info = nodes.get(node)
         return info.address if info and info.address else node
 
-    async def describe_end(self, st: JobStatus) -> str:
-        """Why the job ended, in plain words, with the last lines of its log."""
+    async def describe_exit(self, st: JobStatus) -> str:
+        """Why a job ended, in plain words (with the exit code while Slurm still has it)."""
         exit_code = None
-        state = st.state
-        if state != GONE:
+        if st.state != GONE:
             details = await self.client.job_details(self.job_id)
             exit_code = details.get("ExitCode")
-        text = (
-            f"Job {self.job_id} ended before the server was ready. {explain_end(state, exit_code)}."
-        )
+        return f"Job {self.job_id}: {explain_end(st.state, exit_code)}."
+
+    async def describe_end(self, st: JobStatus) -> str:
+        """Why the job ended before the server was up, with the last lines of its log."""
+        text = f"The server did not start. {await self.describe_exit(st)}"
         tail = await self.log_tail()
         if tail:
             text += f"\nLast lines of its log ({self.log_dir}/jupyter-{self.job_id}.log):\n{tail}"
@@ -354,12 +420,63 @@ class SlurmSpawner(Spawner):
         except (SlurmError, CommandTimeout) as err:
             self.log.error("Cancelling job %s failed: %s", self.job_id, err)
 
+    async def progress(self):
+        """Events for the spawn progress page: queue state and reason, node, Jupyter start."""
+        yield {"progress": 5, "message": "Submitting the job to Slurm."}
+        for _ in range(self.submit_timeout * 10):
+            if self.job_id:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            return
+        last = None
+        while True:
+            st = self.monitor.status(self.job_id)
+            fut = getattr(self, "_port_future", None)
+            pct, msg = progress_event(st, self.monitor.place(self.job_id), bool(fut and fut.done()))
+            if msg != last:
+                yield {"progress": pct, "message": msg}
+                last = msg
+            if st.ended:
+                return
+            await self.monitor.wait_for_change(self.poll_interval_s)
+
+    def home_notes(self) -> dict:
+        """What the hub home page says about this server (running details or why it stopped)."""
+        notes: dict = {"label": f"Server '{self.name}'" if self.name else "Your server"}
+        if self.last_exit and not self.job_id:
+            notes["last_exit"] = self.last_exit.get("message", "")
+            notes["at"] = self.last_exit.get("at", "")
+        if self.job_id:
+            st = self.monitor.status(self.job_id)
+            info = st.info
+            if st.state == "RUNNING" and info:
+                end = ends_at(info.start_time, info.time_limit)
+                now = dt.datetime.now(end.tzinfo) if end else dt.datetime.now()
+                notes["running"] = running_note(
+                    info.host or "?", self.job_id, self.resources.get("idle_timeout"), end, now
+                )
+            elif st.state == UNKNOWN:
+                notes["running"] = (
+                    f"Slurm is not answering right now; job {self.job_id} is probably still running."
+                )
+        return notes
+
     async def poll(self):
         if not self.job_id:
             return 0
         st = await self.monitor.current(self.job_id)
         if st.state in (UNKNOWN, NOT_QUERIED) or st.active:
             return None
+        if self.last_exit.get("job_id") != self.job_id:
+            self.last_exit = {
+                "job_id": self.job_id,
+                "state": st.state,
+                "message": await self.describe_exit(st),
+                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            }
+            self.log.info("Job %s of %s ended: %s", self.job_id, self._log_name, st.state)
+            self._persist()
         return 1
 
     async def stop(self, now=False):

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from . import cluster, courses, hub, system
+from . import cluster, courses, hub, system, testmodules
 from .layout import Layout
 
 
@@ -36,6 +36,7 @@ def up(layout: Layout, log=print) -> dict:
     courses.ensure_demo_courses(layout)
     hub.write_site(layout)
     hub.write_sudoers(layout)
+    testmodules.ensure_kernels(layout, log=log)
     hub.start_services(layout, proxy_bin, restart_hub=software_changed, log=log)
     return info(layout)
 
@@ -62,8 +63,11 @@ def info(layout: Layout) -> dict:
         passwords = json.loads(layout.secrets_file.read_text())
     return {
         "hub_url": layout.hub_url,
+        "hub_name": layout.hub_name,
         "site_file": str(layout.site_file),
         "partitions": [*cluster.JUPYTER_PARTITIONS, "batch"],
+        "nodes": {"jupyter": cluster.node_facts().name, "batch": cluster.BATCH_NODE},
+        "proxy_api_url": f"http://127.0.0.1:{layout.proxy_api_port}",
         "default_partition": "jupyter-short",
         "users": [{"name": u, "password": passwords.get(u)} for u in layout.users],
         "outsider": {"name": layout.outsider, "password": passwords.get(layout.outsider)},

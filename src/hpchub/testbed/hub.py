@@ -11,7 +11,8 @@ import urllib.request
 from pathlib import Path
 
 from ..render import render
-from . import procs
+from . import procs, testmodules
+from .cluster import CONTROLLER_ADDR
 from .courses import courses_dir
 from .layout import Layout
 from .system import sh
@@ -75,6 +76,10 @@ def write_site(layout: Layout) -> None:
         hub_data=str(layout.hub_data),
         config_d=str(config_d),
         env=str(layout.env),
+        controller_addr=CONTROLLER_ADDR,
+        hub_name=layout.hub_name,
+        shared_dir=str(layout.prefix / "share"),
+        testmodules=str(testmodules.MODULEFILES),
         courses_dir=str(courses_dir(layout)),
         course_member=layout.users[0],
     )
@@ -103,9 +108,12 @@ def write_sudoers(layout: Layout) -> None:
         group=layout.group,
         slurm_bin="/usr/bin",
         helper=str(layout.env / "bin" / "hpchub-user"),
-        # Alias names are global to sudo: each testbed on the machine needs its own.
-        alias="HPCHUB" + (f"_{layout.name.upper()}" if layout.name else ""),
     )
+    if layout.name:
+        # sudo aliases are global across /etc/sudoers.d: a second hub's must not clash with the
+        # main one's, or sudo drops them and this hub's helper is never allowed.
+        for alias in ("HPCHUB_USERS", "HPCHUB_CMDS"):
+            text = text.replace(alias, f"{alias}_{layout.name.upper()}")
     target = layout.sudoers_file
     tmp = target.with_name(f".{target.name}.check")
     tmp.write_text(text)

@@ -17,7 +17,7 @@ class Layout:
     slurm_etc: Path = Path("/etc/slurm")
     hub_user: str = "jupyterhub-daemon"
     group: str = "jupyter"
-    users: tuple[str, ...] = ("alice", "bob")
+    users: tuple[str, ...] = ("alice", "bob", "carol")
     outsider: str = "mallory"
     public_port: int = 8000
     proxy_api_port: int = 8001
@@ -49,6 +49,10 @@ class Layout:
     def secrets_file(self) -> Path:
         # The demo users are shared by every testbed on the machine, and so are their passwords.
         return Path("/var/lib/hpchub-testbed/users.json")
+
+    @property
+    def hub_name(self) -> str:
+        return "testbed" + (f"-{self.name}" if self.name else "")
 
     @property
     def sudoers_file(self) -> Path:

@@ -1,0 +1,19 @@
+"""The hook jupyterhub-idle-culler calls for each server (its `cull_arbiter_hook`)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from ..config.loader import load_site
+from .policy import IdlePolicy, should_cull
+
+
+@cache
+def _policy() -> IdlePolicy:
+    # The culler runs as a hub service with HPCHUB_CONFIG set; read the site file once.
+    return IdlePolicy.from_site(load_site())
+
+
+def cull_arbiter(*, inactive, inactive_limit, server, **_kwargs) -> bool:
+    """True if ``server`` has been idle longer than its own timeout (not the global one)."""
+    return should_cull(_policy(), inactive.total_seconds(), server)

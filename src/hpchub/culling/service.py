@@ -1,0 +1,46 @@
+"""The culler as a hub-managed service, with a role that can do nothing else."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..config.culling import CullingSettings
+from ..config.models import SiteConfig
+
+CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+
+
+def shortest_timeout(site: SiteConfig) -> int:
+    values = [p.idle_timeout for p in site.profiles] + [
+        r.idle_timeout for r in site.custom.idle_timeouts
+    ]
+    return min(values)
+
+
+def culler_service(
+    site: SiteConfig, python: str | None = None, site_file: str | None = None
+) -> dict:
+    """The JupyterHub service entry that runs jupyterhub-idle-culler with our arbiter."""
+    s: CullingSettings = site.culling
+    config_file = Path(__file__).with_name("culler_config.py")
+    env = {"HPCHUB_CONFIG": site_file} if site_file else {}
+    return {
+        "name": "idle-culler",
+        "command": [
+            python or sys.executable,
+            "-m",
+            "jupyterhub_idle_culler",
+            f"--timeout={shortest_timeout(site)}",
+            f"--cull-every={s.every}",
+            f"--concurrency={s.concurrency}",
+            f"--api-page-size={s.page_size}",
+            f"--config={config_file}",
+        ],
+        "environment": env,
+    }
+
+
+def culler_role() -> dict:
+    """Least privilege: list users, read activity and servers, stop servers. Nothing else."""
+    return {"name": "idle-culler", "scopes": list(CULLER_SCOPES), "services": ["idle-culler"]}

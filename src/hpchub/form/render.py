@@ -1,0 +1,132 @@
+"""Render the spawn form's fields (HTML, autoescaped) from the catalog and the live state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import jinja2
+
+from ..config.profiles import CUSTOM_KEY
+from ..config.units import format_duration, format_memory
+from ..resources.catalog import Catalog
+from ..slurm.livestate import Snapshot
+
+
+@cache
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("hpchub", "templates"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+@dataclass(frozen=True)
+class LiveLine:
+    text: str
+    css: str = ""
+
+
+def _live_lines(partitions: list[str], snap: Snapshot) -> list[LiveLine]:
+    """'jupyter-short: 6 CPUs, 5G free, 0 waiting' per partition, first one first."""
+    if not snap.available:
+        return []
+    out = []
+    for i, name in enumerate(partitions):
+        p = snap.partitions.get(name)
+        if p is None:
+            continue
+        role = "" if i == 0 else " (overflow, used when full)"
+        busy = p.memory_free == 0 or p.pending > 0
+        waiting = f"{p.pending} waiting" if p.pending else "no queue"
+        out.append(
+            LiveLine(
+                f"{name}{role}: {format_memory(p.memory_free) if p.memory_free else 'no'} memory free, "
+                f"{waiting}",
+                "busy" if busy else "",
+            )
+        )
+    return out
+
+
+def _idle_rule_text(catalog: Catalog) -> str:
+    parts = []
+    for rule in catalog.custom.idle_timeouts:
+        if rule.max_memory is None:
+            parts.append(f"more: {format_duration(rule.idle_timeout)}")
+        else:
+            parts.append(
+                f"up to {format_memory(rule.max_memory)}: {format_duration(rule.idle_timeout)}"
+            )
+    return "; ".join(parts)
+
+
+def render_form(
+    catalog: Catalog,
+    user: str,
+    groups: set[str],
+    snap: Snapshot,
+    previous: dict | None = None,
+    course_labels: dict[str, str] | None = None,
+) -> str:
+    """The form fields, prefilled with ``previous`` (the user's last or rejected choice)."""
+    previous = dict(previous or {})
+    course_labels = course_labels or {}
+    visible = catalog.visible(user, groups)
+    # Course profiles first: a student should not have to look for theirs.
+    visible.sort(key=lambda p: 0 if p.key in course_labels else 1)
+    choices = [
+        {
+            "key": p.key,
+            "display_name": p.display_name,
+            "description": p.description,
+            "memory": format_memory(p.memory),
+            "cpus": p.cpus,
+            "gpus": p.gpus,
+            "time": format_duration(p.time),
+            "idle": format_duration(p.idle_timeout),
+            "live": _live_lines(list(p.partitions), snap),
+            "course": course_labels.get(p.key, ""),
+        }
+        for p in visible
+    ]
+    keys = [c["key"] for c in choices]
+    custom = None
+    if catalog.custom_allowed(user, groups):
+        c = catalog.custom
+        keys.append(CUSTOM_KEY)
+        parts = []
+        for name in c.partitions:
+            live = _live_lines([name], snap)
+            parts.append(
+                {
+                    "name": name,
+                    "label": name + (f" ({live[0].text.split(': ', 1)[1]})" if live else ""),
+                }
+            )
+        custom = {
+            "partitions": parts,
+            "max_memory": format_memory(c.max_memory),
+            "max_cpus": c.max_cpus,
+            "max_time": format_duration(c.max_time),
+            "max_gpus": c.max_gpus,
+            "idle_rule": _idle_rule_text(catalog),
+            "current": {
+                "partition": previous.get("partition", c.partitions[0]),
+                "memory": previous.get("memory", format_memory(c.default_memory)),
+                "cpus": previous.get("cpus", c.default_cpus),
+                "time": previous.get("time", format_duration(c.default_time)),
+                "gpus": previous.get("gpus", 0),
+            },
+        }
+    selected = previous.get("profile")
+    if selected not in keys:
+        selected = keys[0] if keys else None
+    return (
+        _env()
+        .get_template("form/options.html.j2")
+        .render(choices=choices, custom=custom, selected=selected, live=snap)
+    )

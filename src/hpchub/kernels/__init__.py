@@ -1,0 +1,1 @@
+"""Kernels from Lmod modules: discovery, rules, kernelspec writer, launcher, test runner."""

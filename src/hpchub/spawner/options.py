@@ -1,0 +1,118 @@
+"""The spawner's side of user options: the form, the query string and the REST API.
+
+All three paths end in ``resolve_request`` before anything is submitted; a rejection is a
+400 whose message names the field and the allowed range, and the form comes back with the
+user's input kept.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from jupyterhub.spawner import SpawnException
+from traitlets import Dict, List
+from traitlets.config import Configurable
+
+from ..config.models import Partition
+from ..config.profiles import CustomResources, Profile
+from ..form.render import render_form
+from ..form.submit import options_from_form
+from ..resources.catalog import Catalog
+from ..resources.request import OptionsError, ResourceRequest, flatten, resolve_request
+from ..slurm.livestate import LiveState
+from .errors import spawn_error
+from .userinfo import groups_of
+
+
+def invalid(problems: list[str]) -> SpawnException:
+    """A 400 for the user: the message names each field and what is allowed."""
+    return spawn_error("Invalid resource request: " + "; ".join(problems), reason="invalid-options")
+
+
+# What a user last submitted and was refused, to fill the form again (keyed by user name).
+_REJECTED: dict[str, dict] = {}
+
+
+class OptionsMixin(Configurable):
+    """Mixed into SlurmSpawner: turns what the user asked for into a ResourceRequest."""
+
+    profiles = List(
+        Dict(), help="Profiles offered on the form (dicts of the site file's Profile model)."
+    ).tag(config=True)
+    custom_resources = Dict(
+        help="Custom-resource limits (a dict of the site file's CustomResources model)."
+    ).tag(config=True)
+    course_profiles = Dict(
+        help="Profile key -> course label, for profiles that belong to a course (shown first)."
+    ).tag(config=True)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        parts = {p["name"]: Partition.model_validate(p) for p in self.partitions}
+        profiles = tuple(Profile.model_validate(p) for p in self.profiles)
+        custom = CustomResources.model_validate(self.custom_resources or {"enabled": False})
+        return Catalog(parts, profiles, custom)
+
+    @property
+    def live_state(self) -> LiveState:
+        return LiveState.shared(self.slurm_bin_dir)
+
+    def user_groups(self) -> set[str]:
+        return set(groups_of(self.user.name))
+
+    async def resolve_resources(self, options: dict) -> ResourceRequest:
+        """Validate options for this user (the one path for form, URL and API)."""
+        snap = await self.live_state.get()
+        try:
+            return resolve_request(
+                options or {}, self.catalog, self.user.name, self.user_groups(), snap.limits()
+            )
+        except OptionsError as err:
+            raise invalid(err.problems) from None
+
+    def forget_rejected_options(self, last_good: dict) -> None:
+        """JupyterHub stores user_options before start() validates them; put the last good
+        ones back, or a refused request would be reused by every later start."""
+        if self.orm_spawner is not None and self.db is not None:
+            self.orm_spawner.user_options = dict(last_good)
+            self.db.commit()
+
+    def _previous_options(self) -> dict:
+        if self.orm_spawner is not None and self.orm_spawner.user_options:
+            return dict(self.orm_spawner.user_options)
+        # A new named server starts from the user's most recent choice elsewhere.
+        for sp in getattr(self.user, "spawners", {}).values():
+            if sp is not self and sp.orm_spawner is not None and sp.orm_spawner.user_options:
+                return dict(sp.orm_spawner.user_options)
+        return {}
+
+    async def get_options_form(self):
+        snap = await self.live_state.get()
+        previous = _REJECTED.pop(self.user.name, None) or self._previous_options()
+        return render_form(
+            self.catalog,
+            self.user.name,
+            self.user_groups(),
+            snap,
+            previous,
+            dict(self.course_profiles),
+        )
+
+    async def run_options_from_form(self, form_data):
+        try:
+            opts = options_from_form(form_data)
+        except OptionsError as err:
+            raise invalid(err.problems) from None
+        try:
+            req = await self.resolve_resources(opts)
+        except SpawnException:
+            _REJECTED[self.user.name] = {k: str(v) for k, v in opts.items()}
+            raise
+        return req.to_options()
+
+    async def options_from_query(self, query_data):
+        try:
+            opts = flatten(query_data)
+        except OptionsError as err:
+            raise invalid(err.problems) from None
+        return (await self.resolve_resources(opts)).to_options()

@@ -1,0 +1,39 @@
+"""The user's Unix identity as the hub node sees it (NSS): home folder and groups."""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import time
+
+_GROUP_CACHE: dict[str, tuple[float, frozenset[str]]] = {}
+_TTL = 60.0
+
+
+def home_of(user: str) -> str | None:
+    try:
+        return pwd.getpwnam(user).pw_dir
+    except KeyError:
+        return None
+
+
+def groups_of(user: str) -> frozenset[str]:
+    """Names of the groups ``user`` belongs to (cached for a minute; empty if unknown)."""
+    hit = _GROUP_CACHE.get(user)
+    now = time.monotonic()
+    if hit and now - hit[0] < _TTL:
+        return hit[1]
+    try:
+        gid = pwd.getpwnam(user).pw_gid
+        names = set()
+        for g in os.getgrouplist(user, gid):
+            try:
+                names.add(grp.getgrgid(g).gr_name)
+            except KeyError:
+                continue
+        result = frozenset(names)
+    except KeyError:
+        result = frozenset()
+    _GROUP_CACHE[user] = (now, result)
+    return result

@@ -1,0 +1,89 @@
+"""Issue 3 in a real headless Chromium: log in, pick a profile, watch progress, land in JupyterLab."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def testbed():
+    hpchub = Path(sys.executable).with_name("hpchub")
+    r = subprocess.run(
+        [str(hpchub), "testbed", "info", "--json"], capture_output=True, text=True, env=os.environ
+    )
+    if r.returncode != 0:
+        pytest.fail(f"testbed not available: {r.stderr}")
+    return json.loads(r.stdout)
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        ctx = browser.new_context(viewport={"width": 1200, "height": 1100})
+        pg = ctx.new_page()
+        yield pg
+        ctx.close()
+        browser.close()
+
+
+def _stop_servers(testbed, user):
+    from tests.integration.hubclient import HubClient
+
+    c = HubClient(testbed["hub_url"])
+    c.login(user["name"], user["password"])
+    c.make_token()
+    for name in list(c.model().get("servers", {})):
+        c.stop(name)
+        c.wait_stopped(name)
+
+
+def test_login_pick_profile_start_and_land_in_lab(page, testbed):
+    user = testbed["users"][1]
+    _stop_servers(testbed, user)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(testbed["hub_url"] + "/hub/login")
+    page.fill("#username_input", user["name"])
+    page.fill("#password_input", user["password"])
+    page.click("#login_submit")
+    page.wait_for_url("**/hub/spawn**")
+    # The form: every choice is a labelled radio; the live state is shown.
+    assert page.get_by_label("Medium").count() == 1
+    assert page.locator("text=memory free").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "spawn-form.png"), full_page=True)
+    # Keyboard use: the custom fields appear only for "Custom" (progressive enhancement).
+    assert page.locator("#hpchub-custom").is_hidden()
+    page.get_by_label("Custom").check()
+    assert page.locator("#hpchub-custom").is_visible()
+    page.get_by_label("Medium").check()
+    page.click("button[type=submit]")
+    # The progress page, then JupyterLab.
+    page.wait_for_url("**/lab**", timeout=180_000)
+    page.wait_for_selector("#jp-main-dock-panel, .jp-LabShell", timeout=120_000)
+    page.screenshot(path=str(ARTIFACTS / "jupyterlab.png"))
+    _stop_servers(testbed, user)

@@ -1,0 +1,255 @@
+"""Issue 3 on the testbed: the form, the query string, the API, named servers and overflow."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from .conftest import squeue_ids
+from .test_lifecycle import free_memory_mib
+
+ALLOWED_SBATCH = {
+    "--job-name",
+    "--partition",
+    "--time",
+    "--mem",
+    "--cpus-per-task",
+    "--nodes",
+    "--ntasks",
+    "--output",
+    "--chdir",
+    "--signal",
+    "--export",
+    "--gres",
+    "--account",
+    "--qos",
+    "--reservation",
+    "--constraint",
+    "--comment",
+}
+
+
+def job_of(user: str, name_suffix: str = "") -> dict:
+    out = subprocess.run(
+        ["squeue", "-h", "-u", user, "-o", "%i|%j|%P|%m|%N|%T|%k"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for line in out.splitlines():
+        jid, name, part, mem, node, state, comment = line.split("|")
+        if (
+            name == f"jupyter-{user}{name_suffix}"
+            and comment.startswith("hpchub:testbed")
+            and jid in squeue_ids(user)
+        ):
+            return {"id": jid, "partition": part, "mem": mem, "node": node, "state": state}
+    raise AssertionError(f"no job for {user}{name_suffix}: {out}")
+
+
+def batch_script(job_id: str) -> str:
+    r = subprocess.run(
+        ["scontrol", "write", "batch_script", job_id, "-"], capture_output=True, text=True
+    )
+    return r.stdout
+
+
+def assert_script_safe(script: str) -> None:
+    lines = script.splitlines()
+    sb = [ln for ln in lines if ln.startswith("#SBATCH")]
+    assert {ln.split()[1].split("=")[0] for ln in sb} <= ALLOWED_SBATCH, sb
+    assert sum(1 for ln in lines if ln.startswith("exec ")) == 1
+
+
+def form_post(client, data: dict, server: str = ""):
+    url = f"{client.base}/hub/spawn/{client.user}" + (f"/{server}" if server else "")
+    client.s.get(url)
+    return client.s.post(url, data={**data, "_xsrf": client._xsrf()}, allow_redirects=False)
+
+
+def test_form_shows_profiles_with_live_state(alice):
+    r = alice.s.get(alice.base + "/hub/spawn")
+    assert r.status_code == 200
+    html = r.text
+    for key in ("small-long", "medium", "large-short", "custom"):
+        assert f'value="{key}"' in html
+    assert re.search(r"jupyter-short: \d+(\.\d+)?[MG] memory free", html)
+    assert "Stopped when idle for" in html
+
+
+def test_form_rejection_is_400_keeps_input_and_submits_nothing(alice):
+    r = form_post(
+        alice,
+        {
+            "profile": "custom",
+            "memory": "64G",
+            "cpus": "1",
+            "time": "2h",
+            "partition": "jupyter-short",
+        },
+    )
+    assert r.status_code == 400
+    assert "memory: 64G is more than jupyter-short allows (1M to 8G)" in r.text
+    assert 'value="64G"' in r.text  # what the user typed is still there
+    assert 'id="profile-custom" value="custom" checked' in r.text
+    assert squeue_ids("alice") == []
+
+
+def test_form_start_remember_choice_and_named_servers(alice):
+    r = form_post(
+        alice, {"profile": "medium", "memory": "99G"}
+    )  # custom fields ignored unless custom
+    assert r.status_code == 302, r.text[:500]
+    alice.wait_ready()
+    job = job_of("alice")
+    assert job["partition"] == "jupyter-short" and job["mem"] == "1G"
+    assert "#SBATCH --partition=jupyter-short,jupyter-overflow" in batch_script(job["id"])
+    # A second, named server at the same time; the form remembers the last choice.
+    r = alice.s.get(f"{alice.base}/hub/spawn/alice/big")
+    assert 'id="profile-medium" value="medium" checked' in r.text
+    r = alice.start("big", {"profile": "large-short"})
+    assert r.status_code in (201, 202), r.text
+    alice.wait_ready("big")
+    big = job_of("alice", "-big")
+    assert big["mem"] == "4G"
+    assert len(squeue_ids("alice")) == 2
+    # The limit on named servers holds.
+    for name in ("n2", "n3"):
+        assert alice.start(name, {"profile": "small-long"}).status_code in (201, 202)
+    r = alice.start("n4", {"profile": "small-long"})
+    assert r.status_code == 400 and "already has the maximum of 3 named servers" in r.text
+
+
+def test_query_string_goes_through_validation(alice):
+    r = alice.s.get(alice.base + "/hub/spawn?profile=nope")
+    assert r.status_code == 400
+    assert (
+        "profile: &#39;nope&#39; does not exist" in r.text
+        or "profile: 'nope' does not exist" in r.text
+    )
+    r = alice.s.get(alice.base + "/hub/spawn?profile=custom&memory=4G%0A%23SBATCH%20--uid=0")
+    assert r.status_code == 400 and "must be a single line" in r.text
+    assert squeue_ids("alice") == []
+    r = alice.s.get(alice.base + "/hub/spawn?profile=small-long", allow_redirects=False)
+    assert r.status_code == 302
+    alice.wait_ready()
+    assert job_of("alice")["partition"] == "jupyter-long"
+
+
+@pytest.fixture
+def full_jupyter_node():
+    """Fill the Jupyter node's memory with a plain batch job of bob's."""
+    out = subprocess.run(
+        [
+            "sudo",
+            "-u",
+            "bob",
+            "sbatch",
+            "--parsable",
+            "-p",
+            "jupyter-short",
+            f"--mem={free_memory_mib('vm') - 200}M",
+            "-t",
+            "10",
+            "-J",
+            "fill-jupyter-node",
+            "-o",
+            "/dev/null",
+            "--wrap",
+            "sleep 600",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/tmp",
+    )
+    jid = out.stdout.strip()
+    try:
+        for _ in range(60):
+            state = subprocess.run(
+                ["squeue", "-h", "-j", jid, "-o", "%T"], capture_output=True, text=True
+            )
+            if state.stdout.strip() == "RUNNING":
+                break
+            time.sleep(0.5)
+        yield jid
+    finally:
+        subprocess.run(["scancel", jid])
+
+
+def test_jobs_start_in_short_while_it_has_room(alice):
+    assert alice.start(options={"profile": "medium"}).status_code in (201, 202)
+    alice.wait_ready()
+    assert job_of("alice")["partition"] == "jupyter-short"
+
+
+def test_overflow_when_short_is_full(alice, full_jupyter_node):
+    assert alice.start(options={"profile": "medium"}).status_code in (201, 202)
+    alice.wait_ready()
+    job = job_of("alice")
+    assert job["partition"] == "jupyter-overflow"
+    assert job["node"] == "hpchub-batch1"
+    # The server on the batch node (its own network namespace) works through the proxy.
+    assert "hpchub-batch1" in alice.run_code("import os; print(os.environ['SLURMD_NODENAME'])")
+
+
+fuzz_value = st.one_of(
+    st.sampled_from(
+        [
+            "small-long",
+            "medium",
+            "custom",
+            "nope",
+            "4G",
+            "512M",
+            "1",
+            "9",
+            "2h",
+            "13h",
+            "jupyter-short",
+            "batch",
+            "x\ny",
+            "$(id)",
+            "--uid=0",
+            "",
+        ]
+    ),
+    st.text(max_size=12),
+)
+fuzz_options = st.dictionaries(
+    st.sampled_from(["profile", "partition", "memory", "cpus", "time", "gpus", "exec_prefix"]),
+    fuzz_value,
+    max_size=4,
+)
+
+
+def _check_outcome(client, status: int) -> None:
+    if status == 400:
+        assert squeue_ids("alice") == []
+        return
+    assert status in (201, 202, 302), status
+    for jid in squeue_ids("alice"):
+        assert_script_safe(batch_script(jid))
+    client.stop()
+    client.wait_stopped()
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(opts=fuzz_options)
+def test_fuzz_api_path(alice, opts):
+    _check_outcome(alice, alice.start(options=opts).status_code)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(opts=fuzz_options)
+def test_fuzz_query_path(alice, opts):
+    r = alice.s.get(alice.base + "/hub/spawn", params=opts, allow_redirects=False)
+    if not opts:
+        assert r.status_code == 200  # no options: the form
+        return
+    _check_outcome(alice, r.status_code)
