@@ -280,3 +280,21 @@ async def test_a_missing_branch_is_named(tmp_path, repo):
     )
     r = await stage(stager)
     assert r["state"] == rep.UNAVAILABLE and "nope" in r["problem"]
+
+
+def test_git_reasons_are_gits_own_words():
+    from hpchub.courses.sources import git_reason
+
+    stderr = (
+        "fatal: '/srv/x' does not appear to be a git repository\n"
+        "fatal: Could not read from remote repository.\n\n"
+        "Please make sure you have the correct access rights\nand the repository exists.\n"
+    )
+    assert git_reason(stderr, "fetch", 128) == "'/srv/x' does not appear to be a git repository"
+    assert git_reason("", "fetch", 128) == "git fetch failed (128)"
+
+
+async def test_a_missing_subdir_is_named(tmp_path, repo):
+    site = make_site(tmp_path, {"git": str(repo.path), "subdir": "no/such"})
+    r = await stage(LocalStager(site, tmp_path / "h"))
+    assert r["state"] == rep.UNAVAILABLE and "no/such" in r["problem"], r["problem"]

@@ -243,9 +243,18 @@ def _git(args: list[str], env: dict[str, str], timeout: float, **kw) -> subproce
     except subprocess.TimeoutExpired:
         raise GitError(f"git {args[0]} took longer than {timeout:g} s") from None
     if r.returncode != 0:
-        lines = r.stderr.decode(errors="replace").strip().splitlines()
-        raise GitError(lines[-1] if lines else f"git {args[0]} failed ({r.returncode})")
+        raise GitError(git_reason(r.stderr.decode(errors="replace"), args[0], r.returncode))
     return r
+
+
+def git_reason(stderr: str, command: str, code: int) -> str:
+    """git's own reason, from its first 'fatal:' or 'error:' line."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for line in lines:
+        for prefix in ("fatal: ", "error: "):
+            if line.startswith(prefix):
+                return line.removeprefix(prefix)
+    return lines[-1] if lines else f"git {command} failed ({code})"
 
 
 @dataclass
@@ -378,12 +387,11 @@ class SourceCache:
             except tarfile.TarError as err:
                 failure = str(err)
                 proc.kill()
-            errors = proc.stderr.read().decode(errors="replace").strip()
-            if proc.wait() != 0 or failure:
+            errors = proc.stderr.read().decode(errors="replace")
+            code = proc.wait()
+            if code != 0 or failure:
                 shutil.rmtree(tmp, ignore_errors=True)
-                raise GitError(
-                    errors.splitlines()[-1] if errors else failure or "git archive failed"
-                )
+                raise GitError(git_reason(errors, "archive", code) if errors.strip() else failure)
         os.replace(tmp, tree)
 
     def _prune(self, home: Path, keep: str) -> None:
