@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from hpchub.config.loader import load_site
+from hpchub.courses.paths import expand_target
 from hpchub.testbed.courses import HANDBOOK_FILES, WORKSHOP_FILES, commit, write_files
 
 INTRO_V2 = '{"cells": [], "metadata": {"v": 2}, "nbformat": 4, "nbformat_minor": 5}\n'
@@ -33,9 +34,13 @@ class Course:
         self.conf = next(c for c in site.courses if c.name == name)
         self.name = name
         self.student = student
-        home = pwd.getpwnam(student).pw_dir
-        self.target = Path(self.conf.target_template.replace("~", home, 1))
+        self.target = self.target_of(student)
+        # The same folder as the student's server sees it (its working directory is the home).
+        self.rel = str(self.target.relative_to(pwd.getpwnam(student).pw_dir))
         self.data = Path(site.hub.data_dir) / "courses"
+
+    def target_of(self, user: str) -> Path:
+        return expand_target(self.conf.target_template, user, pwd.getpwnam(user).pw_dir)
 
     @property
     def source(self) -> Path:
@@ -121,13 +126,13 @@ def test_first_staging_as_the_student(alice, workshop, handbook):
     assert r["state"] == "ok" and sorted(r["files"]["added"]) == sorted(WORKSHOP_FILES)
     assert handbook.report()["files"]["added"] == ["handbook.md"]
     # The server, running as the student in the Slurm job, sees them.
-    out = alice.run_code("print(open('courses/workshop/README.md').read())")
+    out = alice.run_code(f"print(open('{workshop.rel}/README.md').read())")
     assert out == WORKSHOP_FILES["README.md"] + "\n"
 
 
 def test_restaging_brings_updates_and_a_student_edit_survives(alice, workshop, handbook):
     _start(alice)
-    alice.run_code(f"open('courses/workshop/notebooks/intro.ipynb', 'w').write({ANSWERS!r})")
+    alice.run_code(f"open('{workshop.rel}/notebooks/intro.ipynb', 'w').write({ANSWERS!r})")
     workshop.publish({"README.md": "# Demo workshop, day 2\n", "notebooks/day2.ipynb": INTRO_V2})
     handbook.publish({"handbook.md": "# Cluster handbook v2\n"})
     _restart(alice)
@@ -144,7 +149,7 @@ def test_restaging_brings_updates_and_a_student_edit_survives(alice, workshop, h
 
 def test_a_conflict_is_reported_to_the_student(alice, workshop, testbed):
     _start(alice)
-    alice.run_code(f"open('courses/workshop/notebooks/intro.ipynb', 'w').write({ANSWERS!r})")
+    alice.run_code(f"open('{workshop.rel}/notebooks/intro.ipynb', 'w').write({ANSWERS!r})")
     workshop.publish({"notebooks/intro.ipynb": INTRO_V2})
     _restart(alice)
     assert workshop.file("notebooks/intro.ipynb").read_text() == ANSWERS
@@ -155,7 +160,7 @@ def test_a_conflict_is_reported_to_the_student(alice, workshop, testbed):
         {"path": "notebooks/intro.ipynb", "upstream_copy": "notebooks/intro.upstream.ipynb"}
     ]
     # What the student finds in their folder, read from their own server.
-    note = alice.run_code("print(open('courses/workshop/HPCHUB-STAGING.md').read())")
+    note = alice.run_code(f"print(open('{workshop.rel}/HPCHUB-STAGING.md').read())")
     assert "`notebooks/intro.ipynb` | `notebooks/intro.upstream.ipynb`" in note
     # And on their courses page in the hub.
     page = alice.s.get(testbed["hub_url"] + "/hub/courses")
@@ -178,9 +183,7 @@ def test_an_instructor_restages_one_student(alice, workshop, testbed):
     assert f"{workshop.student}: ok: 1 updated" in out.stdout
     # Written by the student's uid, and seen by the running server without a restart.
     assert workshop.file("README.md").stat().st_uid == pwd.getpwnam(workshop.student).pw_uid
-    assert (
-        alice.run_code("print(open('courses/workshop/README.md').read())") == "# Fixed a typo\n\n"
-    )
+    assert alice.run_code(f"print(open('{workshop.rel}/README.md').read())") == "# Fixed a typo\n\n"
     # Everyone who started, in one go (after a fix pushed mid-workshop).
     workshop.publish({"README.md": "# Fixed another typo\n"})
     out = _hpchub(testbed["site_file"], "stage", "workshop", "--started")
@@ -192,15 +195,14 @@ def test_an_instructor_restages_one_student(alice, workshop, testbed):
 
 def test_a_non_member_gets_nothing(bob, workshop, handbook, testbed):
     _start(bob)
-    home = Path(pwd.getpwnam("bob").pw_dir)
-    assert not (home / "courses" / "workshop").exists()
-    assert not (home / "courses" / "handbook").exists()
+    assert not workshop.target_of("bob").exists()
+    assert not handbook.target_of("bob").exists()
     assert workshop.report("bob") is None and handbook.report("bob") is None
     assert bob.api("GET", "/hpchub/courses").json() == {"courses": []}
     assert "You take no course" in bob.s.get(testbed["hub_url"] + "/hub/courses").text
     out = _hpchub(testbed["site_file"], "stage", "workshop", "--user", "bob")
     assert out.returncode == 2 and "not members of course 'workshop': bob" in out.stderr
-    assert not (home / "courses" / "workshop").exists()
+    assert not workshop.target_of("bob").exists()
 
 
 def test_an_unreachable_source_still_starts_the_server_and_tells_the_student(
@@ -212,7 +214,7 @@ def test_an_unreachable_source_still_starts_the_server_and_tells_the_student(
     _start(alice)
     r = workshop.report()
     assert r["state"] == "unavailable" and "could not fetch" in r["problem"]
-    note = alice.run_code("print(open('courses/workshop/HPCHUB-STAGING.md').read())")
+    note = alice.run_code(f"print(open('{workshop.rel}/HPCHUB-STAGING.md').read())")
     assert "could not be fetched" in note and "started anyway" in note
     # The other course was not held up.
     assert handbook.report()["state"] == "ok"
