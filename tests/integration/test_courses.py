@@ -96,7 +96,8 @@ def handbook(site, testbed):
 
 
 def _start(client) -> None:
-    r = client.start()
+    # A named profile: with none, the hub reuses the user's last choice, whatever test made it.
+    r = client.start(options={"profile": "small-long"})
     assert r.status_code in (201, 202), r.text
     client.wait_ready()
 
