@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import config_cmd, kernels_cmd, testbed_cmd
+from . import config_cmd, course_cmd, kernels_cmd, testbed_cmd
 
-GROUPS = (config_cmd, testbed_cmd, kernels_cmd)
+GROUPS = (config_cmd, testbed_cmd, kernels_cmd, course_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

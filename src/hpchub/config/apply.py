@@ -114,4 +114,7 @@ def apply_site(site: SiteConfig, c: Config | None = None, site_file: str | None 
     from ..spawner.callback import handlers
 
     c.JupyterHub.extra_handlers = handlers()
+    from ..courses.apply import apply_courses
+
+    apply_courses(site, c)
     return c

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from .base import Strict, check_sbatch_option
+from .courses import Course, check_course_profiles, check_unique_courses
 from .culling import CullingSettings
 from .names import SlurmName, UnixName
 from .profiles import CustomResources, Profile, ServerSettings, default_profiles
@@ -238,6 +239,10 @@ class SiteConfig(Strict):
     culling: CullingSettings = Field(
         default_factory=CullingSettings, description="Stopping idle servers, per their own timeout."
     )
+    courses: list[Course] = Field(
+        default_factory=list,
+        description="Courses and workshops: materials staged into members' folders at spawn.",
+    )
 
     @model_validator(mode="after")
     def _choices_fit_partitions(self) -> SiteConfig:
@@ -268,4 +273,10 @@ class SiteConfig(Strict):
                 )
         if not self.profiles and not self.custom.enabled:
             raise ValueError("no way to start a server: define profiles or enable custom resources")
+        return self
+
+    @model_validator(mode="after")
+    def _courses_are_consistent(self) -> SiteConfig:
+        check_unique_courses(self.courses)
+        check_course_profiles(self)
         return self

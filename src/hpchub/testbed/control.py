@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from . import cluster, hub, system, testmodules
+from . import cluster, courses, hub, system, testmodules
 from .layout import Layout
 
 
@@ -33,6 +33,7 @@ def up(layout: Layout, log=print) -> dict:
     before = marker.read_text() if marker.exists() else ""
     hub.ensure_software(layout, log=log)
     software_changed = (marker.read_text() if marker.exists() else "") != before
+    courses.ensure_demo_courses(layout)
     hub.write_site(layout)
     hub.write_sudoers(layout)
     testmodules.ensure_kernels(layout, log=log)

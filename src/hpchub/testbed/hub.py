@@ -13,6 +13,7 @@ from pathlib import Path
 from ..render import render
 from . import procs, testmodules
 from .cluster import CONTROLLER_ADDR
+from .courses import courses_dir
 from .layout import Layout
 from .system import sh
 
@@ -79,6 +80,8 @@ def write_site(layout: Layout) -> None:
         hub_name=layout.hub_name,
         shared_dir=str(layout.prefix / "share"),
         testmodules=str(testmodules.MODULEFILES),
+        courses_dir=str(courses_dir(layout)),
+        course_member=layout.users[0],
     )
     _write(layout.site_file, text, 0o644)
     _write(layout.etc / "jupyterhub_config.py", render("jupyterhub_config.py"), 0o644)
