@@ -215,15 +215,23 @@ def test_arrange_profiles_composes_with_the_forms_catalog():
     # How the spawn form and the submit path use it: the catalog's visible profiles, reordered.
     from operator import attrgetter
 
+    from hpchub.courses.membership import set_today
     from hpchub.resources.catalog import Catalog
 
     site = _site()
     catalog = Catalog.from_site(site)
-    for user, groups, expected in (
-        ("alice", {"pyintro"}, ["py-lab", "small"]),
-        ("bob", set(), ["hpc-lab", "py-lab", "small"]),
-        ("mallory", set(), ["small"]),
-    ):
-        visible = catalog.visible(user, groups)
-        arranged = arrange_profiles(visible, site, user, groups, DAY, key=attrgetter("key"))
-        assert [p.key for p in arranged] == expected
+    set_today(lambda: DAY)
+    try:
+        for user, groups, expected in (
+            ("alice", {"pyintro"}, ["py-lab", "small"]),
+            ("bob", set(), ["hpc-lab", "py-lab", "small"]),
+            ("mallory", set(), ["small"]),
+        ):
+            # The catalog arranges by itself, for the form and the submit path alike.
+            assert [p.key for p in catalog.visible(user, groups)] == expected
+            allowed = [p for p in catalog.profiles if p.admits(user, groups)]
+            arranged = arrange_profiles(allowed, site, user, groups, DAY, key=attrgetter("key"))
+            assert [p.key for p in arranged] == expected
+        assert "py-lab" in catalog.course_labels("alice", {"pyintro"})
+    finally:
+        set_today(None)
