@@ -61,11 +61,22 @@ def test_prefill_previous_and_escape():
 
 
 def test_course_profile_first_with_badge():
-    html = render_form(
-        CAT, "alice", {"course1"}, SNAP, course_labels={"course": "Course: Python 101"}
-    )
-    assert html.index('value="course"') < html.index('value="small"')
-    assert "Course: Python 101" in html
+    from hpchub.courses.membership import set_today
+    from hpchub.resources.catalog import Catalog
+
+    from .test_course_hub import DAY, _site
+
+    catalog = Catalog.from_site(_site())
+    set_today(lambda: DAY)
+    try:
+        labels = catalog.course_labels("alice", {"pyintro"})
+        html = render_form(catalog, "alice", {"pyintro"}, SNAP, course_labels=labels)
+        others = render_form(catalog, "mallory", set(), SNAP)
+    finally:
+        set_today(None)
+    assert html.index('value="py-lab"') < html.index('value="small"')
+    assert f'<span class="course-badge">{labels["py-lab"]}</span>' in html
+    assert 'value="py-lab"' not in others
 
 
 def test_custom_not_offered_without_rights():

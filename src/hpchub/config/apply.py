@@ -79,6 +79,7 @@ def apply_choices(site: SiteConfig, c: Config) -> None:
     """Profiles, custom limits and named servers: what the form offers."""
     c.SlurmSpawner.profiles = [p.model_dump(mode="json") for p in site.profiles]
     c.SlurmSpawner.custom_resources = site.custom.model_dump(mode="json")
+    c.SlurmSpawner.courses = [course.model_dump(mode="json") for course in site.courses]
     c.JupyterHub.allow_named_servers = site.servers.named_servers
     c.JupyterHub.named_server_limit_per_user = site.servers.named_server_limit
 
@@ -117,4 +118,7 @@ def apply_site(site: SiteConfig, c: Config | None = None, site_file: str | None 
     from ..spawner.callback import handlers
 
     c.JupyterHub.extra_handlers = handlers()
+    from ..courses.apply import apply_courses
+
+    apply_courses(site, c)
     return c

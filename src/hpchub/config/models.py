@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from .base import Strict, check_sbatch_option
+from .courses import Course, check_course_profiles, check_unique_courses
 from .culling import CullingSettings
 from .deploy import DeploySettings
 from .names import SlurmName, UnixName
@@ -239,6 +240,10 @@ class SiteConfig(Strict):
     culling: CullingSettings = Field(
         default_factory=CullingSettings, description="Stopping idle servers, per their own timeout."
     )
+    courses: list[Course] = Field(
+        default_factory=list,
+        description="Courses and workshops: materials staged into members' folders at spawn.",
+    )
     deploy: DeploySettings = Field(
         default_factory=DeploySettings,
         description="System integration that `hpchub install` puts in place (root).",
@@ -274,4 +279,10 @@ class SiteConfig(Strict):
         if not self.profiles and not self.custom.enabled:
             raise ValueError("no way to start a server: define profiles or enable custom resources")
         self.deploy.check_site(self)
+        return self
+
+    @model_validator(mode="after")
+    def _courses_are_consistent(self) -> SiteConfig:
+        check_unique_courses(self.courses)
+        check_course_profiles(self)
         return self

@@ -38,7 +38,7 @@ def sudo_runas(paths: DeployPaths) -> list[str]:
     return [f"%{g}" for g in groups] + users
 
 
-HELPER_SUBCOMMANDS = ("prepare-logs", "log-tail")
+HELPER_SUBCOMMANDS = ("prepare-logs", "log-tail", "stage-course")
 """What the hub runs of hpchub-user through sudo (each subcommand validates its arguments)."""
 
 

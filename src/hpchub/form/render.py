@@ -75,9 +75,7 @@ def render_form(
     """The form fields, prefilled with ``previous`` (the user's last or rejected choice)."""
     previous = dict(previous or {})
     course_labels = course_labels or {}
-    visible = catalog.visible(user, groups)
-    # Course profiles first: a student should not have to look for theirs.
-    visible.sort(key=lambda p: 0 if p.key in course_labels else 1)
+    visible = catalog.visible(user, groups)  # the user's course profiles come first
     choices = [
         {
             "key": p.key,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 
+from ..config.courses import Course
 from ..config.models import Partition, SiteConfig
 from ..config.profiles import CustomResources, Profile
 
@@ -15,14 +17,37 @@ class Catalog:
     partitions: dict[str, Partition]
     profiles: tuple[Profile, ...]
     custom: CustomResources
+    courses: tuple[Course, ...] = ()
 
     @classmethod
     def from_site(cls, site: SiteConfig) -> Catalog:
-        return cls({p.name: p for p in site.slurm.partitions}, tuple(site.profiles), site.custom)
+        return cls(
+            {p.name: p for p in site.slurm.partitions},
+            tuple(site.profiles),
+            site.custom,
+            tuple(site.courses),
+        )
 
     def visible(self, user: str, groups: set[str]) -> list[Profile]:
-        """Profiles ``user`` may see, in the site's order."""
-        return [p for p in self.profiles if p.admits(user, groups)]
+        """Profiles ``user`` may see and use: their active courses' profiles first; a profile
+        that a course names is for that course's members only."""
+        allowed = [p for p in self.profiles if p.admits(user, groups)]
+        if not self.courses:
+            return allowed
+        from ..courses.membership import arrange_profiles, today
+
+        # arrange_profiles reads only ``.courses`` of its site argument: the catalog has it.
+        return arrange_profiles(allowed, self, user, groups, today(), key=attrgetter("key"))
+
+    def course_labels(self, user: str, groups: set[str]) -> dict[str, str]:
+        """Profile key -> the title of the user's active course that offers it (the form's badge)."""
+        from ..courses.membership import courses_for, today
+
+        labels: dict[str, str] = {}
+        for course in courses_for(self, user, groups, today()):
+            for key in course.profiles:
+                labels.setdefault(key, course.title or course.name)
+        return labels
 
     def custom_allowed(self, user: str, groups: set[str]) -> bool:
         return self.custom.enabled and self.custom.admits(user, groups)

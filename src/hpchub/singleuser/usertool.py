@@ -1,7 +1,7 @@
 """`hpchub-user`: the few things the hub does as the user, through sudo, besides sbatch/scancel.
 
 It runs as the user (never root), takes only validated arguments, and touches only the user's
-own log folder.
+own log folder (and, for `stage-course`, the user's own course folder).
 """
 
 from __future__ import annotations
@@ -52,6 +52,12 @@ def log_tail(folder: Path, job_id: str, lines: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["stage-course"]:
+        # Course materials, sent by the hub on stdin (hpchub.courses.student).
+        from ..courses.student import main as stage_course
+
+        raise SystemExit(stage_course(argv[1:]))
     parser = argparse.ArgumentParser(prog="hpchub-user")
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("prepare-logs")

@@ -13,6 +13,7 @@ from jupyterhub.spawner import SpawnException
 from traitlets import Dict, List
 from traitlets.config import Configurable
 
+from ..config.courses import Course
 from ..config.models import Partition
 from ..config.profiles import CustomResources, Profile
 from ..form.render import render_form
@@ -42,8 +43,8 @@ class OptionsMixin(Configurable):
     custom_resources = Dict(
         help="Custom-resource limits (a dict of the site file's CustomResources model)."
     ).tag(config=True)
-    course_profiles = Dict(
-        help="Profile key -> course label, for profiles that belong to a course (shown first)."
+    courses = List(
+        Dict(), help="Courses (dicts of the site file's Course model): their profiles are theirs."
     ).tag(config=True)
 
     @cached_property
@@ -51,7 +52,8 @@ class OptionsMixin(Configurable):
         parts = {p["name"]: Partition.model_validate(p) for p in self.partitions}
         profiles = tuple(Profile.model_validate(p) for p in self.profiles)
         custom = CustomResources.model_validate(self.custom_resources or {"enabled": False})
-        return Catalog(parts, profiles, custom)
+        courses = tuple(Course.model_validate(c) for c in self.courses)
+        return Catalog(parts, profiles, custom, courses)
 
     @property
     def live_state(self) -> LiveState:
@@ -95,7 +97,7 @@ class OptionsMixin(Configurable):
             self.user_groups(),
             snap,
             previous,
-            dict(self.course_profiles),
+            self.catalog.course_labels(self.user.name, self.user_groups()),
         )
 
     async def run_options_from_form(self, form_data):

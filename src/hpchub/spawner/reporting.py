@@ -37,6 +37,10 @@ class ReportingMixin:
     def home_notes(self) -> dict:
         """What the hub home page says about this server (running details or why it stopped)."""
         notes: dict = {"label": f"Server '{self.name}'" if self.name else "Your server"}
+        if not self.name and self.catalog.courses:
+            notes["courses"] = sorted(
+                set(self.catalog.course_labels(self.user.name, self.user_groups()).values())
+            )
         if self.last_exit and not self.job_id:
             notes["last_exit"] = self.last_exit.get("message", "")
             notes["at"] = self.last_exit.get("at", "")

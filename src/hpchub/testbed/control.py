@@ -7,7 +7,7 @@ import os
 import sys
 
 from ..deploy.paths import DeployPaths
-from . import cluster, hub, system, testmodules, web
+from . import cluster, courses, hub, system, testmodules, web
 from .layout import Layout
 
 
@@ -26,6 +26,7 @@ def up(layout: Layout, log=print) -> dict:
     facts = cluster.node_facts()
     enforcement = cluster.memory_enforcement()
     layout.state.mkdir(parents=True, exist_ok=True)
+    courses.ensure_demo_courses(layout)
     text = hub.site_text(layout, proxy_bin, facts.name)
     site = hub.load_site_text(text, layout.site_file)
     changed = cluster.write_config(layout, facts, enforcement, site)

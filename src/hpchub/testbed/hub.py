@@ -17,6 +17,7 @@ from ..deploy.software import install_software
 from ..render import render
 from . import procs, services, testmodules
 from .cluster import BATCH_NODE, CONTROLLER_ADDR
+from .courses import courses_dir
 from .layout import Layout
 from .system import sh
 
@@ -74,6 +75,8 @@ def site_text(layout: Layout, proxy_bin: str, jupyter_node: str) -> str:
         hub_name=layout.hub_name,
         shared_dir=str(layout.prefix / "share"),
         testmodules=str(testmodules.MODULEFILES),
+        courses_dir=str(courses_dir(layout)),
+        course_member=layout.users[0],
     )
 
 

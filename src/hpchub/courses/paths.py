@@ -1,0 +1,79 @@
+"""Names and paths a course uses in a student's folders: checked the same way by the site-file
+models (on the hub) and by the staging helper (as the student). No pydantic here: the helper
+runs at every spawn and must start fast.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+COURSE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+_TARGET_RE = re.compile(r"^(~|/)[A-Za-z0-9_./{}-]*$")
+
+# Names hpchub itself uses in a student's target folder: never staged from a source.
+STATE_DIR = ".hpchub"
+REPORT_FILE = "HPCHUB-STAGING.md"
+RESERVED_TOP = frozenset({STATE_DIR, REPORT_FILE})
+
+
+def check_course_name(name: str) -> str:
+    """``name`` if it is a valid course name, else ValueError."""
+    if not re.match(COURSE_NAME_PATTERN, name):
+        raise ValueError(
+            f"course name {name!r} must be lower-case letters, digits, '_' and '-' "
+            "(at most 64, starting with a letter or digit)"
+        )
+    return name
+
+
+def check_target(value: str) -> str:
+    """A target folder template, or ValueError saying what is allowed."""
+    if not _TARGET_RE.match(value):
+        raise ValueError(
+            f"target {value!r} must start with '~' or '/' and hold letters, digits, '._-/' "
+            "and the placeholder {user} only"
+        )
+    rest = value.replace("{user}", "")
+    if "{" in rest or "}" in rest:
+        raise ValueError(f"target {value!r}: the only placeholder allowed is {{user}}")
+    parts = [p for p in value.split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        raise ValueError(f"target {value!r} must not hold '.' or '..'")
+    if value.startswith("~"):
+        if not value.startswith("~/") or len(parts) < 2:
+            raise ValueError(
+                f"target {value!r} must be a folder inside the home, like ~/courses/NAME"
+            )
+    elif "{user}" not in value:
+        raise ValueError(
+            f"target {value!r} would be one folder shared by every student: "
+            "use ~/... or put {user} in the path (/scratch/work/{user}/NAME)"
+        )
+    if len(parts) < 2:
+        raise ValueError(f"target {value!r} is too close to the top of the filesystem")
+    return value.rstrip("/")
+
+
+def expand_target(template: str, username: str, home: str) -> Path:
+    """The student's own target folder: '~' is their home, {user} their name."""
+    check_target(template)
+    path = template.replace("{user}", username)
+    if path.startswith("~/"):
+        path = home.rstrip("/") + path[1:]
+    return Path(path)
+
+
+def check_relpath(rel: str) -> str:
+    """A path inside the target folder as the hub announces it, or ValueError."""
+    parts = rel.split("/")
+    if (
+        not rel
+        or rel.startswith("/")
+        or any(p in ("", ".", "..") for p in parts)
+        or any(ord(c) < 32 or c == "\x7f" for c in rel)
+        or parts[0] in RESERVED_TOP
+        or ".git" in parts
+    ):
+        raise ValueError(f"unsafe path in the materials: {rel!r}")
+    return rel

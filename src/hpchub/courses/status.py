@@ -1,0 +1,165 @@
+"""What `hpchub course status` shows: each member, their server, their latest staging.
+
+Servers are Slurm jobs named ``jupyter-USER[-SERVER]``; one ``squeue`` (no sudo) covers every
+member. Parsing and formatting are pure functions, tested on captured output.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import report as rep
+
+if TYPE_CHECKING:
+    from ..config.courses import Course
+
+# user|job name|job id|state|reason|nodes
+SQUEUE_FORMAT = "%u|%j|%i|%T|%r|%N"
+
+
+@dataclass(frozen=True)
+class ServerJob:
+    """One of a member's Jupyter jobs as squeue shows it."""
+
+    user: str
+    name: str
+    job_id: str
+    state: str
+    reason: str
+    nodes: str
+
+    def describe(self) -> str:
+        server = self.name.removeprefix(f"jupyter-{self.user}").lstrip("-")
+        label = f"'{server}' " if server else ""
+        if self.state == "RUNNING":
+            return f"{label}running (job {self.job_id} on {self.nodes})"
+        if self.state == "PENDING":
+            return f"{label}queued (job {self.job_id}: {self.reason})"
+        return f"{label}{self.state.lower()} (job {self.job_id})"
+
+
+def parse_member_jobs(stdout: str) -> dict[str, list[ServerJob]]:
+    """The Jupyter jobs in ``squeue --format=SQUEUE_FORMAT`` output, by user."""
+    out: dict[str, list[ServerJob]] = {}
+    for line in stdout.splitlines():
+        fields = line.strip().split("|")
+        if len(fields) != 6:
+            continue
+        job = ServerJob(*fields)
+        if job.name == f"jupyter-{job.user}" or job.name.startswith(f"jupyter-{job.user}-"):
+            out.setdefault(job.user, []).append(job)
+    return out
+
+
+def query_jobs(users: list[str], squeue: str = "/usr/bin/squeue") -> tuple[dict, str | None]:
+    """The members' Jupyter jobs, and a problem text when Slurm did not answer."""
+    if not users:
+        return {}, None
+    argv = [squeue, "--noheader", f"--users={','.join(users)}", f"--format={SQUEUE_FORMAT}"]
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)  # noqa: S603
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return {}, f"squeue did not answer: {err}"
+    if r.returncode != 0:
+        return {}, f"squeue failed: {r.stderr.strip() or r.returncode}"
+    return parse_member_jobs(r.stdout), None
+
+
+@dataclass
+class MemberRow:
+    """One line of the status table."""
+
+    user: str
+    member: bool
+    server: str
+    last_staged: float | None
+    state: str
+    result: str
+    report: dict[str, Any] | None = field(default=None, repr=False)
+
+
+def build_rows(
+    members: list[str], reports: dict[str, dict], jobs: dict[str, list[ServerJob]]
+) -> list[MemberRow]:
+    """One row per member, plus anyone with a stored report who is no longer a member."""
+    rows = []
+    for user in sorted(set(members) | set(reports)):
+        r = reports.get(user)
+        servers = jobs.get(user, [])
+        rows.append(
+            MemberRow(
+                user=user,
+                member=user in members,
+                server="; ".join(j.describe() for j in servers) if servers else "no server",
+                last_staged=(r.get("finished_at") or r.get("started_at")) if r else None,
+                state=r["state"] if r else "never",
+                result=rep.summary(r) if r else "has not started a server yet",
+                report=r,
+            )
+        )
+    return rows
+
+
+def cache_revision(cache_dir: Path) -> dict[str, Any] | None:
+    """The revision the hub last fetched for a git course (None for folders, or not yet)."""
+    try:
+        return json.loads((cache_dir / "current.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def render(
+    course: Course,
+    rows: list[MemberRow],
+    today: dt.date,
+    fetched: dict[str, Any] | None,
+    slurm_problem: str | None,
+) -> str:
+    """The status as text for a terminal."""
+    dates = f"{course.start or '...'} to {course.end or '...'}"
+    active = "active" if course.active(today) else "not active today"
+    lines = [
+        f"course {course.name}" + (f": {course.title}" if course.title else ""),
+        f"  dates:    {dates} ({active})",
+        f"  source:   {course.source.describe()}",
+        f"  target:   {course.target_template}",
+    ]
+    if course.profiles:
+        lines.append(f"  profiles: {', '.join(course.profiles)}")
+    if fetched:
+        lines.append(
+            f"  fetched:  revision {str(fetched.get('revision'))[:12]} "
+            f"at {rep.when(fetched.get('fetched_at'))}"
+        )
+    started = sum(1 for r in rows if r.report)
+    members = sum(1 for r in rows if r.member)
+    lines.append(f"  members:  {members}, of whom {started} started a server")
+    if slurm_problem:
+        lines.append(f"  servers:  unknown ({slurm_problem})")
+    lines.append("")
+    table = [("member", "server", "last staged", "result")]
+    for r in rows:
+        name = r.user if r.member else f"{r.user} (no longer a member)"
+        table.append((name, r.server, rep.when(r.last_staged), r.result))
+    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    for row in table:
+        lines.append(
+            "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3]
+        )
+    return "\n".join(lines) + "\n"
+
+
+def as_json(course: Course, rows: list[MemberRow], fetched: dict | None, problem: str | None):
+    """The status as plain data (for scripts)."""
+    return {
+        "course": course.name,
+        "title": course.title,
+        "fetched": fetched,
+        "slurm_problem": problem,
+        "members": [asdict(r) for r in rows],
+    }

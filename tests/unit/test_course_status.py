@@ -1,0 +1,157 @@
+"""`hpchub course`: the status view (captured squeue output) and the caller checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from hpchub.cli.course_cmd import check_caller
+from hpchub.cli.main import main
+from hpchub.config.loader import parse_site
+from hpchub.courses import report as rep
+from hpchub.courses.status import build_rows, parse_member_jobs, render
+from hpchub.courses.store import ReportStore
+
+from .courses_fixtures import profile
+
+
+def test_parse_member_jobs_keeps_jupyter_jobs_only(data_dir):
+    jobs = parse_member_jobs((data_dir / "squeue_course_members.txt").read_text())
+    assert set(jobs) == {"alice"}  # bob's batch job is not a Jupyter server
+    described = [j.describe() for j in jobs["alice"]]
+    assert described == ["queued (job 138: None)", "running (job 136 on vm)"]
+
+
+def test_named_servers_are_labelled():
+    jobs = parse_member_jobs(
+        "alice|jupyter-alice-big|9|RUNNING|None|vm\nalice|jupyter-alicex|8|RUNNING|None|vm\n"
+    )
+    assert [j.describe() for j in jobs["alice"]] == ["'big' running (job 9 on vm)"]
+
+
+def _site(tmp_path, **extra):
+    course = {
+        "name": "pyintro",
+        "title": "Python",
+        "users": ["alice", "bob"],
+        "instructors": ["carol"],
+        "source": {"path": "/srv/pyintro"},
+        **extra,
+    }
+    profiles = [profile(k) for k in course.get("profiles", [])]
+    return parse_site(
+        {
+            "hub": {"allowed_groups": ["jupyter"], "data_dir": str(tmp_path)},
+            "courses": [course],
+            **({"profiles": profiles} if profiles else {}),
+        }
+    )
+
+
+def test_rows_and_rendering(tmp_path):
+    course = _site(tmp_path).courses[0]
+    done = rep.new_report(
+        "pyintro",
+        "alice",
+        state=rep.CONFLICTS,
+        finished_at=1.7e9,
+        conflicts=[{"path": "a.ipynb", "upstream_copy": "a.upstream.ipynb"}],
+    )
+    gone = rep.new_report("pyintro", "dave", state=rep.OK, finished_at=1.7e9)
+    jobs = parse_member_jobs("alice|jupyter-alice|136|RUNNING|None|vm\n")
+    rows = build_rows(["alice", "bob", "carol"], {"alice": done, "dave": gone}, jobs)
+    assert [(r.user, r.state) for r in rows] == [
+        ("alice", "conflicts"),
+        ("bob", "never"),
+        ("carol", "never"),
+        ("dave", "ok"),
+    ]
+    text = render(course, rows, dt.date(2025, 1, 1), None, None)
+    assert "members:  3, of whom 2 started a server" in text
+    lines = {line.split()[0]: line for line in text.splitlines()[6:] if line}
+    assert "running (job 136 on vm)" in lines["alice"] and "1 conflict" in lines["alice"]
+    assert "has not started a server yet" in lines["bob"]
+    assert "(no longer a member)" in lines["dave"]
+
+
+def test_slurm_down_is_said(tmp_path):
+    course = _site(tmp_path).courses[0]
+    text = render(
+        course, build_rows(["alice"], {}, {}), dt.date(2025, 1, 1), None, "squeue failed: x"
+    )
+    assert "servers:  unknown (squeue failed: x)" in text
+
+
+def test_only_instructors_may_use_it_through_sudo(tmp_path):
+    course = _site(tmp_path).courses[0]
+    assert check_caller(course, {"SUDO_USER": "carol"}, euid=0) is None
+    assert "not an instructor" in check_caller(course, {"SUDO_USER": "alice"}, euid=0)
+    assert check_caller(course, {}, euid=0) is None  # root itself
+    assert check_caller(course, {"SUDO_USER": "root"}, euid=0) is None
+    assert check_caller(course, {"SUDO_USER": "alice"}, euid=999) is None  # the hub user
+
+
+def _write_site(tmp_path, **extra):
+    import yaml
+
+    path = tmp_path / "site.yaml"
+    site = _site(tmp_path, **extra)
+    path.write_text(
+        yaml.safe_dump(site.model_dump(mode="json", include={"hub", "courses", "profiles"}))
+    )
+    return path
+
+
+def test_cli_list_and_unknown_course(tmp_path, capsys):
+    path = _write_site(tmp_path, start="2025-09-01", end="2025-09-05", profiles=["py-lab"])
+    assert main(["--config", str(path), "course", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "pyintro: Python [not active, 2025-09-01 to 2025-09-05]" in out
+    assert "profiles: py-lab" in out
+    assert main(["--config", str(path), "course", "status", "nope"]) == 2
+    assert "no course 'nope' in the site file (courses: pyintro)" in capsys.readouterr().err
+
+
+def test_cli_status_shows_reports(tmp_path, capsys, monkeypatch):
+    path = _write_site(tmp_path)
+    ReportStore(tmp_path / "courses" / "reports").save(
+        rep.new_report(
+            "pyintro",
+            "alice",
+            state=rep.OK,
+            finished_at=1.7e9,
+            files={**rep.new_report("x", "y")["files"], "added": ["a.ipynb"]},
+        )
+    )
+    monkeypatch.setattr("hpchub.courses.status.query_jobs", lambda users, squeue: ({}, None))
+    assert main(["--config", str(path), "course", "status", "pyintro", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [m["user"] for m in data["members"]] == ["alice", "bob", "carol"]
+    assert main(["--config", str(path), "course", "status", "pyintro", "--user", "alice"]) == 0
+    out = capsys.readouterr().out
+    assert "alice in pyintro: ok, 1 added" in out and "added:    a.ipynb" in out
+
+
+@pytest.mark.parametrize("action", [["status", "pyintro"], ["stage", "pyintro", "--user", "bob"]])
+def test_cli_refuses_a_sudo_caller_who_is_not_an_instructor(tmp_path, capsys, monkeypatch, action):
+    path = _write_site(tmp_path)
+    monkeypatch.setenv("SUDO_USER", "alice")
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    assert main(["--config", str(path), "course", *action]) == 2
+    assert "alice is not an instructor of course 'pyintro'" in capsys.readouterr().err
+
+
+def test_cli_stage_refuses_non_members(tmp_path, capsys):
+    path = _write_site(tmp_path)
+    assert main(["--config", str(path), "course", "stage", "pyintro", "--user", "mallory"]) == 2
+    assert "not members of course 'pyintro': mallory" in capsys.readouterr().err
+
+
+def test_cli_stage_started_with_nobody_started(tmp_path, capsys):
+    path = _write_site(tmp_path)
+    assert main(["--config", str(path), "course", "stage", "pyintro", "--started"]) == 0
+    assert "nobody has started a server in pyintro yet" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--config", str(path), "course", "stage", "pyintro", "--started", "--user", "bob"])
