@@ -112,3 +112,13 @@ def jupyter_node_reserved():
         yield release
     finally:
         release()
+
+
+def allowed_ram_percent() -> float:
+    """cgroup.conf's AllowedRAMSpace as the running Slurm sees it (the hard limit, in percent
+    of a job's memory request)."""
+    r = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, check=True)
+    for line in r.stdout.splitlines():
+        if line.split("=")[0].strip() == "AllowedRAMSpace":
+            return float(line.split("=", 1)[1].strip().rstrip("%"))
+    raise AssertionError("scontrol show config has no AllowedRAMSpace")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .conftest import squeue_ids
+from .conftest import allowed_ram_percent, squeue_ids
 
 
 def _sbatch_as(user: str, *args: str) -> str:
@@ -135,7 +135,10 @@ def test_job_cancelled_outside_the_hub(alice):
 
 
 def test_job_killed_for_memory_at_start_is_explained(alice):
-    r = alice.start(options={"profile": "custom", "memory": "40M", "time": "10m"})
+    # Jobs may use AllowedRAMSpace (the site's memory factor) times their request: keep even
+    # that below what a server needs (~100M).
+    memory = max(1, int(40 * 100 / allowed_ram_percent()))
+    r = alice.start(options={"profile": "custom", "memory": f"{memory}M", "time": "10m"})
     if r.status_code == 202:
         events = alice.progress_events()
         assert events[-1].get("failed"), events

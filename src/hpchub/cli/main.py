@@ -5,9 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import config_cmd, course_cmd, kernels_cmd, testbed_cmd
+from . import (
+    config_cmd,
+    course_cmd,
+    doctor_cmd,
+    install_cmd,
+    kernels_cmd,
+    render_cmd,
+    testbed_cmd,
+)
 
-GROUPS = (config_cmd, testbed_cmd, kernels_cmd, course_cmd)
+GROUPS = (config_cmd, testbed_cmd, kernels_cmd, course_cmd, render_cmd, install_cmd, doctor_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

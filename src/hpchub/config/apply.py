@@ -112,6 +112,9 @@ def apply_site(site: SiteConfig, c: Config | None = None, site_file: str | None 
 
     apply_kernels(site, c)
     apply_culling(site, c, site_file)
+    from ..deploy.hubconfig import apply_deploy
+
+    apply_deploy(site, c)
     from ..spawner.callback import handlers
 
     c.JupyterHub.extra_handlers = handlers()

@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 from .base import Strict, check_sbatch_option
 from .courses import Course, check_course_profiles, check_unique_courses
 from .culling import CullingSettings
+from .deploy import DeploySettings
 from .names import SlurmName, UnixName
 from .profiles import CustomResources, Profile, ServerSettings, default_profiles
 from .units import DurationSeconds, MemoryMiB
@@ -243,6 +244,10 @@ class SiteConfig(Strict):
         default_factory=list,
         description="Courses and workshops: materials staged into members' folders at spawn.",
     )
+    deploy: DeploySettings = Field(
+        default_factory=DeploySettings,
+        description="System integration that `hpchub install` puts in place (root).",
+    )
 
     @model_validator(mode="after")
     def _choices_fit_partitions(self) -> SiteConfig:
@@ -273,6 +278,7 @@ class SiteConfig(Strict):
                 )
         if not self.profiles and not self.custom.enabled:
             raise ValueError("no way to start a server: define profiles or enable custom resources")
+        self.deploy.check_site(self)
         return self
 
     @model_validator(mode="after")

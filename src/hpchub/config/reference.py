@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -16,6 +17,8 @@ from .models import SiteConfig
 def _type_name(annotation: Any) -> str:
     text = getattr(annotation, "__name__", None) or str(annotation)
     text = text.replace("typing.", "").replace("pathlib.", "").replace("hpchub.config.models.", "")
+    # Annotated[str, StringConstraints(...)] -> str: the description says what is allowed.
+    text = re.sub(r"Annotated\[(\w+), \w+\([^()]*\)\]", r"\1", text)
     return text.replace("|", "or")
 
 

@@ -12,6 +12,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config.models import SiteConfig
+from ..deploy.paths import DeployPaths
+from ..deploy.render import allowed_ram_percent
+from ..deploy.render import partition_lines as jupyter_partition_lines
 from ..render import render
 from . import procs
 from .layout import Layout
@@ -62,18 +66,19 @@ def memory_enforcement() -> str:
         return "polling"
 
 
-def partition_lines(jupyter_node: str, batch_node: str) -> str:
-    """Jupyter partitions on the interactive node (CPU-oversubscribed); overflow on the batch
-    node in a lower priority tier, so it takes Jupyter jobs only when the others are full."""
-    over = "OverSubscribe=FORCE:10"
-    j, b = jupyter_node, batch_node
+def partition_lines(site: SiteConfig, site_path: Path, batch_node: str) -> str:
+    """The Jupyter partitions from hpchub's own Slurm snippet (CPU-oversubscribed; overflow on
+    the batch node in a lower priority tier, so it takes Jupyter jobs only when the others are
+    full), with the test bed's batch partition between them."""
+    lines = jupyter_partition_lines(DeployPaths(site, site_path), default="jupyter-short")
+    _, overflow = site.deploy.slurm.split([p.name for p in site.slurm.partitions])
+    batch = (
+        f"PartitionName=batch Nodes={batch_node} MaxTime=7-00:00:00 OverSubscribe=NO PriorityTier=5"
+    )
     return "\n".join(
-        [
-            f"PartitionName=jupyter-short Nodes={j} Default=YES MaxTime=12:00:00 {over} PriorityTier=10",
-            f"PartitionName=jupyter-long Nodes={j} MaxTime=7-00:00:00 {over} PriorityTier=10",
-            f"PartitionName=batch Nodes={b} MaxTime=7-00:00:00 OverSubscribe=NO PriorityTier=5",
-            f"PartitionName=jupyter-overflow Nodes={b} MaxTime=12:00:00 {over} PriorityTier=1",
-        ]
+        [line for name, line in lines if name not in overflow]
+        + [batch]
+        + [line for name, line in lines if name in overflow]
     )
 
 
@@ -95,7 +100,7 @@ def ensure_batch_netns(log=print) -> None:
     sh(*inside, "ip", "link", "set", "lo", "up")
 
 
-def write_config(layout: Layout, facts: NodeFacts, enforcement: str) -> bool:
+def write_config(layout: Layout, facts: NodeFacts, enforcement: str, site: SiteConfig) -> bool:
     """Write slurm.conf and cgroup.conf; True if either changed."""
     state = Path("/var/lib/slurm")
     for d in (state / "slurmctld", Path("/var/log/slurm"), Path("/run/slurm")):
@@ -117,9 +122,13 @@ def write_config(layout: Layout, facts: NodeFacts, enforcement: str) -> bool:
         run_dir="/run/slurm",
         log_dir="/var/log/slurm",
         memory_enforcement=enforcement,
-        partition_lines=partition_lines(facts.name, BATCH_NODE),
+        partition_lines=partition_lines(site, layout.site_file, BATCH_NODE),
     )
-    cg = render("testbed/cgroup.conf.j2", allowed_ram_percent=100)
+    # Jobs may use the site's memory factor times their request while the node has memory.
+    cg = render(
+        "testbed/cgroup.conf.j2",
+        allowed_ram_percent=allowed_ram_percent(site.deploy.slurm.memory_factor),
+    )
     changed = False
     layout.slurm_etc.mkdir(parents=True, exist_ok=True)
     for name, text in (("slurm.conf", conf), ("cgroup.conf", cg)):
@@ -201,7 +210,8 @@ def node_ready(node: str) -> bool:
             capture_output=True,
         )
         return False
-    return state.startswith(("idle", "mixed", "allocated"))
+    # "reserved": up, held by a reservation (the tests reserve the Jupyter node on purpose).
+    return state.startswith(("idle", "mixed", "allocated", "reserved"))
 
 
 def stop_daemons(layout: Layout, log=print) -> None:

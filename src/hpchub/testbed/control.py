@@ -6,7 +6,8 @@ import json
 import os
 import sys
 
-from . import cluster, courses, hub, system, testmodules
+from ..deploy.paths import DeployPaths
+from . import cluster, courses, hub, system, testmodules, web
 from .layout import Layout
 
 
@@ -25,19 +26,33 @@ def up(layout: Layout, log=print) -> dict:
     facts = cluster.node_facts()
     enforcement = cluster.memory_enforcement()
     layout.state.mkdir(parents=True, exist_ok=True)
-    changed = cluster.write_config(layout, facts, enforcement)
+    courses.ensure_demo_courses(layout)
+    text = hub.site_text(layout, proxy_bin, facts.name)
+    site = hub.load_site_text(text, layout.site_file)
+    changed = cluster.write_config(layout, facts, enforcement, site)
     cluster.start_daemons(layout, facts, restart=changed, log=log)
     system.ensure_hub_user(layout)
-    system.ensure_demo_users(layout, log=log)
+    passwords = system.ensure_demo_users(layout, log=log)
     marker = layout.prefix / ".hpchub-source"
     before = marker.read_text() if marker.exists() else ""
     hub.ensure_software(layout, log=log)
     software_changed = (marker.read_text() if marker.exists() else "") != before
-    courses.ensure_demo_courses(layout)
-    hub.write_site(layout)
-    hub.write_sudoers(layout)
+    site_changed = hub.write_site(layout, text)
+    web.ensure_tls(layout, log=log)
+    web.ensure_gate_users(layout, {u: passwords[u] for u in layout.users})
+    report = hub.install_system(layout, site, log=log)
+    paths = DeployPaths(site, layout.site_file)
+    changed_files = set(report.changed)
+    restart_proxy = paths.proxy_unit in changed_files
+    restart_hub = (
+        software_changed
+        or site_changed
+        or restart_proxy
+        or bool({paths.hub_unit, paths.config_py} & changed_files)
+    )
     testmodules.ensure_kernels(layout, log=log)
-    hub.start_services(layout, proxy_bin, restart_hub=software_changed, log=log)
+    hub.start_services(layout, site, restart_hub, restart_proxy, log=log)
+    web.ensure_apache(layout, changed=site.deploy.web.vhost_file in changed_files, log=log)
     return info(layout)
 
 
@@ -45,6 +60,7 @@ def down(layout: Layout, log=print) -> None:
     """Stop every process the testbed started (hub, proxy, Slurm daemons, munge)."""
     _need_root()
     hub.stop_services(layout, log=log)
+    web.disable_site(layout, log=log)
     if layout.name:
         # A named testbed shares the cluster with the main one: leave Slurm running.
         return
@@ -54,7 +70,7 @@ def down(layout: Layout, log=print) -> None:
 
 
 def status(layout: Layout) -> dict:
-    return {**cluster.status(layout), **hub.status(layout)}
+    return {**cluster.status(layout), **hub.status(layout), "apache": web.site_answers(layout)}
 
 
 def info(layout: Layout) -> dict:
@@ -76,7 +92,21 @@ def info(layout: Layout) -> dict:
         "prefix": str(layout.env),
         "logs": str(layout.logs),
         "memory_enforcement": cluster.status(layout)["memory_enforcement"],
+        "https_url": layout.https_url,
+        "http_url": f"http://localhost:{layout.http_port}",
+        "tls_cert": str(layout.tls_dir / "cert.pem"),
+        "proxy_token_file": str(layout.hub_data / "proxy.env"),
+        "memory_factor": _memory_factor(layout),
     }
+
+
+def _memory_factor(layout: Layout) -> float | None:
+    try:
+        return hub.load_site_text(
+            layout.site_file.read_text(), layout.site_file
+        ).deploy.slurm.memory_factor
+    except (OSError, ValueError):
+        return None
 
 
 def print_status(layout: Layout) -> int:
@@ -92,7 +122,7 @@ def print_info(layout: Layout, as_json: bool) -> int:
         json.dump(data, sys.stdout, indent=2)
         print()
     else:
-        print(f"hub:   {data['hub_url']}")
+        print(f"hub:   {data['hub_url']} (and {data['https_url']} through Apache)")
         for u in data["users"]:
             print(f"login: {u['name']} / {u['password']}")
         print(f"site file: {data['site_file']}")

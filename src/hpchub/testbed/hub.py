@@ -1,18 +1,22 @@
-"""The hub side of the testbed: software prefix, site file, sudoers, proxy and hub processes."""
+"""The hub side of the testbed: software prefix, site file, system files, proxy and hub."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import secrets
-import shutil
-import subprocess
 import urllib.request
 from pathlib import Path
 
+import yaml
+
+from ..config.loader import parse_site
+from ..config.models import SiteConfig
+from ..deploy.install import Installer, Report
+from ..deploy.paths import DeployPaths
+from ..deploy.software import install_software
 from ..render import render
-from . import procs, testmodules
-from .cluster import CONTROLLER_ADDR
+from . import procs, services, testmodules
+from .cluster import BATCH_NODE, CONTROLLER_ADDR
 from .courses import courses_dir
 from .layout import Layout
 from .system import sh
@@ -29,62 +33,61 @@ def _tree_hash(root: Path) -> str:
 
 
 def ensure_software(layout: Layout, log=print) -> None:
-    """A root-owned, world-readable venv (from the system Python) holding hub, lab and hpchub."""
-    env = layout.env
-    old_umask = os.umask(0o022)
-    try:
-        if not (env / "bin" / "python").exists():
-            log(f"creating {env}")
-            layout.prefix.mkdir(parents=True, exist_ok=True)
-            sh("/usr/bin/python3", "-m", "venv", str(env))
-            sh(str(env / "bin" / "pip"), "install", "-q", "--upgrade", "pip", "setuptools", "wheel")
-        marker = layout.prefix / ".hpchub-source"
-        digest = _tree_hash(layout.repo)
-        if not marker.exists() or marker.read_text().strip() != digest:
-            log(f"installing hpchub into {env}")
-            # Copy the source so that the build never writes into the checkout.
-            build = layout.state / "build"
-            shutil.rmtree(build, ignore_errors=True)
-            shutil.copytree(
-                layout.repo,
-                build,
-                ignore=shutil.ignore_patterns(
-                    ".git", ".venv", "*.egg-info", "__pycache__", "node_modules", "artifacts"
-                ),
-            )
-            sh(str(env / "bin" / "pip"), "install", "-q", f"{build}[singleuser]")
-            marker.write_text(digest + "\n")
-            shutil.rmtree(build, ignore_errors=True)
-    finally:
-        os.umask(old_umask)
+    """A root-owned, world-readable environment (from the system Python) holding hub, lab and
+    hpchub, built by `hpchub install --software`'s own code from this checkout."""
+    marker = layout.prefix / ".hpchub-source"
+    digest = _tree_hash(layout.repo)
+    if not marker.exists() or marker.read_text().strip() != digest:
+        log(f"installing hpchub into {layout.env}")
+        install_software(layout.env, python="/usr/bin/python3", source=str(layout.repo), log=log)
+        marker.write_text(digest + "\n")
     # Users read and run it; nobody but root writes it.
     sh("chown", "-R", "root:root", str(layout.prefix))
     sh("chmod", "-R", "go-w,a+rX", str(layout.prefix))
 
 
-def write_site(layout: Layout) -> None:
-    """The testbed's site file, jupyterhub_config.py and config.d."""
-    layout.etc.mkdir(parents=True, exist_ok=True)
-    config_d = layout.etc / "jupyterhub_config.d"
-    config_d.mkdir(exist_ok=True)
-    text = render(
+def site_text(layout: Layout, proxy_bin: str, jupyter_node: str) -> str:
+    """The test bed's site file: hub, Slurm, single-user and the deploy section."""
+    return render(
         "testbed/hpchub.yaml.j2",
         public_port=layout.public_port,
         hub_port=layout.hub_port,
         proxy_api_port=layout.proxy_api_port,
         group=layout.group,
         hub_data=str(layout.hub_data),
-        config_d=str(config_d),
+        config_d=str(layout.etc / "jupyterhub_config.d"),
         env=str(layout.env),
         controller_addr=CONTROLLER_ADDR,
+        hub_user=layout.hub_user,
+        etc=str(layout.etc),
+        logs=str(layout.logs),
+        sudoers_file=str(layout.sudoers_file),
+        logrotate_file=str(layout.logrotate_file),
+        proxy_command=proxy_bin,
+        unit_prefix=layout.unit_prefix,
+        https_port=layout.https_port,
+        http_port=layout.http_port,
+        tls_certificate=str(layout.tls_dir / "cert.pem"),
+        tls_key=str(layout.tls_dir / "key.pem"),
+        gate_htpasswd=str(layout.gate_htpasswd),
+        jupyter_node=jupyter_node,
+        batch_node=BATCH_NODE,
         hub_name=layout.hub_name,
         shared_dir=str(layout.prefix / "share"),
         testmodules=str(testmodules.MODULEFILES),
         courses_dir=str(courses_dir(layout)),
         course_member=layout.users[0],
     )
-    _write(layout.site_file, text, 0o644)
-    _write(layout.etc / "jupyterhub_config.py", render("jupyterhub_config.py"), 0o644)
+
+
+def load_site_text(text: str, path: Path) -> SiteConfig:
+    return parse_site(yaml.safe_load(text), path)
+
+
+def write_site(layout: Layout, text: str) -> bool:
+    """Write the site file; True if it changed."""
+    layout.etc.mkdir(parents=True, exist_ok=True)
+    return _write(layout.site_file, text, 0o644)
 
 
 def _write(path: Path, text: str, mode: int) -> bool:
@@ -100,41 +103,23 @@ def _write(path: Path, text: str, mode: int) -> bool:
     return True
 
 
-def write_sudoers(layout: Layout) -> None:
-    """The hub user's sudo rule, checked by visudo before it is put in place."""
-    text = render(
-        "system/sudoers.j2",
-        hub_user=layout.hub_user,
-        group=layout.group,
-        slurm_bin="/usr/bin",
-        helper=str(layout.env / "bin" / "hpchub-user"),
-    )
-    if layout.name:
-        # sudo aliases are global across /etc/sudoers.d: a second hub's must not clash with the
-        # main one's, or sudo drops them and this hub's helper is never allowed.
-        for alias in ("HPCHUB_USERS", "HPCHUB_CMDS"):
-            text = text.replace(alias, f"{alias}_{layout.name.upper()}")
-    target = layout.sudoers_file
-    tmp = target.with_name(f".{target.name}.check")
-    tmp.write_text(text)
-    os.chmod(tmp, 0o440)
-    r = subprocess.run(["visudo", "-cf", str(tmp)], capture_output=True, text=True)  # noqa: S603,S607
-    if r.returncode != 0:
-        tmp.unlink()
-        raise RuntimeError(f"generated sudoers failed visudo: {r.stdout}{r.stderr}")
-    os.replace(tmp, target)
-
-
-def ensure_secret(path: Path, owner: str) -> str:
-    """A random token, generated once, mode 600, owned by ``owner``."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+def migrate_proxy_token(paths: DeployPaths) -> None:
+    """Older test beds kept the proxy token bare in proxy-auth-token: keep using that value,
+    so that a proxy still running with it keeps working with the restarted hub."""
+    old = paths.data_dir / "proxy-auth-token"
+    if old.exists() and not paths.proxy_env.exists():
+        token = old.read_text().strip()
+        fd = os.open(paths.proxy_env, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32) + "\n")
-    shutil.chown(path, owner, owner)
-    os.chmod(path, 0o600)
-    return path.read_text().strip()
+            f.write(f"CONFIGPROXY_AUTH_TOKEN={token}\n")
+    old.unlink(missing_ok=True)
+
+
+def install_system(layout: Layout, site: SiteConfig, log=print) -> Report:
+    """`hpchub install`'s own code, for this test bed's folders: checked, atomic, owned."""
+    paths = DeployPaths(site, layout.site_file)
+    migrate_proxy_token(paths)
+    return Installer(paths, log=lambda m: log(f"install: {m}")).install()
 
 
 def _answers(url: str) -> bool:
@@ -147,67 +132,21 @@ def _answers(url: str) -> bool:
         return False
 
 
-def start_services(layout: Layout, proxy_bin: str, restart_hub: bool = False, log=print) -> None:
-    """Proxy first (it outlives hub restarts), then the hub, both as the hub user."""
-    layout.hub_data.mkdir(parents=True, exist_ok=True)
-    shutil.chown(layout.hub_data, layout.hub_user, layout.hub_user)
-    os.chmod(layout.hub_data, 0o700)
-    layout.logs.mkdir(parents=True, exist_ok=True)
-    os.chmod(layout.logs, 0o755)  # noqa: S103 - logs folder; the files are 640
-    token = ensure_secret(layout.hub_data / "proxy-auth-token", layout.hub_user)
-    base_env = {"PATH": f"{layout.env}/bin:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
-    proxy_env = {**base_env, "CONFIGPROXY_AUTH_TOKEN": token}
-    hub_url = f"http://127.0.0.1:{layout.hub_port}"
-    for f in ("proxy.log", "hub.log"):
-        p = layout.logs / f
-        p.touch()
-        shutil.chown(p, layout.hub_user, layout.hub_user)
-        os.chmod(p, 0o640)
+def start_services(
+    layout: Layout, site: SiteConfig, restart_hub: bool, restart_proxy: bool, log=print
+) -> None:
+    """Proxy first (it outlives hub restarts), then the hub, each from its unit file."""
+    paths = DeployPaths(site, layout.site_file)
+    if restart_proxy and procs.stop("proxy", layout.run):
+        log("stopped the proxy (its unit changed)")
     if not procs.read_pid(layout.run / "proxy.pid"):
-        log("starting configurable-http-proxy")
-        procs.start(
-            "proxy",
-            [
-                proxy_bin,
-                "--ip",
-                "127.0.0.1",
-                "--port",
-                str(layout.public_port),
-                "--api-ip",
-                "127.0.0.1",
-                "--api-port",
-                str(layout.proxy_api_port),
-                "--default-target",
-                hub_url,
-                "--error-target",
-                f"{hub_url}/hub/error",
-            ],
-            layout.run,
-            layout.logs / "proxy.log",
-            user=layout.hub_user,
-            env=proxy_env,
-        )
-    if restart_hub:
-        procs.stop("hub", layout.run)
+        log(f"starting configurable-http-proxy from {paths.proxy_unit.name}")
+        services.start_unit("proxy", paths.proxy_unit, layout.run)
+    if restart_hub and procs.stop("hub", layout.run):
+        log("stopped the hub (its software or configuration changed)")
     if not procs.read_pid(layout.run / "hub.pid"):
-        log("starting the hub")
-        procs.start(
-            "hub",
-            [
-                str(layout.env / "bin" / "jupyterhub"),
-                "-f",
-                str(layout.etc / "jupyterhub_config.py"),
-            ],
-            layout.run,
-            layout.logs / "hub.log",
-            user=layout.hub_user,
-            env={
-                **base_env,
-                "CONFIGPROXY_AUTH_TOKEN": token,
-                "HPCHUB_CONFIG": str(layout.site_file),
-            },
-            cwd=str(layout.hub_data),
-        )
+        log(f"starting the hub from {paths.hub_unit.name}")
+        services.start_unit("hub", paths.hub_unit, layout.run)
     procs.wait_for(lambda: _answers(f"{layout.hub_url}/hub/login"), 60, "the hub behind the proxy")
 
 

@@ -22,6 +22,8 @@ class Layout:
     public_port: int = 8000
     proxy_api_port: int = 8001
     hub_port: int = 8081
+    https_port: int = 8443
+    http_port: int = 8080
     name: str = ""
     repo: Path = field(default_factory=lambda: Path(__file__).resolve().parents[3])
 
@@ -62,6 +64,27 @@ class Layout:
     def hub_url(self) -> str:
         return f"http://127.0.0.1:{self.public_port}"
 
+    @property
+    def unit_prefix(self) -> str:
+        """Name of the units and the Apache site: hpchub, or hpchub-NAME."""
+        return "hpchub" + (f"-{self.name}" if self.name else "")
+
+    @property
+    def https_url(self) -> str:
+        return f"https://localhost:{self.https_port}"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.state / "tls"
+
+    @property
+    def gate_htpasswd(self) -> Path:
+        return self.state / "gate.htpasswd"
+
+    @property
+    def logrotate_file(self) -> Path:
+        return Path("/etc/logrotate.d") / self.unit_prefix
+
 
 def from_environ(environ: dict[str, str] | None = None) -> Layout:
     """The layout; a second hub on the same cluster sets HPCHUB_TESTBED_NAME=NAME.
@@ -84,4 +107,6 @@ def from_environ(environ: dict[str, str] | None = None) -> Layout:
         public_port=base,
         proxy_api_port=base + 1,
         hub_port=base + 81,
+        https_port=base + 43,
+        http_port=base + 80,
     )

@@ -42,6 +42,7 @@ def start(
     user: str | None = None,
     env: Mapping[str, str] | None = None,
     cwd: str = "/",
+    umask: int = -1,
 ) -> int:
     """Start ``argv`` in its own session (as ``user`` if given), log to ``log_file``."""
     pidfile = run_dir / f"{name}.pid"
@@ -60,6 +61,7 @@ def start(
             stderr=subprocess.STDOUT,
             env=dict(env) if env is not None else None,
             cwd=cwd,
+            umask=umask,
             start_new_session=True,
         )
     run_dir.mkdir(parents=True, exist_ok=True)

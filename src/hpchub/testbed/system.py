@@ -26,6 +26,10 @@ APT_PACKAGES = (
     "npm",
     "git",
     "util-linux",
+    "apache2",
+    "apache2-utils",
+    "ssl-cert",
+    "logrotate",
 )
 NPM_PROXY = "configurable-http-proxy@5.3.0"
 

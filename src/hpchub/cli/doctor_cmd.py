@@ -1,0 +1,48 @@
+"""`hpchub doctor [--user NAME]`: check a live deployment, or what breaks one user."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from ..config.loader import site_path
+from ..config.names import UNIX_NAME_PATTERN
+from ..deploy.paths import DeployPaths
+from ..doctor.findings import exit_code, format_json, format_text
+from ..doctor.system import Deployment, run_system_checks
+from ..doctor.user import run_user_checks
+from .config_cmd import _load
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "doctor",
+        help="check a live deployment (or, with --user, one user's account); exit 1 on errors",
+    )
+    p.add_argument(
+        "--user", metavar="NAME", help="check what in this user's account breaks Jupyter"
+    )
+    p.add_argument("--json", action="store_true", help="findings as JSON")
+    p.add_argument("-v", "--verbose", action="store_true", help="also list the checks that passed")
+    p.set_defaults(func=doctor_cmd)
+
+
+def doctor_cmd(args) -> int:
+    if args.user is not None and not re.fullmatch(UNIX_NAME_PATTERN, args.user):
+        print(
+            f"hpchub doctor: --user {args.user!r} is not a user name "
+            "(lower-case letters, digits, _ . -; at most 32)",
+            file=sys.stderr,
+        )
+        return 2
+    site = _load(args)
+    if site is None:
+        return 2
+    if args.user:
+        findings = run_user_checks(args.user, site)
+    else:
+        findings = run_system_checks(
+            Deployment(DeployPaths(site, site_path(args.config).absolute()))
+        )
+    print(format_json(findings) if args.json else format_text(findings, verbose=args.verbose))
+    return exit_code(findings)

@@ -1,0 +1,51 @@
+"""`hpchub render --out DIR`: every file a site installs, written under DIR for review."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from ..config.loader import site_path
+from ..deploy.paths import DeployPaths
+from ..deploy.render import render_all
+from .config_cmd import _load
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "render", help="write every system file the site file implies under a folder, for review"
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="folder to write into; each file keeps its full path below it (DIR/etc/...)",
+    )
+    p.set_defaults(func=render_cmd)
+
+
+def render_cmd(args) -> int:
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"hpchub render: --out {out} exists and is not a folder", file=sys.stderr)
+        return 2
+    if out.resolve() == Path("/"):
+        print(
+            "hpchub render: --out / would write the system itself; use hpchub install",
+            file=sys.stderr,
+        )
+        return 2
+    site = _load(args)
+    if site is None:
+        return 2
+    paths = DeployPaths(site, site_path(args.config).absolute())
+    for f in render_all(paths):
+        target = out / f.path.relative_to("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f.text)
+        os.chmod(target, f.mode)
+        check = f"checked by {f.check}" if f.check else "no check"
+        print(f"{target}  ({f.owner}:{f.group} {f.mode:o}, {check}) {f.what}")
+    print("Secrets are not rendered: `hpchub install` creates them on the hub node.")
+    return 0

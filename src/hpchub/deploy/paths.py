@@ -1,0 +1,132 @@
+"""Where each deployed file lives, derived from the site file in one place.
+
+The renderer, the installer, `hpchub doctor` and the testbed all ask this object, so that a
+path is never spelled twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from ..config.models import SiteConfig
+
+USER_HEADER = "X-Hpchub-Remote-User"
+"""The header Apache sets, for /hub/ only, to the identity that passed the gate."""
+SECRET_HEADER = "X-Hpchub-Frontend"  # noqa: S105 - a header name, not a secret
+"""The header that proves a request came through Apache (remote_user mode only)."""
+
+APACHE_MODULES = ("proxy", "proxy_http", "proxy_wstunnel", "ssl", "headers", "rewrite")
+"""Apache modules the virtual host needs (besides the gate's own)."""
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    u = urlparse(url)
+    host = u.hostname or "127.0.0.1"
+    port = u.port or (443 if u.scheme == "https" else 80)
+    return host, port
+
+
+def connect_host(host: str) -> str:
+    """Where to connect to a service bound to ``host`` (a wildcard bind means loopback)."""
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::", "*") else host  # noqa: S104
+
+
+@dataclass(frozen=True)
+class DeployPaths:
+    """Every path and address a deployment of ``site`` uses."""
+
+    site: SiteConfig
+    site_path: Path
+
+    @property
+    def deploy(self):
+        return self.site.deploy
+
+    # -- files that `hpchub install` writes ---------------------------------------------
+    @property
+    def hub_unit(self) -> Path:
+        return self.deploy.systemd.unit_dir / self.deploy.systemd.hub_unit
+
+    @property
+    def proxy_unit(self) -> Path:
+        return self.deploy.systemd.unit_dir / self.deploy.systemd.proxy_unit
+
+    @property
+    def config_py(self) -> Path:
+        return self.deploy.etc_dir / "jupyterhub_config.py"
+
+    @property
+    def slurm_dir(self) -> Path:
+        return self.deploy.etc_dir / "slurm"
+
+    @property
+    def apache_secret_conf(self) -> Path:
+        return self.deploy.etc_dir / "apache-frontend-secret.conf"
+
+    # -- state and secrets (owned by the hub user) --------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        return self.site.hub.data_dir
+
+    @property
+    def cookie_secret(self) -> Path:
+        return self.data_dir / "jupyterhub_cookie_secret"
+
+    @property
+    def proxy_env(self) -> Path:
+        return self.data_dir / "proxy.env"
+
+    @property
+    def frontend_secret(self) -> Path:
+        return self.data_dir / "frontend-secret"
+
+    @property
+    def hub_log(self) -> Path:
+        return self.deploy.log_dir / "hub.log"
+
+    @property
+    def proxy_log(self) -> Path:
+        return self.deploy.log_dir / "proxy.log"
+
+    # -- software ---------------------------------------------------------------------
+    @property
+    def prefix(self) -> Path:
+        return self.site.singleuser.prefix
+
+    @property
+    def helper(self) -> Path:
+        return self.prefix / "bin" / "hpchub-user"
+
+    # -- addresses --------------------------------------------------------------------
+    @property
+    def proxy_public(self) -> tuple[str, int]:
+        """(ip, port) the proxy listens on for users (Apache forwards there)."""
+        return _host_port(self.site.hub.public_url)
+
+    @property
+    def proxy_api(self) -> tuple[str, int]:
+        return _host_port(self.site.hub.proxy_api_url)
+
+    @property
+    def hub_local_url(self) -> str:
+        """The hub's API as seen from the hub node itself (the proxy's default target)."""
+        host, port = _host_port(self.site.hub.hub_bind_url)
+        return f"http://{connect_host(host)}:{port}"
+
+    @property
+    def backend_url(self) -> str:
+        """What Apache proxies to: the proxy's public side."""
+        host, port = self.proxy_public
+        return f"http://{connect_host(host)}:{port}/"
+
+    @property
+    def https_url(self) -> str:
+        web = self.deploy.web
+        port = "" if web.https_port == 443 else f":{web.https_port}"
+        return f"https://{web.server_name}{port}/"
+
+    @property
+    def remote_user_mode(self) -> bool:
+        return self.site.hub.authenticator == "remote_user"

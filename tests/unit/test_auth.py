@@ -1,0 +1,132 @@
+"""The gate's identity at the hub: PAM that must agree with it, and Apache-only remote_user."""
+
+from types import SimpleNamespace
+
+import pytest
+from jupyterhub.auth import PAMAuthenticator
+from tornado.httputil import HTTPHeaders
+
+from hpchub.auth.gate import GatedPAMAuthenticator, GateRefused, gate_account
+from hpchub.auth.remote_user import RemoteUserAuthenticator
+from hpchub.deploy.hubconfig import apply_deploy, scrubbed_log_request
+
+PATTERN = r"^(?P<user>[a-z]+)@example\.org$"
+
+
+def handler(**headers):
+    return SimpleNamespace(
+        request=SimpleNamespace(headers=HTTPHeaders(headers), remote_ip="10.1.1.1")
+    )
+
+
+def test_gate_account_mapping():
+    assert gate_account(HTTPHeaders(), PATTERN) is None
+    assert (
+        gate_account(HTTPHeaders({"X-Hpchub-Remote-User": "alice@example.org"}), PATTERN) == "alice"
+    )
+    with pytest.raises(GateRefused):
+        gate_account(HTTPHeaders({"X-Hpchub-Remote-User": "alice@evil.org"}), PATTERN)
+
+
+@pytest.fixture
+def pam_calls(monkeypatch):
+    calls = []
+
+    async def fake_pam(self, handler, data):
+        calls.append(data["username"])
+        return data["username"]
+
+    monkeypatch.setattr(PAMAuthenticator, "authenticate", fake_pam)
+    return calls
+
+
+async def test_gated_pam_refuses_another_account_before_trying_pam(pam_calls):
+    auth = GatedPAMAuthenticator(gate_user_pattern=PATTERN)
+    h = handler(**{"X-Hpchub-Remote-User": "bob@example.org"})
+    assert await auth.authenticate(h, {"username": "alice", "password": "x"}) is None
+    assert pam_calls == []  # no password of alice was tried for bob
+    h = handler(**{"X-Hpchub-Remote-User": "alice@example.org"})
+    assert await auth.authenticate(h, {"username": "alice", "password": "x"}) == "alice"
+    h = handler(**{"X-Hpchub-Remote-User": "alice@other.org"})
+    assert await auth.authenticate(h, {"username": "alice", "password": "x"}) is None
+
+
+async def test_gated_pam_without_gate_identity_is_plain_pam(pam_calls):
+    auth = GatedPAMAuthenticator(gate_user_pattern=PATTERN)
+    assert await auth.authenticate(handler(), {"username": "alice", "password": "x"}) == "alice"
+    assert pam_calls == ["alice"]
+
+
+@pytest.fixture
+def remote(tmp_path):
+    secret = "s" * 64
+    f = tmp_path / "frontend-secret"
+    f.write_text(secret + "\n")
+    auth = RemoteUserAuthenticator(frontend_secret_file=str(f), user_pattern=r"^(?P<user>[a-z]+)$")
+    return auth, secret
+
+
+async def test_remote_user_needs_the_frontend_secret(remote):
+    auth, secret = remote
+    assert await auth.authenticate(handler(**{"X-Hpchub-Remote-User": "root"})) is None
+    wrong = handler(**{"X-Hpchub-Remote-User": "root", "X-Hpchub-Frontend": "x" * 64})
+    assert await auth.authenticate(wrong) is None
+    right = handler(**{"X-Hpchub-Remote-User": "nobody", "X-Hpchub-Frontend": secret})
+    assert (await auth.authenticate(right))["name"] == "nobody"
+
+
+async def test_remote_user_refuses_unknown_or_unmapped_accounts(remote):
+    auth, secret = remote
+    for ident in ("nosuchuserhere", "Root!", "", "root"):
+        h = handler(**{"X-Hpchub-Remote-User": ident, "X-Hpchub-Frontend": secret})
+        assert await auth.authenticate(h) is None
+
+
+async def test_remote_user_admin_groups(remote):
+    auth, secret = remote
+    import grp
+    import pwd
+
+    auth.admin_groups = {grp.getgrgid(pwd.getpwnam("nobody").pw_gid).gr_name}
+    h = handler(**{"X-Hpchub-Remote-User": "nobody", "X-Hpchub-Frontend": secret})
+    assert (await auth.authenticate(h))["admin"] is True
+
+
+def test_login_handler_is_the_remote_user_one(remote):
+    auth, _ = remote
+    assert auth.auto_login is True
+    assert auth.get_handlers(None)[0][0] == "/login"
+
+
+def test_scrubbed_log_drops_our_headers(monkeypatch):
+    seen = {}
+    monkeypatch.setattr("jupyterhub.log.log_request", lambda h: seen.update(h.request.headers))
+    h = handler(**{"X-Hpchub-Frontend": "secret", "X-Hpchub-Remote-User": "a", "Accept": "*/*"})
+    scrubbed_log_request(h)
+    assert seen == {"Accept": "*/*"}
+
+
+def test_apply_deploy_picks_the_authenticator():
+    from traitlets.config import Config
+
+    from hpchub.config.loader import parse_site
+
+    c = Config()
+    apply_deploy(parse_site({}), c)
+    assert "authenticator_class" not in c.JupyterHub  # apply_hub's PAM stays
+    gate = {"enabled": True, "user_pattern": PATTERN}
+    c = Config()
+    apply_deploy(parse_site({"deploy": {"web": {"gate": gate}}}), c)
+    assert c.JupyterHub.authenticator_class == "hpchub.auth.gate.GatedPAMAuthenticator"
+    assert c.GatedPAMAuthenticator.gate_user_pattern == PATTERN
+    site = parse_site(
+        {
+            "hub": {"authenticator": "remote_user", "allowed_groups": ["jupyter"]},
+            "deploy": {"web": {"gate": gate}},
+        }
+    )
+    c = Config()
+    apply_deploy(site, c)
+    assert c.JupyterHub.authenticator_class.endswith("RemoteUserAuthenticator")
+    assert c.RemoteUserAuthenticator.frontend_secret_file == "/var/lib/hpchub/frontend-secret"
+    assert c.RemoteUserAuthenticator.allowed_groups == {"jupyter"}
