@@ -7,7 +7,7 @@ from ..testbed.layout import from_environ
 
 
 def register(sub) -> None:
-    p = sub.add_parser("testbed", help="a real one-node Slurm cluster with a hub, on this machine")
+    p = sub.add_parser("testbed", help="a real two-node Slurm cluster with a hub, on this machine")
     tsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     tsub.add_parser("up", help="install, configure and start everything (idempotent)").set_defaults(
         func=_up
