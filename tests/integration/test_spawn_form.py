@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -88,9 +89,10 @@ def test_form_start_remember_choice_and_named_servers(alice):
     job = job_of("alice")
     assert job["partition"] == "jupyter-short" and job["mem"] == "1G"
     assert "#SBATCH --partition=jupyter-short,jupyter-overflow" in batch_script(job["id"])
-    # A second, named server at the same time; the form remembers the last choice.
-    r = alice.s.get(f"{alice.base}/hub/spawn/alice/big")
+    # The form of a new named server starts from the last choice.
+    r = alice.s.get(f"{alice.base}/hub/spawn/alice/new{int(time.time())}")
     assert 'id="profile-medium" value="medium" checked' in r.text
+    # A second, named server at the same time.
     r = alice.start("big", {"profile": "large-short"})
     assert r.status_code in (201, 202), r.text
     alice.wait_ready("big")

@@ -7,6 +7,7 @@ user's input kept.
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import cached_property
 
 from jupyterhub.spawner import SpawnException
@@ -82,11 +83,16 @@ class OptionsMixin(Configurable):
     def _previous_options(self) -> dict:
         if self.orm_spawner is not None and self.orm_spawner.user_options:
             return dict(self.orm_spawner.user_options)
-        # A new named server starts from the user's most recent choice elsewhere.
-        for sp in getattr(self.user, "spawners", {}).values():
-            if sp is not self and sp.orm_spawner is not None and sp.orm_spawner.user_options:
-                return dict(sp.orm_spawner.user_options)
-        return {}
+        # A new named server starts from the user's most recent choice on any server.
+        others = [
+            sp.orm_spawner
+            for sp in getattr(self.user, "spawners", {}).values()
+            if sp is not self and sp.orm_spawner is not None and sp.orm_spawner.user_options
+        ]
+        if not others:
+            return {}
+        latest = max(others, key=lambda o: o.started or o.last_activity or dt.datetime.min)
+        return dict(latest.user_options)
 
     async def get_options_form(self):
         snap = await self.live_state.get()
