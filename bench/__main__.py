@@ -86,11 +86,17 @@ def parse_args(argv):
         action="store_true",
         help="a small run (~10 min): fewer spawns, K=10,50, 1-min windows, 500 users",
     )
-    p.add_argument("--minutes", type=float, help="window per K (default 3, quick 1)")
+    p.add_argument("--minutes", type=float, help="window per K (default 2, quick 1)")
     p.add_argument("--ks", help="comma-separated K values (default 10,50,100)")
     p.add_argument("--sequential", type=int, help="sequential spawns (default 10)")
     p.add_argument("--concurrent", type=int, help="users spawning at once (default 20)")
     p.add_argument("--cull-users", type=int, help="users in the culling pass (default 2000)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="spawn rounds; the spawners alternate round by round (default 2)",
+    )
     p.add_argument("--phases", default="spawn,load,cull", help="any of spawn,load,cull")
     p.add_argument("--variants", default="hpchub,batchspawner", help="hpchub and/or batchspawner")
     p.add_argument("--real-memory", default="384M", help="memory of the real-server jobs")
@@ -100,7 +106,7 @@ def parse_args(argv):
     p.add_argument("--report-only", action="store_true", help="rewrite the docs from --results")
     a = p.parse_args(argv)
     quick = a.quick
-    a.minutes = a.minutes or (1.0 if quick else 3.0)
+    a.minutes = a.minutes or (1.0 if quick else 2.0)
     a.ks = [int(k) for k in (a.ks or ("10,50" if quick else "10,50,100")).split(",")]
     a.sequential = a.sequential or (5 if quick else 10)
     a.concurrent = a.concurrent or (10 if quick else 20)
@@ -116,6 +122,8 @@ def parse_args(argv):
         p.error("K must be between 1 and 150 (the testbed holds about 150 stand-in jobs)")
     if not 1 <= a.concurrent <= 40 or not 1 <= a.sequential <= 100:
         p.error("--concurrent must be 1..40 and --sequential 1..100")
+    if not 1 <= a.rounds <= a.sequential:
+        p.error("--rounds must be between 1 and --sequential")
     if not 10 <= a.cull_users <= 5000:
         p.error("--cull-users must be 10..5000")
     return a
@@ -184,30 +192,34 @@ class Bench:
         return {"profile": "bench-real" if server == "real" else "bench-light"}
 
     # -- phases -------------------------------------------------------------------------
-    def spawn_phase(self, variant: str, results: dict) -> None:
+    def spawn_phase(self, variant: str, results: dict, rnd: int) -> None:
+        """One round of a spawner's spawns; rounds alternate the spawners against drift."""
         a = self.args
         self.phase("spawn", variant, "real")
         self.make_hub().create_users(self.users)
         opts = self.options(variant, "real")
-        out = results["spawn"].setdefault(variant, {})
+        out = results["spawn"].setdefault(variant, {"sequential": [], "concurrent": []})
         floor = variant == "hpchub"
+        n = _share(a.sequential, a.rounds, rnd)
         log(
-            f"{variant}: {a.sequential} sequential spawns of {self.users[0]}"
+            f"{variant}, round {rnd + 1}/{a.rounds}: {n} sequential spawns of {self.users[0]}"
             + (", each followed by the floor" if floor else "")
         )
-        out["sequential"], floors = spawn.sequential(
+        timings, floors = spawn.sequential(
             self.make_hub,
             self.users[0],
             opts,
-            a.sequential,
+            n,
             str(self.env_bin / "jupyterhub-singleuser") if floor else None,
             tuple(self.site.singleuser.port_range),
+            self.paths.state / "floor.log",
             log=log,
         )
+        out["sequential"] += timings
         if floor:
-            results["spawn"]["floor"] = floors
-        log(f"{variant}: {a.concurrent} users spawning at once")
-        out["concurrent"] = spawn.concurrent(
+            results["spawn"].setdefault("floor", []).extend(floors)
+        log(f"{variant}, round {rnd + 1}/{a.rounds}: {a.concurrent} users spawning at once")
+        out["concurrent"] += spawn.concurrent(
             self.make_hub, self.users[: a.concurrent], opts, log=log
         )
 
@@ -261,17 +273,23 @@ class Bench:
         self.users = accounts.ensure_users(
             n_users, self.layout.group, self.paths.users_file, log=log
         )
+        baseline = "batchspawner" in a.variants and bool(a.phases & {"spawn", "load"})
         try:
-            if "hpchub" in a.variants and "spawn" in a.phases:
-                self.spawn_phase("hpchub", results)
-            if "batchspawner" in a.variants and a.phases & {"spawn", "load"}:
+            if baseline:
+                # Installed once for the baseline's rounds; hpchub's rounds in between never
+                # import it (the hub imports the spawner class it is configured with).
                 hubctl.install_baseline(self.paths, log=log)
-                try:
-                    if "spawn" in a.phases:
-                        self.spawn_phase("batchspawner", results)
-                    if "load" in a.phases:
-                        self.load_phase("batchspawner", results)
-                finally:
+            try:
+                if "spawn" in a.phases:
+                    for rnd in range(a.rounds):
+                        # A B, B A, A B...: a steady drift of the machine favours neither.
+                        order = a.variants if rnd % 2 == 0 else a.variants[::-1]
+                        for variant in order:
+                            self.spawn_phase(variant, results, rnd)
+                if baseline and "load" in a.phases:
+                    self.load_phase("batchspawner", results)
+            finally:
+                if baseline:
                     self._stop_everything()
                     hubctl.remove_baseline(self.paths, log=log)
             if "hpchub" in a.variants and "load" in a.phases:
@@ -317,7 +335,13 @@ class Bench:
             "partitions": PARTITIONS,
             "allowed_ram_space": slurmq.memory_enforcement(),
             "quick": a.quick,
+            "rounds": a.rounds,
         }
+
+
+def _share(total: int, parts: int, i: int) -> int:
+    """Part ``i`` of ``total`` split into ``parts`` near-equal whole parts."""
+    return total // parts + (1 if i < total % parts else 0)
 
 
 def _mem_gib() -> float:

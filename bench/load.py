@@ -10,7 +10,7 @@ from . import slurmq
 from .hubapi import Hub, HubError
 from .procstat import cpu_times, memory_kib
 
-SETTLE_S = 45  # past the start-up polling of both spawners, before the window opens
+SETTLE_S = 35  # past the start-up polling of both spawners, before the window opens
 
 
 def start_servers(make_hub, users: list[str], options: dict, workers: int = 10, log=print) -> None:

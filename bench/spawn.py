@@ -35,6 +35,7 @@ def sequential(
     n: int,
     floor_exe: str | None = None,
     port_range=(40000, 49999),
+    floor_log: Path | None = None,
     log=print,
 ) -> tuple[list[dict], list[float]]:
     """``n`` spawns of one user's server, one after the other, after one unrecorded warm-up.
@@ -52,7 +53,7 @@ def sequential(
         t = hub.timed_spawn(user, options)
         line = f"  spawn {i + 1}/{n}: {_fmt(t)}"
         if floor_exe and not t.error:
-            took = floor_once(hub, user, floor_exe, port_range)
+            took = floor_once(hub, user, floor_exe, port_range, floor_log)
             floors.append(took)
             line += f"; floor {took:.2f} s"
         log(line)
@@ -129,7 +130,9 @@ def _free_port(low: int, high: int) -> int:
     raise RuntimeError("no free port")
 
 
-def floor_once(hub: Hub, user: str, exe: str, port_range=(40000, 49999)) -> float:
+def floor_once(
+    hub: Hub, user: str, exe: str, port_range=(40000, 49999), log_file: Path | None = None
+) -> float:
     """Start the same jupyterhub-singleuser directly as ``user``, without Slurm, once.
 
     The environment (API token included) is copied from the server that the hub is running
@@ -141,6 +144,7 @@ def floor_once(hub: Hub, user: str, exe: str, port_range=(40000, 49999)) -> floa
     port = _free_port(*port_range)
     run_env = {**env, "JUPYTERHUB_SERVICE_URL": f"http://0.0.0.0:{port}{_prefix(env)}"}
     status = f"http://127.0.0.1:{port}{_prefix(env)}api/status"
+    out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [exe],
@@ -150,16 +154,20 @@ def floor_once(hub: Hub, user: str, exe: str, port_range=(40000, 49999)) -> floa
         group=pw.pw_gid,
         extra_groups=os.getgrouplist(user, pw.pw_gid),
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=out,
+        stderr=out,
         start_new_session=True,
     )
+    if log_file:
+        out.close()
     try:
         took = _wait_200(status, hub.s.headers["Authorization"], proc, t0)
     finally:
         _kill_group(proc)
     if took is None:
-        raise RuntimeError("the directly started server never answered /api/status")
+        raise RuntimeError(
+            f"the directly started server never answered /api/status (its log: {log_file})"
+        )
     return took
 
 
