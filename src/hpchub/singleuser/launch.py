@@ -68,13 +68,81 @@ def report_port(api_url: str, token: str, port: int, deadline_s: float = 120) ->
         delay = min(delay * 2, 10)
 
 
+def listening_inodes(port: int, tables: list[str]) -> set[str]:
+    """Inodes of the sockets in LISTEN state on ``port``, from /proc/net/tcp-format tables."""
+    found = set()
+    for text in tables:
+        for line in text.splitlines()[1:]:
+            fields = line.split()
+            if len(fields) < 10 or fields[3] != "0A":  # 0A: TCP_LISTEN
+                continue
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.add(fields[9])
+    return found
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and its descendants (a wrapper's server may be a grandchild)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        parents.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(parents.get(pid, []))
+    return tree
+
+
+def socket_inodes(pids: list[int]) -> set[str]:
+    """Inodes of the sockets that ``pids`` hold open."""
+    found = set()
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                found.add(link[8:-1])
+    return found
+
+
+def serves(pid: int, port: int) -> bool:
+    """Whether the process ``pid`` (or one of its descendants) listens on ``port``.
+
+    Asking the kernel who holds the listening socket, rather than connecting to the port,
+    is what makes the report trustworthy: a connection succeeds to whatever listens there,
+    and to a port in the ephemeral range it can even reach itself (a TCP self-connect), so
+    the hub would route the user to a server that is not theirs, or to none.
+    """
+    tables = []
+    for name in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/net/{name}") as f:
+                tables.append(f.read())
+        except OSError:
+            continue
+    listening = listening_inodes(port, tables)
+    return bool(listening) and bool(listening & socket_inodes(process_tree(pid)))
+
+
 def wait_listening(proc: subprocess.Popen, port: int, poll_s: float = 0.1) -> bool:
-    """Wait until the server accepts connections on ``port``; False if it exited first."""
+    """Wait until the server itself listens on ``port``; False if it exited first."""
     while proc.poll() is None:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.settimeout(1)
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return True
+        if serves(proc.pid, port):
+            return True
         time.sleep(poll_s)
     return False
 
