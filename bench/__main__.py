@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import os
 import platform
+import pwd
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ from hpchub.config.models import SiteConfig
 from hpchub.culling.service import CULLER_SCOPES
 from hpchub.testbed.layout import from_environ
 
-from . import accounts, cull, hubctl, load, report, slurmq, spawn
+from . import accounts, breakdown, cull, hubctl, load, report, slurmq, spawn
 from .hubapi import Hub
 
 REPO = Path(__file__).resolve().parent.parent
@@ -348,6 +349,16 @@ def _mem_gib() -> float:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 
 
+def add_breakdown(results: dict) -> None:
+    """Where hpchub's sequential spawns spent their time, from the logs the run left."""
+    layout = from_environ()
+    since = dt.datetime.fromisoformat(results["meta"]["started"]).timestamp()
+    hub_log, ctld_log = layout.logs / "hub.log", Path("/var/log/slurm/slurmctld.log")
+    job_logs = Path(pwd.getpwnam("bench001").pw_dir) / ".hpchub" / "logs"
+    if hub_log.exists() and ctld_log.exists() and job_logs.is_dir():
+        results["breakdown"] = breakdown.breakdown(hub_log, ctld_log, job_logs, "bench001", since)
+
+
 def write_docs(results: dict, docs: Path) -> None:
     png = docs.parent / "benchmarks" / "benchmarks.png"
     report.plot(results, png)
@@ -363,6 +374,7 @@ def write_docs(results: dict, docs: Path) -> None:
         targets=report.targets(results),
         at500=report.at_500(results),
         spawn_rows=report.spawn_rows(results),
+        breakdown_table=report.breakdown_table(results),
         png=str(png.relative_to(docs.parent)),
     )
     docs.write_text(text)
@@ -372,12 +384,16 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.report_only:
         results = json.loads(args.results.read_text())
+        if "breakdown" not in results and os.geteuid() == 0:
+            add_breakdown(results)
+            args.results.write_text(json.dumps(results, indent=1) + "\n")
     else:
         if os.geteuid() != 0:
             raise SystemExit("bench/run must run as root (it starts the hub and resets sdiag)")
         t0 = time.monotonic()
         results = Bench(args).run()
         results["meta"]["runtime_min"] = (time.monotonic() - t0) / 60
+        add_breakdown(results)
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text(json.dumps(results, indent=1) + "\n")
         log(f"results in {args.results}")

@@ -91,6 +91,26 @@ def spawn_table(res: dict) -> str:
     return md_table(header, rows)
 
 
+STEPS = (
+    ("schedule", "Slurm schedules the job (sbatch done → allocation)"),
+    ("launch_and_jupyter", "the node starts the job, the launcher and Jupyter (→ Jupyter listens)"),
+    ("report", "the launcher sees its server listen and reports the port"),
+    ("route", "the hub checks the job and adds the route (→ ready)"),
+)
+
+
+def breakdown_table(res: dict) -> str:
+    b = res.get("breakdown")
+    if not b:
+        return "_not available for this run_"
+    rows = [
+        [label, b[key]["n"], f"{_s(b[key]['p50'])} / {_s(b[key]['p95'])}"]
+        for key, label in STEPS
+        if key in b
+    ]
+    return md_table(["step of an hpchub spawn", "n", "p50 / p95 (s)"], rows)
+
+
 def load_rows(res: dict) -> list[dict]:
     rows = []
     for v in VARIANTS:

@@ -119,3 +119,35 @@ def test_tables_and_500_extrapolation():
     at = report.at_500(RESULTS)
     assert at["hpchub"]["rpc_per_min"] == pytest.approx(4.0)
     assert at["batchspawner"]["rpc_per_min"] == pytest.approx(3000)  # 6 per server
+
+
+HUB_LOG = """\
+[I 2026-11-26 02:30:06.286 JupyterHub slurm:352] Submitted job 460 for bench001
+[I 2026-11-26 02:30:12.653 JupyterHub callback:68] Job 460 of bench001 listens on port 46492
+[I 2026-11-26 02:30:12.713 JupyterHub base:1192] User bench001 took 6.548 seconds to start
+[I 2026-11-26 02:30:38.277 JupyterHub slurm:352] Submitted job 481 for bench001
+[I 2026-11-26 02:30:38.343 JupyterHub slurm:352] Submitted job 482 for bench014
+[I 2026-11-26 02:30:44.000 JupyterHub callback:68] Job 481 of bench001 listens on port 40000
+[I 2026-11-26 02:30:44.100 JupyterHub base:1192] User bench001 took 5.9 seconds to start
+"""
+CTLD_LOG = """\
+[2026-11-26T02:30:06.280] _slurm_rpc_submit_batch_job: JobId=460 InitPrio=4294901300 usec=378
+[2026-11-26T02:30:07.101] sched: Allocate JobId=460 NodeList=vm #CPUs=1 Partition=jupyter-short
+"""
+
+
+def test_breakdown_of_a_lone_spawn(tmp_path):
+    from bench.breakdown import breakdown, hub_spawns
+
+    # Job 481 started together with another user's: not a lone spawn.
+    assert list(hub_spawns(HUB_LOG, "bench001")) == ["460"]
+    (tmp_path / "hub.log").write_text(HUB_LOG)
+    (tmp_path / "ctld.log").write_text(CTLD_LOG)
+    (tmp_path / "jupyter-460.log").write_text(
+        "[I 2026-11-26 02:30:12.488 ServerApp] Jupyter Server 2.21.1 is running at:\n"
+    )
+    b = breakdown(tmp_path / "hub.log", tmp_path / "ctld.log", tmp_path, "bench001", 0)
+    assert b["schedule"]["p50"] == pytest.approx(0.815, abs=1e-3)
+    assert b["launch_and_jupyter"]["p50"] == pytest.approx(5.387, abs=1e-3)
+    assert b["report"]["p50"] == pytest.approx(0.165, abs=1e-3)
+    assert b["route"]["p50"] == pytest.approx(0.060, abs=1e-3)

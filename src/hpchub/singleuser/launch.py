@@ -70,9 +70,14 @@ def report_port(api_url: str, token: str, port: int, deadline_s: float = 120) ->
 
 def listening_inodes(port: int, tables: list[str]) -> set[str]:
     """Inodes of the sockets in LISTEN state on ``port``, from /proc/net/tcp-format tables."""
+    needle = f":{port:04X} "
     found = set()
     for text in tables:
+        if needle not in text:  # the common case, without parsing a thousand lines
+            continue
         for line in text.splitlines()[1:]:
+            if needle not in line:
+                continue
             fields = line.split()
             if len(fields) < 10 or fields[3] != "0A":  # 0A: TCP_LISTEN
                 continue
@@ -135,13 +140,27 @@ def serves(pid: int, port: int) -> bool:
         except OSError:
             continue
     listening = listening_inodes(port, tables)
-    return bool(listening) and bool(listening & socket_inodes(process_tree(pid)))
+    if not listening:
+        return False
+    return bool(listening & socket_inodes([pid])) or bool(
+        listening & socket_inodes(process_tree(pid))
+    )
+
+
+def _answers(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def wait_listening(proc: subprocess.Popen, port: int, poll_s: float = 0.1) -> bool:
-    """Wait until the server itself listens on ``port``; False if it exited first."""
+    """Wait until the server itself listens on ``port``; False if it exited first.
+
+    A connection attempt is the cheap first sign (microseconds); the kernel's socket tables
+    then say whether the listener is really ours (milliseconds, so only when something answers).
+    """
     while proc.poll() is None:
-        if serves(proc.pid, port):
+        if _answers(port) and serves(proc.pid, port):
             return True
         time.sleep(poll_s)
     return False
