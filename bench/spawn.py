@@ -16,6 +16,8 @@ from pathlib import Path
 
 import requests
 
+from hpchub.singleuser.launch import answers
+
 from . import slurmq
 from .hubapi import Hub, SpawnTiming
 
@@ -178,7 +180,16 @@ def _prefix(env: dict[str, str]) -> str:
 def _wait_200(
     url: str, auth: str, proc: subprocess.Popen, t0: float, timeout: float = 120
 ) -> float | None:
-    """Seconds from ``t0`` until ``url`` answers 200 (None if the process exits first)."""
+    """Seconds from ``t0`` until ``url`` answers 200 (None if the process exits first).
+
+    HTTP polling starts once the port listens (checked like the launcher does, from
+    127.0.0.2): polling a port nobody listens on yet can connect to itself and steal it.
+    """
+    port = int(url.split(":")[2].split("/")[0])
+    while not answers(port):
+        if proc.poll() is not None or time.perf_counter() - t0 > timeout:
+            return None
+        time.sleep(0.02)
     s = requests.Session()
     s.trust_env = False
     while time.perf_counter() - t0 < timeout and proc.poll() is None:

@@ -113,3 +113,16 @@ def test_serves_is_true_only_for_the_process_tree_that_listens():
         finally:
             other.kill()
             other.wait()
+
+
+def test_answers_probes_from_another_loopback_address():
+    import socket
+
+    from hpchub.singleuser.launch import answers
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        assert not answers(port)
+        s.listen()
+        assert answers(port)

@@ -7,6 +7,7 @@ exactly one integer and authenticates with this server's own API token.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import os
@@ -147,9 +148,18 @@ def serves(pid: int, port: int) -> bool:
     )
 
 
-def _answers(port: int) -> bool:
+def answers(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:``port`` (a cheap first sign).
+
+    The probe connects *from* 127.0.0.2: to a port in the ephemeral range on which nothing
+    listens yet, a connection from 127.0.0.1 can be given that very port as its source and
+    connect to itself (a TCP self-connect), which then holds the port the server wants.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(1)
+        # Without 127.0.0.0/8 beyond .1 (rare), a self-connect is merely unlikely.
+        with contextlib.suppress(OSError):
+            s.bind(("127.0.0.2", 0))
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
@@ -160,7 +170,7 @@ def wait_listening(proc: subprocess.Popen, port: int, poll_s: float = 0.1) -> bo
     then say whether the listener is really ours (milliseconds, so only when something answers).
     """
     while proc.poll() is None:
-        if _answers(port) and serves(proc.pid, port):
+        if answers(port) and serves(proc.pid, port):
             return True
         time.sleep(poll_s)
     return False
