@@ -126,3 +126,25 @@ def test_answers_probes_from_another_loopback_address():
         assert not answers(port)
         s.listen()
         assert answers(port)
+
+
+def test_launch_reports_a_server_started_by_a_wrapper(monkeypatch):
+    """Spawner.cmd may be a wrapper: the listener is then a grandchild of the launcher."""
+    import sys
+
+    from hpchub.singleuser import launch
+
+    reported = []
+    monkeypatch.setattr(launch, "report_port", lambda url, tok, port: reported.append(port))
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "t")
+    monkeypatch.setenv("JUPYTERHUB_API_URL", "http://127.0.0.1:1/hub/api")
+    server = (
+        "import socket,time,os; s=socket.socket();"
+        "s.bind(('0.0.0.0', int(os.environ['JUPYTERHUB_SERVICE_URL'].rsplit(':',1)[1].strip('/'))));"
+        "s.listen(); time.sleep(0.5)"
+    )
+    wrapper = f'{sys.executable} -c "{server}"; true'
+    with pytest.raises(SystemExit) as e:
+        launch.main(["--port-range=46000-46999", "--", "/bin/sh", "-c", wrapper])
+    assert e.value.code == 0
+    assert len(reported) == 1 and 46000 <= reported[0] <= 46999
