@@ -336,6 +336,7 @@ class Bench:
             "partitions": PARTITIONS,
             "allowed_ram_space": slurmq.memory_enforcement(),
             "quick": a.quick,
+            "hub_log": str(self.layout.logs / "hub.log"),
             "rounds": a.rounds,
         }
 
@@ -351,12 +352,16 @@ def _mem_gib() -> float:
 
 def add_breakdown(results: dict) -> None:
     """Where hpchub's sequential spawns spent their time, from the logs the run left."""
-    layout = from_environ()
-    since = dt.datetime.fromisoformat(results["meta"]["started"]).timestamp()
-    hub_log, ctld_log = layout.logs / "hub.log", Path("/var/log/slurm/slurmctld.log")
+    meta = results["meta"]
+    since = dt.datetime.fromisoformat(meta["started"]).timestamp()
+    until = dt.datetime.fromisoformat(meta["finished"]).timestamp() if "finished" in meta else None
+    hub_log = Path(meta.get("hub_log") or from_environ().logs / "hub.log")
+    ctld_log = Path("/var/log/slurm/slurmctld.log")
     job_logs = Path(pwd.getpwnam("bench001").pw_dir) / ".hpchub" / "logs"
     if hub_log.exists() and ctld_log.exists() and job_logs.is_dir():
-        results["breakdown"] = breakdown.breakdown(hub_log, ctld_log, job_logs, "bench001", since)
+        results["breakdown"] = breakdown.breakdown(
+            hub_log, ctld_log, job_logs, "bench001", since, until
+        )
 
 
 def write_docs(results: dict, docs: Path) -> None:

@@ -22,7 +22,9 @@ def _ts(text: str) -> float:
     return dt.datetime.fromisoformat(text.replace(" ", "T")).timestamp()
 
 
-def hub_spawns(text: str, user: str, since: float = 0.0) -> dict[str, dict[str, float]]:
+def hub_spawns(
+    text: str, user: str, since: float = 0.0, until: float | None = None
+) -> dict[str, dict[str, float]]:
     """hpchub's spawns of ``user`` in a hub log: job id -> submitted, reported, ready times."""
     jobs: dict[str, dict[str, float]] = {}
     current = None
@@ -32,7 +34,7 @@ def hub_spawns(text: str, user: str, since: float = 0.0) -> dict[str, dict[str, 
         if not m:
             continue
         t = _ts(m.group(1))
-        if t < since:
+        if t < since or (until is not None and t > until):
             continue
         if (s := re.search(r"Submitted job (\d+) for (\S+)$", line)) is not None:
             if s.group(2) == user:
@@ -61,7 +63,10 @@ def allocations(text: str, job_ids) -> dict[str, float]:
         m = _CTLD.match(line)
         if not m:
             continue
-        a = re.search(r"(?:sched: Allocate|backfill: Started) JobId=(\d+)", m.group(2))
+        a = re.search(
+            r"(?:sched: Allocate|backfill: _start_job: Started|backfill: Started) JobId=(\d+)",
+            m.group(2),
+        )
         if a and a.group(1) in wanted and a.group(1) not in out:
             out[a.group(1)] = _ts(m.group(1))
     return out
@@ -77,9 +82,16 @@ def jupyter_listening(text: str) -> float | None:
     return None
 
 
-def breakdown(hub_log: Path, ctld_log: Path, job_log_dir: Path, user: str, since: float) -> dict:
-    """Medians of each step over the lone spawns of ``user`` since ``since`` (epoch seconds)."""
-    jobs = hub_spawns(hub_log.read_text(errors="replace"), user, since)
+def breakdown(
+    hub_log: Path,
+    ctld_log: Path,
+    job_log_dir: Path,
+    user: str,
+    since: float,
+    until: float | None = None,
+) -> dict:
+    """Medians of each step over the lone spawns of ``user`` between two epoch times."""
+    jobs = hub_spawns(hub_log.read_text(errors="replace"), user, since, until)
     alloc = allocations(ctld_log.read_text(errors="replace"), jobs)
     steps: dict[str, list[float]] = {
         "schedule": [],

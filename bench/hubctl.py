@@ -81,6 +81,8 @@ def render_bench(name: str, **values) -> str:
         loader=jinja2.FileSystemLoader(_TEMPLATES),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
         autoescape=False,  # noqa: S701 - Python and Markdown, not HTML
     )
     env.filters["py"] = repr
