@@ -374,6 +374,7 @@ def plot(res: dict, path: Path) -> None:
     if data:
         ax.boxplot(data, whis=(5, 95), showfliers=True)
         ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=8)
+    ax.set_ylim(bottom=0)
     ax.set_ylabel("seconds to /api/status through the proxy")
     ax.set_title("Spawn latency")
     ax.grid(axis="y", alpha=0.3)
@@ -388,6 +389,7 @@ def plot(res: dict, path: Path) -> None:
                 continue
             ys = [r[key] + (r["children_cpu_per_min"] if key == "cpu_per_min" else 0) for r in rs]
             ax.plot([r["k"] for r in rs], ys, style, label=LABEL[v])
+        ax.set_ylim(bottom=0)
         ax.set_xlabel("K idle servers")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
