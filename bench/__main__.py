@@ -30,6 +30,7 @@ from . import accounts, breakdown, cull, hubctl, load, report, slurmq, spawn
 from .hubapi import Hub
 
 REPO = Path(__file__).resolve().parent.parent
+QUICK_MINUTES = 15  # how long `bench/run --quick` took on the development machine
 PARTITIONS = ["jupyter-short", "jupyter-overflow"]
 BENCH_SCOPES = [
     "admin:users",
@@ -380,6 +381,7 @@ def write_docs(results: dict, docs: Path) -> None:
         at500=report.at_500(results),
         spawn_rows=report.spawn_rows(results),
         breakdown_table=report.breakdown_table(results),
+        quick_min=QUICK_MINUTES,
         png=str(png.relative_to(docs.parent)),
     )
     docs.write_text(text)

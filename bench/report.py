@@ -67,7 +67,10 @@ def spawn_table(res: dict) -> str:
         )
         label = r["scenario"]
         if r["key"] == "concurrent":
-            label = f"{h['n'] + r['hpchub_failed']} {label}"
+            meta = res.get("meta", {})
+            each = meta.get("concurrent", h["n"] + r["hpchub_failed"])
+            rounds = meta.get("rounds", 1)
+            label = f"{each} {label}" + (f", {rounds} rounds" if rounds > 1 else "")
         rows.append(
             [
                 label,
