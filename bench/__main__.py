@@ -86,7 +86,7 @@ def parse_args(argv):
     p.add_argument(
         "--quick",
         action="store_true",
-        help="a small run (~10 min): fewer spawns, K=10,50, 1-min windows, 500 users",
+        help="a small run (about 15 min): fewer spawns, K=10,50, 1-min windows, 500 users",
     )
     p.add_argument("--minutes", type=float, help="window per K (default 2, quick 1)")
     p.add_argument("--ks", help="comma-separated K values (default 10,50,100)")
