@@ -304,15 +304,16 @@ def targets(res: dict) -> list[dict]:
     bs = [x for x in rows if x["variant"] == "batchspawner"]
     if hp:
         top = max(hp, key=lambda x: x["k"])
-        slope = _slope(hp, "rpc_per_min")
+        slope = _slope(hp, "rpc_per_min") + 0.0  # no "-0.000"
         out.append(
             {
                 "target": f"hpchub's RPCs/min do not grow with K, ≤ 2/min at K = {top['k']}",
                 "measured": f"{top['rpc_per_min']:.1f}/min at K = {top['k']}; slope {slope:+.3f} per server",
                 "met": top["rpc_per_min"] <= 2.0 and abs(slope) < 0.01,
-                "why": "Flat in K as intended, but Slurm's squeue sends two RPCs per call "
-                "(PARTITION_INFO with every job query), so one squeue every 30 s is 4 RPCs a "
-                "minute; the issue counted one RPC per squeue. A site that wants 2 RPCs a "
+                "why": "Flat in K as intended, and 2 squeue calls a minute, but Slurm's squeue "
+                "sends two RPCs per call (a PARTITION_INFO with every job query), so one "
+                "squeue every 30 s is 4 RPCs a minute: the target assumed one RPC per call. "
+                "A site that wants 2 RPCs a "
                 "minute sets slurm.poll_interval to 60 s (state changes are still seen at "
                 "once after a start or stop, when the monitor asks immediately).",
             }
