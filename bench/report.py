@@ -304,7 +304,7 @@ def targets(res: dict) -> list[dict]:
     bs = [x for x in rows if x["variant"] == "batchspawner"]
     if hp:
         top = max(hp, key=lambda x: x["k"])
-        slope = _slope(hp, "rpc_per_min") + 0.0  # no "-0.000"
+        slope = round(_slope(hp, "rpc_per_min"), 3) + 0.0  # no "-0.000"
         out.append(
             {
                 "target": f"hpchub's RPCs/min do not grow with K, ≤ 2/min at K = {top['k']}",
