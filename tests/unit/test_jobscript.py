@@ -78,3 +78,19 @@ def test_rejects_unsafe_values(kw):
 
 def test_named_server_job_name():
     assert make(server_name="big").job_name == "jupyter-alice-big"
+
+
+def test_default_server_command_is_the_prefix_singleuser():
+    s = render_job_script(make(server_args=("--debug",)))
+    assert "\n    /opt/hpchub/env/bin/jupyterhub-singleuser --debug\n" in s
+
+
+def test_server_command_from_spawner_cmd_is_quoted():
+    s = render_job_script(make(server_cmd=("/opt/site/bin/wrap", "a b"), server_args=("--x",)))
+    assert "\n    /opt/site/bin/wrap 'a b' --x\n" in s
+
+
+@pytest.mark.parametrize("cmd", [("rm -rf /",), ("./wrap",), ("/opt/$(id)",), ("/ok", "a\nb")])
+def test_rejects_unsafe_server_command(cmd):
+    with pytest.raises(ValueError):
+        make(server_cmd=cmd)

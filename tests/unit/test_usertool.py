@@ -74,3 +74,77 @@ def test_launch_never_reports_a_server_that_died(monkeypatch):
     with pytest.raises(SystemExit) as e:
         launch.main(["--port-range=45000-45999", "--", sys.executable, "-c", "raise SystemExit(3)"])
     assert e.value.code == 3 and reported == []
+
+
+TCP_TABLE = """\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:AFC8 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1001        0 4242 1 0
+   1: 0100007F:AFC8 0100007F:AFC8 06 00000000:00000000 03:00000000 00000000  1001        0 0 3 0
+   2: 0100007F:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000   999        0 777 1 0
+"""
+
+
+def test_listening_inodes_takes_only_listen_state_on_the_port():
+    from hpchub.singleuser.launch import listening_inodes
+
+    # 0xAFC8 = 45000: one listener (inode 4242) and a TIME_WAIT self-connect that is not one.
+    assert listening_inodes(45000, [TCP_TABLE]) == {"4242"}
+    assert listening_inodes(8000, [TCP_TABLE]) == {"777"}
+    assert listening_inodes(45001, [TCP_TABLE]) == set()
+
+
+def test_serves_is_true_only_for_the_process_tree_that_listens():
+    import socket
+    import subprocess
+    import sys
+
+    from hpchub.singleuser.launch import serves
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        assert not serves(os.getpid(), port)  # bound, not listening yet
+        s.listen()
+        assert serves(os.getpid(), port)
+        other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        try:
+            # Someone else's listener on the port does not make another process its server.
+            assert not serves(other.pid, port)
+        finally:
+            other.kill()
+            other.wait()
+
+
+def test_answers_probes_from_another_loopback_address():
+    import socket
+
+    from hpchub.singleuser.launch import answers
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        assert not answers(port)
+        s.listen()
+        assert answers(port)
+
+
+def test_launch_reports_a_server_started_by_a_wrapper(monkeypatch):
+    """Spawner.cmd may be a wrapper: the listener is then a grandchild of the launcher."""
+    import sys
+
+    from hpchub.singleuser import launch
+
+    reported = []
+    monkeypatch.setattr(launch, "report_port", lambda url, tok, port: reported.append(port))
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "t")
+    monkeypatch.setenv("JUPYTERHUB_API_URL", "http://127.0.0.1:1/hub/api")
+    server = (
+        "import socket,time,os; s=socket.socket();"
+        "s.bind(('0.0.0.0', int(os.environ['JUPYTERHUB_SERVICE_URL'].rsplit(':',1)[1].strip('/'))));"
+        "s.listen(); time.sleep(0.5)"
+    )
+    wrapper = f'{sys.executable} -c "{server}"; true'
+    with pytest.raises(SystemExit) as e:
+        launch.main(["--port-range=46000-46999", "--", "/bin/sh", "-c", wrapper])
+    assert e.value.code == 0
+    assert len(reported) == 1 and 46000 <= reported[0] <= 46999

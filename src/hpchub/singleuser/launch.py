@@ -7,6 +7,7 @@ exactly one integer and authenticates with this server's own API token.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import os
@@ -68,13 +69,109 @@ def report_port(api_url: str, token: str, port: int, deadline_s: float = 120) ->
         delay = min(delay * 2, 10)
 
 
+def listening_inodes(port: int, tables: list[str]) -> set[str]:
+    """Inodes of the sockets in LISTEN state on ``port``, from /proc/net/tcp-format tables."""
+    needle = f":{port:04X} "
+    found = set()
+    for text in tables:
+        if needle not in text:  # the common case, without parsing a thousand lines
+            continue
+        for line in text.splitlines()[1:]:
+            if needle not in line:
+                continue
+            fields = line.split()
+            if len(fields) < 10 or fields[3] != "0A":  # 0A: TCP_LISTEN
+                continue
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.add(fields[9])
+    return found
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and its descendants (a wrapper's server may be a grandchild)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        parents.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(parents.get(pid, []))
+    return tree
+
+
+def socket_inodes(pids: list[int]) -> set[str]:
+    """Inodes of the sockets that ``pids`` hold open."""
+    found = set()
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                found.add(link[8:-1])
+    return found
+
+
+def serves(pid: int, port: int) -> bool:
+    """Whether the process ``pid`` (or one of its descendants) listens on ``port``.
+
+    Asking the kernel who holds the listening socket, rather than connecting to the port,
+    is what makes the report trustworthy: a connection succeeds to whatever listens there,
+    and to a port in the ephemeral range it can even reach itself (a TCP self-connect), so
+    the hub would route the user to a server that is not theirs, or to none.
+    """
+    tables = []
+    for name in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/net/{name}") as f:
+                tables.append(f.read())
+        except OSError:
+            continue
+    listening = listening_inodes(port, tables)
+    if not listening:
+        return False
+    return bool(listening & socket_inodes([pid])) or bool(
+        listening & socket_inodes(process_tree(pid))
+    )
+
+
+def answers(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:``port`` (a cheap first sign).
+
+    The probe connects *from* 127.0.0.2: to a port in the ephemeral range on which nothing
+    listens yet, a connection from 127.0.0.1 can be given that very port as its source and
+    connect to itself (a TCP self-connect), which then holds the port the server wants.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(1)
+        # Without 127.0.0.0/8 beyond .1 (rare), a self-connect is merely unlikely.
+        with contextlib.suppress(OSError):
+            s.bind(("127.0.0.2", 0))
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def wait_listening(proc: subprocess.Popen, port: int, poll_s: float = 0.1) -> bool:
-    """Wait until the server accepts connections on ``port``; False if it exited first."""
+    """Wait until the server itself listens on ``port``; False if it exited first.
+
+    A connection attempt is the cheap first sign (microseconds); the kernel's socket tables
+    then say whether the listener is really ours (milliseconds, so only when something answers).
+    """
     while proc.poll() is None:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.settimeout(1)
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return True
+        if answers(port) and serves(proc.pid, port):
+            return True
         time.sleep(poll_s)
     return False
 

@@ -38,6 +38,8 @@ class JobRequest:
     environment: tuple[tuple[str, str], ...] = ()
     server_args: tuple[str, ...] = field(default_factory=tuple)
     hub_name: str = "hpchub"
+    # The server command (Spawner.cmd); empty means the prefix's jupyterhub-singleuser.
+    server_cmd: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z_][a-z0-9_.-]{0,31}", self.user):
@@ -65,6 +67,16 @@ class JobRequest:
         for arg in self.server_args:
             if "\n" in arg or "\0" in arg:
                 raise ValueError("server arguments must be single-line")
+        if self.server_cmd and not (
+            _SAFE_PATH.fullmatch(self.server_cmd[0]) or _SAFE_NAME.fullmatch(self.server_cmd[0])
+        ):
+            raise ValueError(
+                f"the server command must be an absolute path or a plain name found on the "
+                f"job's PATH, got {self.server_cmd[0]!r}"
+            )
+        for arg in self.server_cmd:
+            if "\n" in arg or "\0" in arg:
+                raise ValueError("server command arguments must be single-line")
 
     @property
     def log_path(self) -> str:
@@ -75,6 +87,11 @@ class JobRequest:
     def job_name(self) -> str:
         suffix = f"-{self.server_name}" if self.server_name else ""
         return f"jupyter-{self.user}{suffix}"[:64]
+
+    @property
+    def command(self) -> tuple[str, ...]:
+        """The single-user server's command line, before its arguments."""
+        return self.server_cmd or (self.prefix_bin + "/jupyterhub-singleuser",)
 
     @property
     def time_slurm(self) -> str:

@@ -192,6 +192,7 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
             environment=tuple(sorted(self.job_environment.items())),
             server_args=tuple(self.get_args()),
             hub_name=self.hub_name,
+            server_cmd=tuple(self.cmd),
         )
 
     async def _as_user(self, *args: str) -> str | None:

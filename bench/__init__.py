@@ -1,0 +1,1 @@
+"""hpchub's benchmarks against batchspawner, run on a named testbed with `bench/run`."""

@@ -1,0 +1,421 @@
+"""`bench/run`: hpchub against batchspawner 1.3.0 on the named testbed, docs/benchmarks.md out.
+
+Phases, in this order, on one hub, one cluster and one single-user environment:
+  1. hpchub, real jupyterhub-singleuser: sequential spawns, the floor, users at once;
+  2. batchspawner, real server: the same spawns; 3. batchspawner with the stand-in: K servers;
+  4. hpchub with the stand-in: K servers; 5. one culling pass over many users.
+Everything temporary is undone at the end, also after a failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import pwd
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hpchub.config.culling import CullingSettings
+from hpchub.config.loader import load_site
+from hpchub.config.models import SiteConfig
+from hpchub.culling.service import CULLER_SCOPES
+from hpchub.testbed.layout import from_environ
+
+from . import accounts, breakdown, cull, hubctl, load, report, slurmq, spawn
+from .hubapi import Hub
+
+REPO = Path(__file__).resolve().parent.parent
+QUICK_MINUTES = 15  # how long `bench/run --quick` took on the development machine
+PARTITIONS = ["jupyter-short", "jupyter-overflow"]
+BENCH_SCOPES = [
+    "admin:users",
+    "admin:servers",
+    "access:servers",
+    "list:users",
+    "read:users",
+    "read:servers",
+]
+
+
+def bench_profiles(real_mem: str, light_mem: str) -> list[dict]:
+    """The profiles the benchmark adds: the real server's, the stand-in's, the culling pair."""
+    common = {"cpus": 1, "time": "1h", "users": [], "groups": []}
+    return [
+        {
+            "key": "bench-real",
+            "display_name": "Benchmark, real server",
+            "partitions": PARTITIONS,
+            "memory": real_mem,
+            "idle_timeout": "4h",
+            **common,
+        },
+        {
+            "key": "bench-light",
+            "display_name": "Benchmark, stand-in",
+            "partitions": PARTITIONS,
+            "memory": light_mem,
+            "idle_timeout": "4h",
+            **common,
+        },
+        {
+            "key": "bench-keep",
+            "display_name": "Benchmark, kept by the culler",
+            "partitions": ["jupyter-short"],
+            "memory": light_mem,
+            "idle_timeout": "4h",
+            **common,
+        },
+        {
+            "key": "bench-cull",
+            "display_name": "Benchmark, culled",
+            "partitions": ["jupyter-short"],
+            "memory": light_mem,
+            "idle_timeout": "10s",
+            **common,
+        },
+    ]
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a small run (about 15 min): fewer spawns, K=10,50, 1-min windows, 500 users",
+    )
+    p.add_argument("--minutes", type=float, help="window per K (default 2, quick 1)")
+    p.add_argument("--ks", help="comma-separated K values (default 10,50,100)")
+    p.add_argument("--sequential", type=int, help="sequential spawns (default 10)")
+    p.add_argument("--concurrent", type=int, help="users spawning at once (default 20)")
+    p.add_argument("--cull-users", type=int, help="users in the culling pass (default 2000)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="spawn rounds; the spawners alternate round by round (default 2)",
+    )
+    p.add_argument("--phases", default="spawn,load,cull", help="any of spawn,load,cull")
+    p.add_argument("--variants", default="hpchub,batchspawner", help="hpchub and/or batchspawner")
+    p.add_argument("--real-memory", default="384M", help="memory of the real-server jobs")
+    p.add_argument("--light-memory", default="100M", help="memory of the stand-in jobs")
+    p.add_argument("--results", type=Path, default=REPO / "docs" / "benchmarks" / "results.json")
+    p.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
+    p.add_argument("--report-only", action="store_true", help="rewrite the docs from --results")
+    a = p.parse_args(argv)
+    quick = a.quick
+    a.minutes = a.minutes or (1.0 if quick else 2.0)
+    a.ks = [int(k) for k in (a.ks or ("10,50" if quick else "10,50,100")).split(",")]
+    a.sequential = a.sequential or (5 if quick else 10)
+    a.concurrent = a.concurrent or (10 if quick else 20)
+    a.cull_users = a.cull_users or (500 if quick else 2000)
+    a.phases = set(a.phases.split(","))
+    a.variants = [v for v in a.variants.split(",") if v]
+    bad = a.phases - {"spawn", "load", "cull"} or set(a.variants) - {"hpchub", "batchspawner"}
+    if bad:
+        p.error(
+            f"unknown phase or variant {sorted(bad)}; phases: spawn,load,cull; variants: hpchub,batchspawner"
+        )
+    if any(k < 1 or k > 150 for k in a.ks):
+        p.error("K must be between 1 and 150 (the testbed holds about 150 stand-in jobs)")
+    if not 1 <= a.concurrent <= 40 or not 1 <= a.sequential <= 100:
+        p.error("--concurrent must be 1..40 and --sequential 1..100")
+    if not 1 <= a.rounds <= a.sequential:
+        p.error("--rounds must be between 1 and --sequential")
+    if not 10 <= a.cull_users <= 5000:
+        p.error("--cull-users must be 10..5000")
+    return a
+
+
+def log(msg: str) -> None:
+    print(f"[{dt.datetime.now():%H:%M:%S}] {msg}", flush=True)
+
+
+class Bench:
+    """One run: the testbed, the tokens, and the phases' configuration."""
+
+    def __init__(self, args):
+        self.args = args
+        self.layout = from_environ()
+        if not self.layout.name:
+            raise SystemExit(
+                "bench/run works on a named testbed: set HPCHUB_TESTBED_NAME (bench/run sets bench)"
+            )
+        self.paths = hubctl.BenchPaths(self.layout)
+        self.site = load_site(str(self.layout.site_file))
+        self.profiles = bench_profiles(args.real_memory, args.light_memory)
+        self.token = self.culler_token = ""
+        self.hub_pid = 0
+        self.users: list[str] = []
+        self.env_bin = self.layout.env / "bin"
+
+    def make_hub(self) -> Hub:
+        return Hub(self.layout.hub_url, self.token)
+
+    def site_with_profiles(self) -> SiteConfig:
+        data = self.site.model_dump(mode="json")
+        data["profiles"] = [*data["profiles"], *self.profiles]
+        return SiteConfig.model_validate(data)
+
+    def phase(self, name: str, variant: str, server: str) -> None:
+        """Write the phase's config.d file and restart the hub with it."""
+        defaults = CullingSettings()
+        values = dict(
+            phase=f"{variant}, {server} server",
+            variant=variant if name != "cull" else "loopback",
+            bench_scopes=BENCH_SCOPES,
+            culler_scopes=list(CULLER_SCOPES),
+            profiles=self.profiles,
+            job_environment={
+                "JUPYTERHUB_ACTIVITY_INTERVAL": str(defaults.activity_interval),
+                "HPCHUB_BUSY_CHECK": str(defaults.busy_check),
+            },
+            cmd=[str(self.env_bin / "jupyterhub-singleuser")]
+            if server == "real"
+            else [str(self.paths.standin)],
+            partition=",".join(PARTITIONS),
+            memory=self.args.real_memory if server == "real" else self.args.light_memory,
+            nprocs="1",
+            runtime="1:00:00",
+            prologue=f"export PATH={self.env_bin}:$PATH",
+            loopback_port=self.layout.public_port + 90,
+        )
+        hubctl.write_config_d(self.paths, **values)
+        self.hub_pid = hubctl.restart_hub(self.layout, log=log)
+        log(f"phase {name}: {values['phase']} (hub pid {self.hub_pid})")
+
+    def options(self, variant: str, server: str) -> dict:
+        if variant == "batchspawner":
+            return {}
+        return {"profile": "bench-real" if server == "real" else "bench-light"}
+
+    # -- phases -------------------------------------------------------------------------
+    def spawn_phase(self, variant: str, results: dict, rnd: int) -> None:
+        """One round of a spawner's spawns; rounds alternate the spawners against drift."""
+        a = self.args
+        self.phase("spawn", variant, "real")
+        self.make_hub().create_users(self.users)
+        opts = self.options(variant, "real")
+        out = results["spawn"].setdefault(variant, {"sequential": [], "concurrent": []})
+        floor = variant == "hpchub"
+        n = _share(a.sequential, a.rounds, rnd)
+        log(
+            f"{variant}, round {rnd + 1}/{a.rounds}: {n} sequential spawns of {self.users[0]}"
+            + (", each followed by the floor" if floor else "")
+        )
+        timings, floors = spawn.sequential(
+            self.make_hub,
+            self.users[0],
+            opts,
+            n,
+            str(self.env_bin / "jupyterhub-singleuser") if floor else None,
+            tuple(self.site.singleuser.port_range),
+            self.paths.state / "floor.log",
+            log=log,
+        )
+        out["sequential"] += timings
+        if floor:
+            results["spawn"].setdefault("floor", []).extend(floors)
+        log(f"{variant}, round {rnd + 1}/{a.rounds}: {a.concurrent} users spawning at once")
+        out["concurrent"] += spawn.concurrent(
+            self.make_hub, self.users[: a.concurrent], opts, log=log
+        )
+
+    def load_phase(self, variant: str, results: dict) -> None:
+        a = self.args
+        self.phase("load", variant, "stand-in")
+        self.make_hub().create_users(self.users)
+        log(f"{variant}: K = {a.ks}, {a.minutes:g} min each")
+        results["load"][variant] = load.hold(
+            self.make_hub,
+            self.hub_pid,
+            self.users,
+            a.ks,
+            self.options(variant, "stand-in"),
+            hubctl.BENCH_HUB_USER,
+            a.minutes,
+            log=log,
+        )
+
+    def cull_phase(self, results: dict) -> None:
+        a = self.args
+        self.phase("cull", "hpchub", "loopback")
+        standin = cull.start_loopback(
+            self.layout.public_port + 90, str(self.env_bin / "python3"), self.paths.standin
+        )
+        try:
+            results["cull"] = cull.run_pass(
+                self.make_hub,
+                self.paths.internal_api,
+                self.layout.hub_url,
+                self.token,
+                self.culler_token,
+                self.site_with_profiles(),
+                a.cull_users,
+                "bench-keep",
+                "bench-cull",
+                20,
+                10,
+                log=log,
+            )
+        finally:
+            cull.cleanup(self.make_hub, a.cull_users, log=log)
+            standin.terminate()
+
+    def run(self) -> dict:
+        a = self.args
+        results: dict = {"meta": self.meta(), "spawn": {}, "load": {}}
+        log("preparing: bench hub user, sudo rule, tokens, stand-in, users")
+        self.token, self.culler_token = hubctl.prepare(self.paths)
+        n_users = max([a.concurrent, *a.ks]) if "load" in a.phases else a.concurrent
+        self.users = accounts.ensure_users(
+            n_users, self.layout.group, self.paths.users_file, log=log
+        )
+        baseline = "batchspawner" in a.variants and bool(a.phases & {"spawn", "load"})
+        try:
+            if baseline:
+                # Installed once for the baseline's rounds; hpchub's rounds in between never
+                # import it (the hub imports the spawner class it is configured with).
+                hubctl.install_baseline(self.paths, log=log)
+            try:
+                if "spawn" in a.phases:
+                    for rnd in range(a.rounds):
+                        # A B, B A, A B...: a steady drift of the machine favours neither.
+                        order = a.variants if rnd % 2 == 0 else a.variants[::-1]
+                        for variant in order:
+                            self.spawn_phase(variant, results, rnd)
+                if baseline and "load" in a.phases:
+                    self.load_phase("batchspawner", results)
+            finally:
+                if baseline:
+                    self._stop_everything()
+                    hubctl.remove_baseline(self.paths, log=log)
+            if "hpchub" in a.variants and "load" in a.phases:
+                self.load_phase("hpchub", results)
+            if "cull" in a.phases:
+                self.cull_phase(results)
+        finally:
+            self._stop_everything()
+            log("restoring the testbed")
+            hubctl.restore(self.paths, log=log)
+        results["meta"]["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        return results
+
+    def _stop_everything(self) -> None:
+        """Whatever happened: no server or job of the benchmark's users is left behind."""
+        try:
+            hub = self.make_hub()
+            for u in self.users:
+                hub.stop(u)
+        except Exception as err:  # noqa: BLE001 - best effort; Slurm is cleaned below
+            log(f"could not stop every server through the hub ({err}); cancelling their jobs")
+        if self.users and not slurmq.wait_no_jobs(self.users, timeout=60):
+            slurmq.cancel_all(self.users)
+            slurmq.wait_no_jobs(self.users, timeout=60)
+
+    def meta(self) -> dict:
+        a = self.args
+        rev = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        return {
+            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "commit": rev,
+            "machine": f"{os.cpu_count()} CPUs, {_mem_gib():.0f} GiB, {platform.platform()}",
+            "testbed": self.layout.name,
+            "minutes": a.minutes,
+            "ks": a.ks,
+            "sequential": a.sequential,
+            "concurrent": a.concurrent,
+            "cull_users": a.cull_users,
+            "real_memory": a.real_memory,
+            "light_memory": a.light_memory,
+            "partitions": PARTITIONS,
+            "allowed_ram_space": slurmq.memory_enforcement(),
+            "quick": a.quick,
+            "hub_log": str(self.layout.logs / "hub.log"),
+            "rounds": a.rounds,
+        }
+
+
+def _share(total: int, parts: int, i: int) -> int:
+    """Part ``i`` of ``total`` split into ``parts`` near-equal whole parts."""
+    return total // parts + (1 if i < total % parts else 0)
+
+
+def _mem_gib() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+
+def add_breakdown(results: dict) -> None:
+    """Where hpchub's sequential spawns spent their time, from the logs the run left."""
+    meta = results["meta"]
+    since = dt.datetime.fromisoformat(meta["started"]).timestamp()
+    until = dt.datetime.fromisoformat(meta["finished"]).timestamp() if "finished" in meta else None
+    hub_log = Path(meta.get("hub_log") or from_environ().logs / "hub.log")
+    ctld_log = Path("/var/log/slurm/slurmctld.log")
+    job_logs = Path(pwd.getpwnam("bench001").pw_dir) / ".hpchub" / "logs"
+    if hub_log.exists() and ctld_log.exists() and job_logs.is_dir():
+        results["breakdown"] = breakdown.breakdown(
+            hub_log, ctld_log, job_logs, "bench001", since, until
+        )
+
+
+def write_docs(results: dict, docs: Path) -> None:
+    png = docs.parent / "benchmarks" / "benchmarks.png"
+    report.plot(results, png)
+    text = hubctl.render_bench(
+        "benchmarks.md.j2",
+        r=results,
+        meta=results["meta"],
+        spawn_table=report.spawn_table(results),
+        load_table=report.load_table(results),
+        cost_table=report.cost_table(results),
+        cull_table=report.cull_table(results),
+        targets_table=report.targets_table(results),
+        targets=report.targets(results),
+        at500=report.at_500(results),
+        spawn_rows=report.spawn_rows(results),
+        breakdown_table=report.breakdown_table(results),
+        quick_min=QUICK_MINUTES,
+        png=str(png.relative_to(docs.parent)),
+    )
+    docs.write_text(text)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.report_only:
+        results = json.loads(args.results.read_text())
+        if "breakdown" not in results and os.geteuid() == 0:
+            add_breakdown(results)
+            args.results.write_text(json.dumps(results, indent=1) + "\n")
+    else:
+        if os.geteuid() != 0:
+            raise SystemExit("bench/run must run as root (it starts the hub and resets sdiag)")
+        t0 = time.monotonic()
+        results = Bench(args).run()
+        results["meta"]["runtime_min"] = (time.monotonic() - t0) / 60
+        add_breakdown(results)
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps(results, indent=1) + "\n")
+        log(f"results in {args.results}")
+    print(
+        report.spawn_table(results),
+        report.load_table(results),
+        report.cost_table(results),
+        report.cull_table(results),
+        report.targets_table(results),
+        sep="\n\n",
+    )
+    write_docs(results, args.docs)
+    log(f"wrote {args.docs}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

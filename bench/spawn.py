@@ -1,0 +1,216 @@
+"""Spawn latency: one user's sequential spawns, many users at once, and the floor without Slurm."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import random
+import signal
+import socket
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+
+import requests
+
+from hpchub.singleuser.launch import answers
+
+from . import slurmq
+from .hubapi import Hub, SpawnTiming
+
+
+def _stop_and_settle(hub: Hub, users: list[str]) -> None:
+    """Stop the servers and wait until Slurm has let their jobs go (fresh resources next)."""
+    with ThreadPoolExecutor(max_workers=max(1, min(20, len(users)))) as ex:
+        list(ex.map(hub.stop, users))
+        list(ex.map(hub.wait_stopped, users))
+    slurmq.wait_no_jobs(users)
+
+
+def sequential(
+    make_hub,
+    user: str,
+    options: dict,
+    n: int,
+    floor_exe: str | None = None,
+    port_range=(40000, 49999),
+    floor_log: Path | None = None,
+    log=print,
+) -> tuple[list[dict], list[float]]:
+    """``n`` spawns of one user's server, one after the other, after one unrecorded warm-up.
+
+    With ``floor_exe``, each spawn is followed, while its server runs, by one direct start of
+    the same server without Slurm (the floor), so both see the same conditions on the machine.
+    """
+    hub = make_hub()
+    _stop_and_settle(hub, [user])
+    warm = hub.timed_spawn(user, options)
+    log(f"  warm-up (not counted): {_fmt(warm)}")
+    _stop_and_settle(hub, [user])
+    out, floors = [], []
+    for i in range(n):
+        t = hub.timed_spawn(user, options)
+        line = f"  spawn {i + 1}/{n}: {_fmt(t)}"
+        if floor_exe and not t.error:
+            took = floor_once(hub, user, floor_exe, port_range, floor_log)
+            floors.append(took)
+            line += f"; floor {took:.2f} s"
+        log(line)
+        out.append(asdict(t))
+        _stop_and_settle(hub, [user])
+        time.sleep(1)
+    return out, floors
+
+
+def concurrent(make_hub, users: list[str], options: dict, log=print) -> list[dict]:
+    """All of ``users`` ask for their server at the same moment."""
+    hub = make_hub()
+    _stop_and_settle(hub, users)
+    barrier = threading.Barrier(len(users))
+
+    def one(user: str) -> SpawnTiming:
+        h = make_hub()
+        barrier.wait()
+        return h.timed_spawn(user, options)
+
+    with ThreadPoolExecutor(max_workers=len(users)) as ex:
+        timings = list(ex.map(one, users))
+    for t in timings:
+        if t.error:
+            log(f"  {t.user}: {t.error}")
+    ok = [t.proxy_ok for t in timings if t.proxy_ok is not None]
+    log(f"  {len(ok)}/{len(users)} up; slowest {max(ok, default=float('nan')):.2f} s")
+    _stop_and_settle(hub, users)
+    return [asdict(t) for t in timings]
+
+
+def _fmt(t: SpawnTiming) -> str:
+    if t.error:
+        return f"FAILED: {t.error}"
+    return f"{t.proxy_ok:.2f} s (hub ready {t.hub_ready:.2f} s, HTTP {t.requested_status})"
+
+
+# -- the floor ------------------------------------------------------------------------
+def _server_pid(user: str, exe: str) -> int | None:
+    """The jupyterhub-singleuser process of ``user`` (the benchmark's own user)."""
+    uid = pwd.getpwnam(user).pw_uid
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid != uid:
+                continue
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) > 1 and argv[1].decode(errors="replace") == exe:
+            return int(entry.name)
+    return None
+
+
+def job_environment(user: str, exe: str) -> dict[str, str]:
+    """The environment of ``user``'s running server: exactly what its Slurm job gave it."""
+    pid = _server_pid(user, exe)
+    if pid is None:
+        raise RuntimeError(f"no running {exe} of {user}")
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    env = dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+    return env
+
+
+def _free_port(low: int, high: int) -> int:
+    for port in random.sample(range(low, high + 1), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
+
+
+def floor_once(
+    hub: Hub, user: str, exe: str, port_range=(40000, 49999), log_file: Path | None = None
+) -> float:
+    """Start the same jupyterhub-singleuser directly as ``user``, without Slurm, once.
+
+    The environment (API token included) is copied from the server that the hub is running
+    for the same user, so the direct start does the same work: it talks to the same hub with
+    a valid token. It goes in the process environment, never on a command line.
+    """
+    env = job_environment(user, exe)
+    pw = pwd.getpwnam(user)
+    port = _free_port(*port_range)
+    run_env = {**env, "JUPYTERHUB_SERVICE_URL": f"http://0.0.0.0:{port}{_prefix(env)}"}
+    status = f"http://127.0.0.1:{port}{_prefix(env)}api/status"
+    out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [exe],
+        env=run_env,
+        cwd=pw.pw_dir,
+        user=pw.pw_uid,
+        group=pw.pw_gid,
+        extra_groups=os.getgrouplist(user, pw.pw_gid),
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=out,
+        start_new_session=True,
+    )
+    if log_file:
+        out.close()
+    try:
+        took = _wait_200(status, hub.s.headers["Authorization"], proc, t0)
+    finally:
+        _kill_group(proc)
+    if took is None:
+        raise RuntimeError(
+            f"the directly started server never answered /api/status (its log: {log_file})"
+        )
+    return took
+
+
+def _prefix(env: dict[str, str]) -> str:
+    return env.get("JUPYTERHUB_SERVICE_PREFIX", "/")
+
+
+def _wait_200(
+    url: str, auth: str, proc: subprocess.Popen, t0: float, timeout: float = 120
+) -> float | None:
+    """Seconds from ``t0`` until ``url`` answers 200 (None if the process exits first).
+
+    HTTP polling starts once the port listens (checked like the launcher does, from
+    127.0.0.2): polling a port nobody listens on yet can connect to itself and steal it.
+    """
+    port = int(url.split(":")[2].split("/")[0])
+    while not answers(port):
+        if proc.poll() is not None or time.perf_counter() - t0 > timeout:
+            return None
+        time.sleep(0.02)
+    s = requests.Session()
+    s.trust_env = False
+    while time.perf_counter() - t0 < timeout and proc.poll() is None:
+        try:
+            r = s.get(url, headers={"Authorization": auth}, timeout=5)
+            if r.status_code == 200:
+                return time.perf_counter() - t0
+        except requests.RequestException:
+            pass
+        time.sleep(0.02)
+    return None
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
