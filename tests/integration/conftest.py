@@ -37,9 +37,13 @@ def testbed() -> dict:
 
 
 def _stop_all(c: HubClient) -> None:
+    """Stop every server of the user and delete the named ones (they count against the limit)."""
     for name in list(c.model().get("servers", {})):
         c.stop(name)
         c.wait_stopped(name)
+    for name in c.all_server_names():
+        if name:
+            c.remove(name)
 
 
 def _client(testbed, index: int):

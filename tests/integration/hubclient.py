@@ -64,6 +64,15 @@ class HubClient:
         path = f"/users/{self.user}/servers/{name}" if name else f"/users/{self.user}/server"
         return self.api("DELETE", path)
 
+    def remove(self, name: str) -> requests.Response:
+        """Stop and delete a named server (stopped named servers count against the limit)."""
+        return self.api("DELETE", f"/users/{self.user}/servers/{name}", json={"remove": True})
+
+    def all_server_names(self) -> list[str]:
+        r = self.api("GET", f"/users/{self.user}?include_stopped_servers=1")
+        r.raise_for_status()
+        return list(r.json().get("servers", {}))
+
     def model(self) -> dict:
         r = self.api("GET", f"/users/{self.user}")
         r.raise_for_status()
