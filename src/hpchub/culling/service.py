@@ -7,15 +7,9 @@ from pathlib import Path
 
 from ..config.culling import CullingSettings
 from ..config.models import SiteConfig
+from .policy import IdlePolicy
 
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
-
-
-def shortest_timeout(site: SiteConfig) -> int:
-    values = [p.idle_timeout for p in site.profiles] + [
-        r.idle_timeout for r in site.custom.idle_timeouts
-    ]
-    return min(values)
 
 
 def culler_service(
@@ -31,7 +25,7 @@ def culler_service(
             python or sys.executable,
             "-m",
             "jupyterhub_idle_culler",
-            f"--timeout={shortest_timeout(site)}",
+            f"--timeout={IdlePolicy.from_site(site).shortest}",
             f"--cull-every={s.every}",
             f"--concurrency={s.concurrency}",
             f"--api-page-size={s.page_size}",
