@@ -12,6 +12,7 @@ import re
 from jupyterhub.auth import PAMAuthenticator
 from traitlets import Bool, Unicode
 
+from ..core.names import DEFAULT_USER_PATTERN, is_unix_name
 from ..deploy.paths import USER_HEADER
 
 
@@ -25,8 +26,8 @@ def gate_account(headers, pattern: str, header: str = USER_HEADER) -> str | None
     if not raw:
         return None
     m = re.fullmatch(pattern, raw)
-    if m is None or not m.group("user"):
-        raise GateRefused(f"gate identity {raw!r} does not match {pattern!r}")
+    if m is None or not is_unix_name(m.group("user")):
+        raise GateRefused(f"gate identity {raw!r} names no cluster account (pattern {pattern!r})")
     return m.group("user")
 
 
@@ -40,7 +41,7 @@ class GatedPAMAuthenticator(PAMAuthenticator):
         USER_HEADER, help="Header in which Apache passes the identity that passed the gate."
     ).tag(config=True)
     gate_user_pattern = Unicode(
-        r"^(?P<user>[a-z_][a-z0-9_.-]{0,31})$",
+        DEFAULT_USER_PATTERN,
         help="Regular expression mapping the gate's identity to an account (group 'user').",
     ).tag(config=True)
     gate_match_user = Bool(

@@ -16,6 +16,7 @@ from jupyterhub.handlers import BaseHandler
 from tornado import web
 from traitlets import Set, Unicode
 
+from ..core.names import DEFAULT_USER_PATTERN
 from ..deploy.paths import SECRET_HEADER, USER_HEADER
 from .gate import GateRefused, gate_account
 
@@ -49,7 +50,7 @@ class RemoteUserAuthenticator(LocalAuthenticator):
         help="File holding the secret Apache adds (mode 600, owned by the hub user)."
     ).tag(config=True)
     user_pattern = Unicode(
-        r"^(?P<user>[a-z_][a-z0-9_.-]{0,31})$",
+        DEFAULT_USER_PATTERN,
         help="Regular expression mapping the identity to a cluster account (group 'user').",
     ).tag(config=True)
     admin_groups = Set(help="Unix groups whose members are hub admins.").tag(config=True)

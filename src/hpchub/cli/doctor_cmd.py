@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import sys
 
 from ..config.loader import site_path
-from ..config.names import UNIX_NAME_PATTERN
+from ..core.names import check_name, is_unix_name
+from ..core.text import printable
 from ..deploy.paths import DeployPaths
 from ..doctor.findings import exit_code, format_json, format_text
 from ..doctor.system import Deployment, run_system_checks
@@ -28,12 +28,11 @@ def register(sub) -> None:
 
 
 def doctor_cmd(args) -> int:
-    if args.user is not None and not re.fullmatch(UNIX_NAME_PATTERN, args.user):
-        print(
-            f"hpchub doctor: --user {args.user!r} is not a user name "
-            "(lower-case letters, digits, _ . -; at most 32)",
-            file=sys.stderr,
-        )
+    if args.user is not None and not is_unix_name(args.user):
+        try:
+            check_name("unix", args.user, "user name")
+        except ValueError as err:
+            print(f"hpchub doctor: --user: {printable(err)}", file=sys.stderr)
         return 2
     site = _load(args)
     if site is None:

@@ -10,20 +10,19 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from ..courses.paths import COURSE_NAME_PATTERN, check_target
+from ..courses.paths import check_target
 from .base import Strict
-from .names import UnixName
+from .names import CourseName, UnixName
 from .profiles import ProfileKey
 
 if TYPE_CHECKING:
     from .models import SiteConfig
 
 
-CourseName = Annotated[str, StringConstraints(pattern=COURSE_NAME_PATTERN)]
 """A course name: lower-case letters, digits, '_' and '-'; it names folders and report files."""
 
 

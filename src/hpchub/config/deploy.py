@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..core.names import DEFAULT_USER_PATTERN
 from .base import Strict
 from .names import SlurmName, UnixName
 
@@ -138,7 +139,7 @@ class WebGate(Strict):
         description="URL paths Apache serves itself instead of the hub (e.g. /Shibboleth.sso).",
     )
     user_pattern: Annotated[str, AfterValidator(_user_pattern)] = Field(
-        r"^(?P<user>[a-z_][a-z0-9_.-]{0,31})$",
+        DEFAULT_USER_PATTERN,
         description=(
             "Regular expression that maps the gate's REMOTE_USER to a cluster account "
             r"with a group named user, e.g. '^(?P<user>[a-z0-9]+)@example\.org$'. "

@@ -1,16 +1,23 @@
-"""Constrained names that end up in command lines and files: validated once, here."""
+"""The name rules of ``core.names`` as pydantic types for the site models."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import AfterValidator
 
-UNIX_NAME_PATTERN = r"^[a-z_][a-z0-9_.-]{0,31}$"
-SLURM_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
+from ..core.names import check_name
 
-UnixName = Annotated[str, StringConstraints(pattern=UNIX_NAME_PATTERN)]
+
+def _rule(kind: str, what: str) -> AfterValidator:
+    return AfterValidator(lambda v: check_name(kind, v, what))
+
+
+UnixName = Annotated[str, _rule("unix", "Unix user or group name")]
 """A Unix user or group name: lower-case letters, digits, '_', '.', '-'; at most 32 characters."""
 
-SlurmName = Annotated[str, StringConstraints(pattern=SLURM_NAME_PATTERN)]
+SlurmName = Annotated[str, _rule("slurm", "Slurm name")]
 """A Slurm partition, account, QOS or reservation name."""
+
+CourseName = Annotated[str, _rule("course", "course name")]
+"""A course name: it becomes a folder name and part of a profile key."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-COURSE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+from ..core.names import check_name
+
 _TARGET_RE = re.compile(r"^(~|/)[A-Za-z0-9_./{}-]*$")
 
 # Names hpchub itself uses in a student's target folder: never staged from a source.
@@ -19,12 +20,7 @@ RESERVED_TOP = frozenset({STATE_DIR, REPORT_FILE})
 
 def check_course_name(name: str) -> str:
     """``name`` if it is a valid course name, else ValueError."""
-    if not re.match(COURSE_NAME_PATTERN, name):
-        raise ValueError(
-            f"course name {name!r} must be lower-case letters, digits, '_' and '-' "
-            "(at most 64, starting with a letter or digit)"
-        )
-    return name
+    return check_name("course", name)
 
 
 def check_target(value: str) -> str:

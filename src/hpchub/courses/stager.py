@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..core.names import check_name
 from . import report as rep
 from .membership import courses_for, today, unix_groups
 from .protocol import MAX_LINE, MISSING, Header, ProtocolError, frame_header, parse_need
@@ -37,7 +38,6 @@ def _log() -> logging.Logger:
 
 
 HELPER_TIMEOUT = 600
-_USER_RE = r"^[a-z_][a-z0-9_.-]{0,31}$"
 
 
 @dataclass(frozen=True)
@@ -98,10 +98,7 @@ class CourseStager:
 
     def helper_argv(self, course: Course, user: str) -> list[str]:
         """sudo -n -u USER hpchub-user stage-course --course NAME --target TEMPLATE."""
-        import re
-
-        if not re.match(_USER_RE, user):
-            raise ValueError(f"not a valid user name: {user!r}")
+        check_name("unix", user, "user name")
         return [
             self.paths.sudo,
             "-n",

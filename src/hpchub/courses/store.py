@@ -12,17 +12,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..core.names import check_name
 from .paths import check_course_name
-
-_USER_RE = r"^[a-z_][a-z0-9_.-]{0,31}$"
 
 
 def _check_user(user: str) -> str:
-    import re
-
-    if not re.match(_USER_RE, user):
-        raise ValueError(f"not a valid user name: {user!r}")
-    return user
+    return check_name("unix", user, "user name")
 
 
 class ReportStore:

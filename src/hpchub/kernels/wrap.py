@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..config.models import SiteConfig
-from ..config.names import SLURM_NAME_PATTERN, UNIX_NAME_PATTERN
+from ..core.names import check_name
 
 
 def inner_argv(
@@ -34,8 +34,7 @@ def inner_argv(
 def srun_argv(site: SiteConfig, partition: str | None, timeout: float) -> list[str]:
     """A one-task srun on the site's Jupyter partition: one CPU and 1 GiB, enough to start kernels."""
     part = partition or site.slurm.default_partition
-    if not re.fullmatch(SLURM_NAME_PATTERN, part):
-        raise ValueError(f"partition {part!r} is not a valid Slurm name")
+    check_name("slurm", part, "partition name")
     minutes = max(5, int(timeout * 4 // 60) + 1)
     return [
         str(site.slurm.bin_dir / "srun"),
@@ -70,7 +69,6 @@ def test_argv(
     if in_slurm:
         argv = [*srun_argv(site, partition, timeout), *argv]
     if user:
-        if not re.fullmatch(UNIX_NAME_PATTERN, user):
-            raise ValueError(f"user {user!r} is not a valid user name")
+        check_name("unix", user, "user name")
         argv = [str(site.slurm.sudo), "-n", "-u", user, "-i", "--", *argv]
     return argv

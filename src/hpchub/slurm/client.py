@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 from ..config.models import SlurmSettings
+from ..core.names import is_unix_name
 from .parsers import (
     PENDING_FORMAT,
     SINFO_NODE_FORMAT,
@@ -25,7 +26,6 @@ Runner = Callable[..., Awaitable[Result]]
 
 _JOB_ID_RE = re.compile(r"^\d+$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 
 # squeue's words when the controller cannot be reached: the jobs' fate is unknown, not ended.
 _UNREACHABLE = (
@@ -56,7 +56,7 @@ def failure(result: Result, harmless: tuple[str, ...] = ()) -> SlurmError | None
 
 
 def _check_user(user: str) -> str:
-    if not _USER_RE.match(user):
+    if not is_unix_name(user):
         raise ValueError(f"not a valid user name: {user!r}")
     return user
 

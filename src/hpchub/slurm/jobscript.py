@@ -11,6 +11,7 @@ import jinja2
 
 from .. import __version__
 from ..config.units import format_slurm_time
+from ..core.names import check_name, is_name
 
 _SAFE_SBATCH_LINE = re.compile(r"^--[a-z][a-z-]*(=[A-Za-z0-9_.,:=@%/+-]+)?$")
 # Node-feature expressions use &, |, brackets and *; they stay on an #SBATCH comment line.
@@ -42,14 +43,12 @@ class JobRequest:
     server_cmd: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(r"[a-z_][a-z0-9_.-]{0,31}", self.user):
-            raise ValueError(f"bad user name {self.user!r}")
-        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}", self.hub_name):
-            raise ValueError(f"bad hub name {self.hub_name!r}")
+        check_name("unix", self.user, "user name")
+        check_name("slurm", self.hub_name, "hub name")
         if not _SAFE_NAME.fullmatch(self.server_name):
             raise ValueError(f"bad server name {self.server_name!r}")
         if not self.partitions or not all(
-            re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", p) for p in self.partitions
+            is_name("slurm", p) for p in self.partitions
         ):
             raise ValueError(f"bad partitions {self.partitions!r}")
         for n in (self.memory_mib, self.cpus, self.time_seconds, self.port_low, self.port_high):

@@ -1,0 +1,1 @@
+"""Foundations: names, time, files and text. Imports nothing else of hpchub."""

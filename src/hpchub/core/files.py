@@ -1,0 +1,164 @@
+"""Writing and changing files safely: one atomic write, and no link followed where a user writes.
+
+Root and the hub user run code here in folders that less trusted users can write (the hub's
+data folder, a student's home, a shared /scratch). Such code opens every path component with
+``O_NOFOLLOW`` from a trusted directory and then changes what it opened (``fchmod``/``fchown``),
+so a link or a folder planted by a user cannot redirect it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
+class UnsafePath(OSError):
+    """A path leads through a link or a folder that an untrusted user controls."""
+
+
+def _trusted_link(parent_fd: int, name: str) -> bool:
+    """A link that only root could have made: owned by root, in a folder only root writes."""
+    link = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+    folder = os.fstat(parent_fd)
+    return link.st_uid == 0 and folder.st_uid == 0 and not folder.st_mode & 0o022
+
+
+def open_dir(path: str | os.PathLike, *, trust_root_links: bool = True, _depth: int = 0) -> int:
+    """A descriptor of the folder ``path``, opened component by component without following
+    a link, except (with ``trust_root_links``) a link that root made in a folder only root can
+    write, such as Debian's /var/run. UnsafePath for any other link.
+    """
+    if _depth > 20:
+        raise UnsafePath(f"{path}: too many levels of links")
+    p = Path(os.path.abspath(path))
+    fd = os.open("/", _DIR_FLAGS)
+    try:
+        for i, part in enumerate(p.parts[1:], start=1):
+            try:
+                new = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as err:
+                is_link = (
+                    stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode)
+                    if err.errno in (40, 20)
+                    else False
+                )  # ELOOP, ENOTDIR
+                if not is_link:
+                    raise
+                if not (trust_root_links and _trusted_link(fd, part)):
+                    raise UnsafePath(
+                        f"{Path(*p.parts[: i + 1])} is a symbolic link; refusing to follow it"
+                    ) from None
+                target = os.readlink(part, dir_fd=fd)
+                base = Path(*p.parts[:i])
+                rest = Path(*p.parts[i + 1 :]) if i + 1 < len(p.parts) else Path()
+                os.close(fd)
+                fd = -1
+                return open_dir(
+                    (base / target / rest), trust_root_links=trust_root_links, _depth=_depth + 1
+                )
+            os.close(fd)
+            fd = new
+        return fd
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        raise
+
+
+@contextlib.contextmanager
+def opened_dir(path: str | os.PathLike, **kw) -> Iterator[int]:
+    """``open_dir`` as a context manager."""
+    fd = open_dir(path, **kw)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def open_nofollow(dir_fd: int, name: str, flags: int = _FILE_FLAGS) -> int:
+    """Open ``name`` in the folder ``dir_fd``; UnsafePath when it is a symbolic link."""
+    if "/" in name or name in ("", ".", ".."):
+        raise UnsafePath(f"{name!r} is not a plain file name")
+    try:
+        return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError as err:
+        if err.errno == 40:  # ELOOP: the last component is a link
+            raise UnsafePath(f"{name} is a symbolic link; refusing to follow it") from None
+        raise
+
+
+def set_owner_mode(
+    path: str | os.PathLike, mode: int, uid: int = -1, gid: int = -1, *, trust_root_links=True
+) -> bool:
+    """Change the mode (and owner) of the file or folder ``path`` without following a link.
+
+    Returns False when ``path`` does not exist; UnsafePath when it, or a folder above it, is a
+    link that an untrusted user could have planted, or it is neither a file nor a folder.
+    """
+    p = Path(os.path.abspath(path))
+    try:
+        parent = open_dir(p.parent, trust_root_links=trust_root_links)
+    except FileNotFoundError:
+        return False
+    try:
+        try:
+            fd = open_nofollow(parent, p.name)
+        except FileNotFoundError:
+            return False
+        try:
+            st = os.fstat(fd)
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+                raise UnsafePath(f"{p} is neither a file nor a folder")
+            if (uid, gid) != (-1, -1) and (st.st_uid, st.st_gid) != (uid, gid):
+                os.fchown(fd, uid, gid)
+            if stat.S_IMODE(st.st_mode) != mode:
+                os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+    finally:
+        os.close(parent)
+    return True
+
+
+def atomic_write(
+    path: str | os.PathLike,
+    data: str | bytes,
+    mode: int = 0o644,
+    uid: int = -1,
+    gid: int = -1,
+    *,
+    trust_root_links: bool = True,
+) -> None:
+    """Replace ``path`` with ``data`` at once: a unique temporary file in the same folder,
+    written, given its owner and mode, fsynced and renamed over ``path``; removed on failure.
+    The folder is opened without following a link planted by an untrusted user.
+    """
+    p = Path(os.path.abspath(path))
+    raw = data.encode() if isinstance(data, str) else data
+    with opened_dir(p.parent, trust_root_links=trust_root_links) as dfd:
+        # mkstemp needs a path: the folder's own descriptor stands for it through /proc.
+        folder = f"/proc/self/fd/{dfd}"
+        fd, tmp_path = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
+        tmp = os.path.basename(tmp_path)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(raw)
+                out.flush()
+                if (uid, gid) != (-1, -1):
+                    os.fchown(out.fileno(), uid, gid)
+                os.fchmod(out.fileno(), mode)
+                os.fsync(out.fileno())
+            os.replace(tmp, p.name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=dfd)
+            raise
+        with contextlib.suppress(OSError):
+            os.fsync(dfd)
