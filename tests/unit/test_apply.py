@@ -1,7 +1,8 @@
 from traitlets.config import Config
 
-from hpchub.config.apply import apply_hub, apply_site, apply_slurm
 from hpchub.config.loader import parse_site
+from hpchub.hub.pieces import hub_piece, slurm_piece
+from hpchub.hub.wiring import site_config
 
 
 def test_apply_site_on_empty_config():
@@ -15,7 +16,7 @@ def test_apply_site_on_empty_config():
             "slurm": {"poll_interval": 10},
         }
     )
-    c = apply_site(site, Config())
+    c = site_config(site)
     assert c.JupyterHub.spawner_class == "hpchub.spawner.slurm.SlurmSpawner"
     assert c.JupyterHub.cleanup_servers is False
     assert c.JupyterHub.db_url == "sqlite:////srv/hub/jupyterhub.sqlite"
@@ -34,15 +35,13 @@ def test_apply_site_on_empty_config():
 
 
 def test_external_proxy_is_not_started_by_hub():
-    c = Config()
-    apply_hub(parse_site({}).hub, c)
+    c = hub_piece(parse_site({}))
     assert c.ConfigurableHTTPProxy.should_start is False
     assert c.JupyterHub.cleanup_proxy is False
 
 
 def test_slurm_partitions_are_plain_data():
-    c = Config()
-    apply_slurm(parse_site({}).slurm, c)
+    c = slurm_piece(parse_site({}))
     assert c.SlurmSpawner.partitions[0] == {
         "name": "jupyter-short",
         "description": "",
@@ -59,3 +58,50 @@ def test_no_batchspawner_anywhere():
     import hpchub.spawner.slurm  # noqa: F401
 
     assert "batchspawner" not in sys.modules
+
+
+def test_pieces_merge_in_any_order_and_conflicts_are_named():
+    import random
+
+    import pytest
+
+    from hpchub.hub.merge import WiringConflict, merge
+
+    site = parse_site({"hub": {"allowed_groups": ["jupyter"]}})
+    whole = site_config(site)
+    from hpchub.hub import wiring
+
+    pieces = [
+        wiring.hub_piece(site),
+        wiring.auth_piece(site),
+        wiring.slurm_piece(site),
+        wiring.singleuser_piece(site),
+        wiring.environment_piece(site),
+        wiring.choices_piece(site),
+        wiring.culling_piece(site, None),
+        wiring.deploy_piece(site),
+        wiring.callback_piece(),
+        wiring.courses_piece(site),
+    ]
+    random.Random(1).shuffle(pieces)
+    shuffled = merge(pieces)
+    assert shuffled.JupyterHub.authenticator_class == whole.JupyterHub.authenticator_class == "pam"
+    assert shuffled.SlurmSpawner.job_environment == whole.SlurmSpawner.job_environment
+    a, b = Config(), Config()
+    a.JupyterHub.authenticator_class = "pam"
+    b.JupyterHub.authenticator_class = "other"
+    with pytest.raises(WiringConflict, match="authenticator_class is set twice"):
+        merge([a, b])
+    a.SlurmSpawner.job_environment = {"X": "1"}
+    b2 = Config()
+    b2.SlurmSpawner.job_environment = {"X": "2"}
+    with pytest.raises(WiringConflict, match=r"job_environment\['X'\]"):
+        merge([a, b2])
+
+
+def test_the_job_environment_is_composed_in_one_place():
+    site = parse_site({"singleuser": {"environment": {"FOO": "bar"}}})
+    env = site_config(site).SlurmSpawner.job_environment
+    assert env["FOO"] == "bar"
+    assert env["JUPYTERHUB_ACTIVITY_INTERVAL"] == str(site.culling.activity_interval)
+    assert env["MODULEPATH"]

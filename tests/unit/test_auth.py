@@ -7,8 +7,9 @@ from jupyterhub.auth import PAMAuthenticator
 from tornado.httputil import HTTPHeaders
 
 from hpchub.auth.gate import GatedPAMAuthenticator, GateRefused, gate_account
+from hpchub.auth.hubconfig import auth_piece
 from hpchub.auth.remote_user import RemoteUserAuthenticator
-from hpchub.deploy.hubconfig import apply_deploy, scrubbed_log_request
+from hpchub.deploy.hubconfig import scrubbed_log_request
 
 PATTERN = r"^(?P<user>[a-z]+)@example\.org$"
 
@@ -106,17 +107,14 @@ def test_scrubbed_log_drops_our_headers(monkeypatch):
     assert seen == {"Accept": "*/*"}
 
 
-def test_apply_deploy_picks_the_authenticator():
-    from traitlets.config import Config
+def test_one_place_picks_the_authenticator():
 
     from hpchub.config.loader import parse_site
 
-    c = Config()
-    apply_deploy(parse_site({}), c)
-    assert "authenticator_class" not in c.JupyterHub  # apply_hub's PAM stays
+    c = auth_piece(parse_site({}))
+    assert c.JupyterHub.authenticator_class == "pam"
     gate = {"enabled": True, "user_pattern": PATTERN}
-    c = Config()
-    apply_deploy(parse_site({"deploy": {"web": {"gate": gate}}}), c)
+    c = auth_piece(parse_site({"deploy": {"web": {"gate": gate}}}))
     assert c.JupyterHub.authenticator_class == "hpchub.auth.gate.GatedPAMAuthenticator"
     assert c.GatedPAMAuthenticator.gate_user_pattern == PATTERN
     site = parse_site(
@@ -125,8 +123,7 @@ def test_apply_deploy_picks_the_authenticator():
             "deploy": {"web": {"gate": gate}},
         }
     )
-    c = Config()
-    apply_deploy(site, c)
+    c = auth_piece(site)
     assert c.JupyterHub.authenticator_class.endswith("RemoteUserAuthenticator")
     assert c.RemoteUserAuthenticator.frontend_secret_file == "/var/lib/hpchub/frontend-secret"
     assert c.RemoteUserAuthenticator.allowed_groups == {"jupyter"}

@@ -7,14 +7,13 @@ import datetime as dt
 from types import SimpleNamespace
 
 import pytest
-from traitlets.config import Config
 
-from hpchub.config.apply import apply_site
 from hpchub.config.loader import parse_site
-from hpchub.courses import membership
 from hpchub.courses import report as rep
-from hpchub.courses.membership import arrange_profiles, courses_for
-from hpchub.courses.stager import CourseStager, chain_pre_spawn_hook
+from hpchub.courses.stager import CourseStager
+from hpchub.hub.wiring import site_config
+from hpchub.resources import membership
+from hpchub.resources.membership import arrange_profiles, courses_for
 
 from .courses_fixtures import GitRepo, LocalStager, make_site, profile
 
@@ -97,11 +96,12 @@ def test_unix_groups_of_unknown_user_is_empty():
     assert "root" in membership.unix_groups("root")
 
 
-def test_apply_sets_the_hook_only_with_courses():
-    c = apply_site(parse_site({}), Config())
-    assert "pre_spawn_hook" not in c.Spawner
-    c = apply_site(_site(), Config())
-    hook = c.Spawner.pre_spawn_hook
+def test_the_wiring_sets_the_hook_only_with_courses():
+    c = site_config(parse_site({}))
+    assert "internal_pre_spawn_hooks" not in c.SlurmSpawner
+    c = site_config(_site())
+    assert "pre_spawn_hook" not in c.Spawner  # the site's own hook stays free
+    [hook] = c.SlurmSpawner.internal_pre_spawn_hooks
     assert isinstance(hook.__self__, CourseStager)
     # The hub deep-copies its config: the stager must stay one object.
     import copy
@@ -109,18 +109,21 @@ def test_apply_sets_the_hook_only_with_courses():
     assert copy.deepcopy(hook).__self__ is hook.__self__
 
 
-async def test_an_earlier_hook_still_runs_first():
+async def test_a_sites_own_hook_runs_in_addition_to_staging():
+    """A pre_spawn_hook in jupyterhub_config.d no longer turns course staging off."""
+    from hpchub.spawner.slurm import SlurmSpawner
+
     calls = []
 
-    def earlier(spawner):
-        calls.append("earlier")
+    def sites(spawner):
+        calls.append("site")
 
     async def ours(spawner):
         calls.append("ours")
 
-    await chain_pre_spawn_hook(earlier, ours)(None)
-    assert calls == ["earlier", "ours"]
-    assert chain_pre_spawn_hook(None, ours) is ours
+    spawner = SlurmSpawner(internal_pre_spawn_hooks=[ours], pre_spawn_hook=sites)
+    await spawner.run_pre_spawn_hook()
+    assert calls == ["ours", "site"]
 
 
 def _spawner(name):
@@ -175,7 +178,7 @@ async def test_with_spawn_wait_zero_staging_runs_beside_the_start(tmp_path):
 
 async def test_stage_on_spawn_false_leaves_spawns_alone(tmp_path):
     site = make_site(tmp_path, {"git": "/nowhere"}, stage_on_spawn=False)
-    assert "pre_spawn_hook" not in apply_site(site, Config()).Spawner
+    assert "internal_pre_spawn_hooks" not in site_config(site).SlurmSpawner
     stager = LocalStager(site, tmp_path / "h")
     await stager.pre_spawn_hook(_spawner("alice"))
     assert stager.store.load("pyintro", "alice") is None
@@ -195,7 +198,7 @@ async def test_student_view_shows_the_latest_report(course_stager):
 
 
 def test_apply_adds_the_page_after_other_handlers_and_templates():
-    c = apply_site(_site(), Config())
+    c = site_config(_site())
     routes = [h[0] for h in c.JupyterHub.extra_handlers]
     assert routes == ["/api/hpchub/port", "/courses", "/api/hpchub/courses"]
     assert c.JupyterHub.template_paths[-1].endswith("templates/courses")
@@ -215,8 +218,8 @@ def test_arrange_profiles_composes_with_the_forms_catalog():
     # How the spawn form and the submit path use it: the catalog's visible profiles, reordered.
     from operator import attrgetter
 
-    from hpchub.courses.membership import set_today
     from hpchub.resources.catalog import Catalog
+    from hpchub.resources.membership import set_today
 
     site = _site()
     catalog = Catalog.from_site(site)

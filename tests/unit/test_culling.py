@@ -1,10 +1,8 @@
 import datetime as dt
 
-from traitlets.config import Config
-
-from hpchub.config.apply import apply_site
 from hpchub.culling.policy import IdlePolicy, should_cull
 from hpchub.culling.service import CULLER_SCOPES
+from hpchub.hub.wiring import site_config
 
 from .test_resources import SITE
 
@@ -39,7 +37,7 @@ def test_no_user_no_cull():
 
 
 def test_service_and_least_privilege_role():
-    c = apply_site(SITE, Config(), site_file="/etc/hpchub/hpchub.yaml")
+    c = site_config(SITE, site_file="/etc/hpchub/hpchub.yaml")
     (svc,) = c.JupyterHub.services
     assert svc["name"] == "idle-culler"
     assert "--api-page-size=200" in svc["command"] and "--concurrency=10" in svc["command"]

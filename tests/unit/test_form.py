@@ -61,8 +61,8 @@ def test_prefill_previous_and_escape():
 
 
 def test_course_profile_first_with_badge():
-    from hpchub.courses.membership import set_today
     from hpchub.resources.catalog import Catalog
+    from hpchub.resources.membership import set_today
 
     from .test_course_hub import DAY, _site
 

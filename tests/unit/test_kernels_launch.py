@@ -5,10 +5,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from traitlets.config import Config
 
-from hpchub.config.apply import apply_site
 from hpchub.config.loader import parse_site
+from hpchub.hub.wiring import site_config
 from hpchub.kernels import extensions, launcher, tester
 from hpchub.kernels.wrap import test_argv as build_test_argv
 
@@ -147,7 +146,7 @@ def test_hub_gets_folders_modulepath_and_git_drivers():
             "kernels": {"shared_dir": "/opt/h/share", "modulepath": ["/m/core", "/m/apps"]},
         }
     )
-    env = apply_site(site, Config()).SlurmSpawner.job_environment
+    env = site_config(site).SlurmSpawner.job_environment
     assert env["JUPYTER_PATH"] == "/opt/h/share/jupyter:/admin/share"
     assert env["JUPYTER_CONFIG_PATH"] == "/opt/h/share/jupyter-config"
     assert env["MODULEPATH"] == "/m/core:/m/apps"
@@ -159,7 +158,7 @@ def test_hub_gets_folders_modulepath_and_git_drivers():
     assert pairs["diff.jupyternotebook.command"] == "/opt/h/env/bin/git-nbdiffdriver diff"
     assert pairs["core.attributesFile"] == "/opt/h/share/git/attributes"
     no_nbdime = parse_site({"extensions": {"enabled": ["lmod"]}})
-    assert "GIT_CONFIG_COUNT" not in apply_site(no_nbdime, Config()).SlurmSpawner.job_environment
+    assert "GIT_CONFIG_COUNT" not in site_config(no_nbdime).SlurmSpawner.job_environment
 
 
 def test_extension_choice_becomes_server_and_lab_config():

@@ -92,7 +92,7 @@ def list_courses(args) -> int:
     site = _load(args)
     if site is None:
         return 2
-    from ..courses.membership import today
+    from ..resources.membership import today
 
     if not site.courses:
         print("no courses in the site file")
@@ -115,10 +115,10 @@ def status(args) -> int:
         return found
     site, course = found
     from ..courses import status as st
-    from ..courses.membership import course_members, today
     from ..courses.report import summary
     from ..courses.stager import StagerPaths
     from ..courses.store import ReportStore
+    from ..resources.membership import course_members, today
 
     paths = StagerPaths.from_site(site)
     if not os.access(paths.data_dir, os.R_OK | os.X_OK):
@@ -173,10 +173,10 @@ def stage(args) -> int:
     if isinstance(found, int):
         return found
     site, course = found
-    from ..courses.membership import unix_groups
     from ..courses.report import OK, summary
     from ..courses.stager import StagerPaths
     from ..courses.store import ReportStore
+    from ..resources.membership import unix_groups
 
     if args.started:
         started = ReportStore(StagerPaths.from_site(site).reports).for_course(course.name)

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from .models import Strict
+from .base import Strict
 
 MODULE_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.+/-]{0,199}$"
 ModuleName = Annotated[str, StringConstraints(pattern=MODULE_NAME_PATTERN)]

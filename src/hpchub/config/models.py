@@ -15,6 +15,7 @@ from .base import Strict, check_sbatch_option
 from .courses import Course, check_course_profiles, check_unique_courses
 from .culling import CullingSettings
 from .deploy import DeploySettings
+from .kernels import ExtensionSettings, KernelSettings
 from .names import SlurmName, UnixName
 from .profiles import CustomResources, Profile, ServerSettings, default_profiles
 from .units import DurationSeconds, MemoryMiB
@@ -201,9 +202,6 @@ class SingleUserSettings(Strict):
             if "\n" in value or "\0" in value:
                 raise ValueError(f"environment value of {key} must be a single line")
         return self
-
-
-from .kernels import ExtensionSettings, KernelSettings  # noqa: E402 - they build on Strict
 
 
 class SiteConfig(Strict):

@@ -12,15 +12,14 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.names import check_name
+from ..resources.membership import courses_for, today, unix_groups
 from . import report as rep
-from .membership import courses_for, today, unix_groups
 from .protocol import MAX_LINE, MISSING, Header, ProtocolError, frame_header, parse_need
 from .sources import Snapshot, SourceCache, SourceUnavailable, open_file
 from .store import ReportStore
@@ -328,20 +327,3 @@ def explain_helper_failure(code: int, stderr: str) -> str:
     if "No such file" in stderr or code == 127:
         return f"the staging helper is missing ({last or 'exit 127'})"
     return f"the staging helper failed with exit status {code}" + (f": {last}" if last else "")
-
-
-def chain_pre_spawn_hook(
-    previous: Callable[[Any], Awaitable[None] | None] | None,
-    hook: Callable[[Any], Awaitable[None]],
-) -> Callable[[Any], Awaitable[None]]:
-    """A hook that runs ``previous`` (if any, sync or async) and then ``hook``."""
-    if previous is None:
-        return hook
-
-    async def both(spawner):
-        result = previous(spawner)
-        if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
-            await result
-        await hook(spawner)
-
-    return both

@@ -14,8 +14,8 @@ from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.handlers.base import BaseHandler
 from tornado import web
 
+from ..resources.membership import courses_for, today, unix_groups
 from . import report as rep
-from .membership import courses_for, today, unix_groups
 from .paths import REPORT_FILE, expand_target
 
 if TYPE_CHECKING:

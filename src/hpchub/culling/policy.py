@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..config.models import SiteConfig
+from ..core.accounts import groups_of
 from ..resources.catalog import Catalog
 from ..resources.request import OptionsError, resolve_request
-from ..spawner.userinfo import groups_of
 
 log = logging.getLogger("hpchub.culling")
 

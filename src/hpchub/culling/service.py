@@ -38,3 +38,12 @@ def culler_service(
 def culler_role() -> dict:
     """Least privilege: list users, read activity and servers, stop servers. Nothing else."""
     return {"name": "idle-culler", "scopes": list(CULLER_SCOPES), "services": ["idle-culler"]}
+
+
+def activity_environment(site: SiteConfig) -> dict[str, str]:
+    """What the job needs to report activity (busy kernels and terminals included) often
+    enough for the shortest idle timeout to be judged fairly."""
+    return {
+        "JUPYTERHUB_ACTIVITY_INTERVAL": str(site.culling.activity_interval),
+        "HPCHUB_BUSY_CHECK": str(site.culling.busy_check),
+    }

@@ -1,14 +1,11 @@
-"""Map the deploy section onto the hub's traitlets: the authenticator behind Apache, log hygiene.
-
-Called from config.apply.apply_site; like the other apply_* functions it only sets keys.
-"""
+"""The deploy section's piece of the hub: log hygiene behind the web server."""
 
 from __future__ import annotations
 
 from traitlets.config import Config
 
 from ..config.models import SiteConfig
-from .paths import SECRET_HEADER, USER_HEADER, DeployPaths
+from .paths import SECRET_HEADER, USER_HEADER
 
 
 def scrubbed_log_request(handler) -> None:
@@ -20,20 +17,9 @@ def scrubbed_log_request(handler) -> None:
     log_request(handler)
 
 
-def apply_deploy(site: SiteConfig, c: Config) -> None:
-    """The gate or remote-user authenticator, and a request log that keeps secrets out."""
-    paths = DeployPaths(site, site.hub.data_dir)
-    web = site.deploy.web
-    gate = web.gate
-    if web.enabled:
-        c.JupyterHub.tornado_settings.update({"log_function": scrubbed_log_request})
-    if site.hub.authenticator == "remote_user":
-        c.JupyterHub.authenticator_class = "hpchub.auth.remote_user.RemoteUserAuthenticator"
-        c.RemoteUserAuthenticator.frontend_secret_file = str(paths.frontend_secret)
-        c.RemoteUserAuthenticator.user_pattern = gate.user_pattern
-        c.RemoteUserAuthenticator.allowed_groups = set(site.hub.allowed_groups)
-        c.RemoteUserAuthenticator.admin_groups = set(site.hub.admin_groups)
-    elif web.enabled and gate.enabled and gate.match_user:
-        c.JupyterHub.authenticator_class = "hpchub.auth.gate.GatedPAMAuthenticator"
-        c.GatedPAMAuthenticator.gate_user_pattern = gate.user_pattern
-        c.GatedPAMAuthenticator.gate_match_user = True
+def deploy_piece(site: SiteConfig) -> Config:
+    """Behind Apache: a request log that keeps the web server's headers out."""
+    c = Config()
+    if site.deploy.web.enabled:
+        c.JupyterHub.tornado_settings = {"log_function": scrubbed_log_request}
+    return c

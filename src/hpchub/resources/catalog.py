@@ -34,14 +34,14 @@ class Catalog:
         allowed = [p for p in self.profiles if p.admits(user, groups)]
         if not self.courses:
             return allowed
-        from ..courses.membership import arrange_profiles, today
+        from .membership import arrange_profiles, today
 
         # arrange_profiles reads only ``.courses`` of its site argument: the catalog has it.
         return arrange_profiles(allowed, self, user, groups, today(), key=attrgetter("key"))
 
     def course_labels(self, user: str, groups: set[str]) -> dict[str, str]:
         """Profile key -> the title of the user's active course that offers it (the form's badge)."""
-        from ..courses.membership import courses_for, today
+        from .membership import courses_for, today
 
         labels: dict[str, str] = {}
         for course in courses_for(self, user, groups, today()):

@@ -11,6 +11,7 @@ import json
 
 from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
+from traitlets.config import Config
 
 from .slurm import SlurmSpawner
 
@@ -70,6 +71,8 @@ class PortCallbackHandler(APIHandler):
         self.finish()
 
 
-def handlers() -> list[tuple[str, type]]:
-    """Routes to add with c.JupyterHub.extra_handlers (paths are below /hub/)."""
-    return [(r"/api/hpchub/port", PortCallbackHandler)]
+def callback_piece() -> Config:
+    """The callback's route (below /hub/), as the spawner's piece of the hub."""
+    c = Config()
+    c.JupyterHub.extra_handlers = [(r"/api/hpchub/port", PortCallbackHandler)]
+    return c

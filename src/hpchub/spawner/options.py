@@ -17,13 +17,13 @@ from traitlets.config import Configurable
 from ..config.courses import Course
 from ..config.models import Partition
 from ..config.profiles import CustomResources, Profile
+from ..core.accounts import groups_of
 from ..form.render import render_form
 from ..form.submit import options_from_form
 from ..resources.catalog import Catalog
 from ..resources.request import OptionsError, ResourceRequest, flatten, resolve_request
 from ..slurm.livestate import LiveState
 from .errors import spawn_error
-from .userinfo import groups_of
 
 
 def invalid(problems: list[str]) -> SpawnException:

@@ -14,9 +14,11 @@ import hmac
 from pathlib import Path
 
 from jupyterhub.spawner import Spawner
+from jupyterhub.utils import maybe_future
 from traitlets import Bool, Dict, Float, Integer, List, Tuple, Unicode, default
 
 from ..config.models import Partition, SlurmSettings
+from ..core.accounts import home_of
 from ..resources.request import ResourceRequest
 from ..slurm.client import SlurmClient, SlurmError, SlurmUnavailable
 from ..slurm.explain import explain_pending
@@ -27,7 +29,6 @@ from .errors import spawn_error
 from .monitor import NOT_QUERIED, UNKNOWN, JobMonitor
 from .options import OptionsMixin
 from .reporting import ReportingMixin
-from .userinfo import home_of
 
 
 def sbatch_lines(req: ResourceRequest, site_args) -> tuple[str, ...]:
@@ -98,6 +99,12 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
     state_dir = Unicode(
         "", help="The hub's data folder; pending cancels are kept here across hub restarts."
     ).tag(config=True)
+    internal_pre_spawn_hooks = List(
+        help=(
+            "hpchub's own hooks before a spawn (course staging), set by the site wiring. They "
+            "run before, and in addition to, a site's own pre_spawn_hook."
+        ),
+    ).tag(config=True)
     cancel_on_hub_shutdown = Bool(
         False, help="Whether stopping the hub cancels jobs (normally no: servers outlive the hub)."
     ).tag(config=True)
@@ -136,6 +143,11 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
     @default("poll_interval")
     def _poll_interval_default(self):
         return 30
+
+    async def run_pre_spawn_hook(self):
+        for hook in self.internal_pre_spawn_hooks:
+            await maybe_future(hook(self))
+        await maybe_future(super().run_pre_spawn_hook())
 
     # -- helpers ---------------------------------------------------------------
     def _settings(self) -> SlurmSettings:

@@ -34,7 +34,7 @@ def set_today(fn: Callable[[], dt.date] | None) -> None:
 
 def unix_groups(username: str) -> frozenset[str]:
     """The names of the user's Unix groups, primary group included (empty if unknown)."""
-    from ..spawner.userinfo import groups_of  # cached for a minute, shared with the form
+    from ..core.accounts import groups_of  # cached for a minute, shared with the form
 
     return groups_of(username)
 

@@ -1,0 +1,36 @@
+"""Which authenticator the hub uses, decided in this one place."""
+
+from __future__ import annotations
+
+from traitlets.config import Config
+
+from ..config.models import SiteConfig
+from ..deploy.paths import DeployPaths
+
+
+def auth_piece(site: SiteConfig) -> Config:
+    """PAM; PAM behind the gate (the account must be the gate's); or Apache's REMOTE_USER."""
+    c, hub = Config(), site.hub
+    web = site.deploy.web
+    gate = web.gate
+    if hub.authenticator == "remote_user":
+        c.JupyterHub.authenticator_class = "hpchub.auth.remote_user.RemoteUserAuthenticator"
+        paths = DeployPaths(site, site.hub.data_dir)
+        c.RemoteUserAuthenticator.frontend_secret_file = str(paths.frontend_secret)
+        c.RemoteUserAuthenticator.user_pattern = gate.user_pattern
+        c.RemoteUserAuthenticator.allowed_groups = set(hub.allowed_groups)
+        c.RemoteUserAuthenticator.admin_groups = set(hub.admin_groups)
+        return c
+    if web.enabled and gate.enabled and gate.match_user:
+        c.JupyterHub.authenticator_class = "hpchub.auth.gate.GatedPAMAuthenticator"
+        c.GatedPAMAuthenticator.gate_user_pattern = gate.user_pattern
+        c.GatedPAMAuthenticator.gate_match_user = True
+    else:
+        c.JupyterHub.authenticator_class = "pam"
+    # An unprivileged hub cannot open PAM sessions; authentication alone is enough.
+    c.PAMAuthenticator.open_sessions = False
+    c.PAMAuthenticator.check_account = True
+    if hub.allowed_groups or hub.admin_groups:
+        c.PAMAuthenticator.allowed_groups = set(hub.allowed_groups)
+        c.PAMAuthenticator.admin_groups = set(hub.admin_groups)
+    return c

@@ -1,0 +1,95 @@
+"""The hub's own pieces of configuration: small pure functions, site model in, ``Config`` out.
+
+Tests apply them to nothing and assert on what they return. Features keep their pieces in their
+own ``hubconfig`` module; ``configure`` merges them all (``merge.py``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from traitlets.config import Config
+
+from ..config.models import SiteConfig
+from ..culling.service import activity_environment
+from ..kernels.extensions import job_environment
+
+HUB_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "hub"
+
+
+def hub_piece(site: SiteConfig) -> Config:
+    """Bind URLs, state files, the proxy, who may log in."""
+    hub, c = site.hub, Config()
+    c.JupyterHub.bind_url = hub.public_url
+    c.JupyterHub.hub_bind_url = hub.hub_bind_url
+    if hub.hub_connect_url:
+        c.JupyterHub.hub_connect_url = hub.hub_connect_url
+    c.JupyterHub.db_url = f"sqlite:///{hub.data_dir / 'jupyterhub.sqlite'}"
+    c.JupyterHub.cookie_secret_file = str(hub.data_dir / "jupyterhub_cookie_secret")
+    c.JupyterHub.log_level = hub.log_level
+    c.SlurmSpawner.state_dir = str(hub.data_dir)
+    c.SlurmSpawner.hub_name = hub.name
+    # Our page templates (home page notes) extend JupyterHub's own.
+    c.JupyterHub.template_paths = [str(HUB_TEMPLATES)]
+    # Servers are Slurm jobs: they outlive hub restarts, and the hub finds them again.
+    c.JupyterHub.cleanup_servers = False
+    c.JupyterHub.cleanup_proxy = not hub.external_proxy
+    c.ConfigurableHTTPProxy.should_start = not hub.external_proxy
+    c.ConfigurableHTTPProxy.api_url = hub.proxy_api_url.rstrip("/")
+    c.Authenticator.allowed_users = set(hub.allowed_users)
+    c.Authenticator.admin_users = set(hub.admin_users)
+    return c
+
+
+def slurm_piece(site: SiteConfig) -> Config:
+    """How the spawner reaches Slurm."""
+    slurm, c = site.slurm, Config()
+    c.SlurmSpawner.slurm_bin_dir = str(slurm.bin_dir)
+    c.SlurmSpawner.sudo_path = str(slurm.sudo)
+    c.SlurmSpawner.partitions = [p.model_dump(mode="json") for p in slurm.partitions]
+    c.SlurmSpawner.default_partition = slurm.default_partition
+    c.SlurmSpawner.submit_timeout = slurm.submit_timeout
+    c.SlurmSpawner.poll_interval_s = float(slurm.poll_interval)
+    # JupyterHub's own poll reads the monitor's latest view: no Slurm call per server.
+    c.Spawner.poll_interval = slurm.poll_interval
+    c.SlurmSpawner.extra_sbatch_args = list(slurm.extra_sbatch_args)
+    return c
+
+
+def singleuser_piece(site: SiteConfig) -> Config:
+    """What runs in the job and how long the hub waits for it."""
+    su, c = site.singleuser, Config()
+    c.JupyterHub.spawner_class = "hpchub.spawner.slurm.SlurmSpawner"
+    c.SlurmSpawner.singleuser_prefix = str(su.prefix)
+    c.SlurmSpawner.cmd = [str(su.prefix / "bin" / "jupyterhub-singleuser")]
+    c.Spawner.default_url = su.default_url
+    c.SlurmSpawner.port_range = tuple(su.port_range)
+    c.SlurmSpawner.log_dir = su.log_dir
+    c.SlurmSpawner.log_max_age_days = su.log_max_age_days
+    c.SlurmSpawner.start_timeout = su.start_timeout + su.pending_timeout
+    c.SlurmSpawner.pending_timeout = su.pending_timeout
+    c.Spawner.disable_user_config = su.disable_user_config
+    return c
+
+
+def environment_piece(site: SiteConfig) -> Config:
+    """The job's environment, composed in this one place: the admin's variables, then what
+    kernels and extensions need (our folders first on JUPYTER_PATH), then activity reporting."""
+    env = job_environment(
+        site.kernels, site.extensions, site.singleuser.prefix, dict(site.singleuser.environment)
+    )
+    env.update(activity_environment(site))
+    c = Config()
+    c.SlurmSpawner.job_environment = env
+    return c
+
+
+def choices_piece(site: SiteConfig) -> Config:
+    """Profiles, custom limits and named servers: what the form offers."""
+    c = Config()
+    c.SlurmSpawner.profiles = [p.model_dump(mode="json") for p in site.profiles]
+    c.SlurmSpawner.custom_resources = site.custom.model_dump(mode="json")
+    c.SlurmSpawner.courses = [course.model_dump(mode="json") for course in site.courses]
+    c.JupyterHub.allow_named_servers = site.servers.named_servers
+    c.JupyterHub.named_server_limit_per_user = site.servers.named_server_limit
+    return c
