@@ -331,3 +331,15 @@ def test_cli_refuses_a_user_name_that_could_be_an_option(capsys):
 
     assert main(["doctor", "--user=-h"]) == 2
     assert "is not a user name" in capsys.readouterr().err
+
+
+def test_sudo_1_9_16_names_the_file_of_each_entry():
+    """sudo 1.9.16 (Debian 13) prints 'Sudoers entry: FILE' where 1.9.13 printed a bare line."""
+    from pathlib import Path
+
+    from hpchub.doctor.sudo import parse_sudo_ll
+
+    text = (Path(__file__).parent / "data" / "sudo_ll_1.9.16.txt").read_text()
+    [entry] = parse_sudo_ll(text)
+    assert entry.runas_users == ["ALL"]
+    assert entry.commands == ["/usr/bin/sbatch --parsable"]

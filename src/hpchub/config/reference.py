@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from typing import Any
@@ -16,7 +17,9 @@ from .models import SiteConfig
 
 def _type_name(annotation: Any) -> str:
     text = getattr(annotation, "__name__", None) or str(annotation)
-    text = text.replace("typing.", "").replace("pathlib.", "").replace("hpchub.config.models.", "")
+    text = text.replace("typing.", "").replace("hpchub.config.models.", "")
+    # Python 3.13 prints pathlib._local.Path where 3.11 printed pathlib.Path.
+    text = re.sub(r"pathlib\.(_local\.)?", "", text)
     # Annotated[str, StringConstraints(...)] -> str: the description says what is allowed.
     text = re.sub(r"Annotated\[(\w+), \w+\([^()]*\)\]", r"\1", text)
     return text.replace("|", "or")
@@ -48,7 +51,8 @@ def _section(
     model: type[BaseModel], path: str, out: list[str], seen: set[str], defaults: dict | None
 ) -> None:
     out.append(f"## `{path}`\n")
-    out.append((model.__doc__ or "").strip() + "\n")
+    # inspect.cleandoc: Python 3.13 strips docstring indentation itself, 3.11 does not.
+    out.append(inspect.cleandoc(model.__doc__ or "") + "\n")
     out.append("| key | type | default | description |")
     out.append("|---|---|---|---|")
     children = []

@@ -31,7 +31,8 @@ def parse_sudo_ll(text: str) -> list[SudoEntry]:
     current: SudoEntry | None = None
     in_commands = False
     for line in text.splitlines():
-        if line.strip() == "Sudoers entry:" or line.startswith("LDAP Role:"):
+        # sudo 1.9.13 prints a bare "Sudoers entry:", 1.9.16 adds the file it came from.
+        if line.strip().startswith("Sudoers entry:") or line.startswith("LDAP Role:"):
             current = SudoEntry()
             entries.append(current)
             in_commands = False
