@@ -33,7 +33,11 @@ def apply_deploy(site: SiteConfig, c: Config) -> None:
         c.RemoteUserAuthenticator.user_pattern = gate.user_pattern
         c.RemoteUserAuthenticator.allowed_groups = set(site.hub.allowed_groups)
         c.RemoteUserAuthenticator.admin_groups = set(site.hub.admin_groups)
-    elif web.enabled and gate.enabled and gate.match_user:
+    elif paths.gate_on:
+        # Logins only through Apache (its secret) or from the exempt networks: the hub's own
+        # port, which compute nodes reach, must not take a password around the gate.
         c.JupyterHub.authenticator_class = "hpchub.auth.gate.GatedPAMAuthenticator"
         c.GatedPAMAuthenticator.gate_user_pattern = gate.user_pattern
-        c.GatedPAMAuthenticator.gate_match_user = True
+        c.GatedPAMAuthenticator.gate_match_user = gate.match_user
+        c.GatedPAMAuthenticator.frontend_secret_file = str(paths.frontend_secret)
+        c.GatedPAMAuthenticator.gate_exempt_networks = [str(n) for n in gate.exempt_networks]

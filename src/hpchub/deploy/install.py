@@ -128,7 +128,7 @@ def check_candidate(f: SystemFile, paths: DeployPaths) -> checks.CheckResult | N
         cand = Path(tmp) / f.path.name
         text = f.text
         secret = paths.apache_secret_conf
-        if f.check == "apache" and paths.remote_user_mode and not secret.exists():
+        if f.check == "apache" and paths.uses_frontend_secret and not secret.exists():
             # A dry run before the first install: the secret does not exist yet.
             stand_in = Path(tmp) / "secret-stand-in.conf"
             stand_in.write_text('RequestHeader set X-Stand-In "x"\n')

@@ -42,7 +42,7 @@ def secret_files(paths: DeployPaths) -> list[SecretFile]:
         SecretFile(paths.cookie_secret, user, user, "the hub's cookie secret", "hex"),
         SecretFile(paths.proxy_env, user, user, "the proxy's API token", "proxy-env"),
     ]
-    if paths.remote_user_mode:
+    if paths.uses_frontend_secret:
         out += [
             SecretFile(paths.frontend_secret, user, user, "the frontend secret (hub)", "hex"),
             SecretFile(
