@@ -2,6 +2,7 @@
 
 # ruff: noqa: S103 - loose modes are what these tests are about
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -246,6 +247,24 @@ def test_module_lines_in_startup_files(home):
     assert "HPCHUB_JOB" in found[0].fix
     (home / ".bashrc").write_text('if [ -z "$HPCHUB_JOB" ]; then\n  module load gcc\nfi\n')
     assert sev(user.check_startup_files(home)) == {Severity.OK}
+
+
+def test_a_users_escape_sequences_never_reach_the_admins_terminal(home):
+    # A .bashrc line that would retitle the admin's terminal and clear the screen.
+    (home / ".bashrc").write_text("module load gcc # \x1b]0;owned\x07\x1b[2J\x9b6n\n")
+    (home / ".jupyter").mkdir()
+    (home / ".jupyter" / "jupyter_\x1b[31mred_config.py").write_text("")
+    findings = user.check_startup_files(home) + user.check_jupyter_config(home)
+    for text in (format_text(findings), json.dumps([f.as_dict() for f in findings])):
+        assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
+    assert "module load gcc # ?]0;owned??[2J?6n" in findings[0].what
+    # Even a finding that quotes raw text (a tool's output) is printed without its controls.
+    raw = [user.warning("x", "line one\nline \x1b[2J two", "fix \x1b]0;t\x07")]
+    assert format_text(raw).splitlines()[:2] == [
+        "[WARNING] x: line one",
+        "          line ?[2J two",
+    ]
+    assert "fix: fix ?]0;t?" in format_text(raw)
 
 
 def test_jupyter_config_files(home):
