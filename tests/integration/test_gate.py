@@ -293,3 +293,16 @@ def test_the_api_and_the_port_callback_still_answer_there(from_batch_node):
     # A user's token is not a server's: the callback answers, and refuses it for that reason.
     status, text = from_batch_node["callback"]
     assert status == 403 and "this token belongs to no starting server" in text, (status, text)
+
+
+def test_doctor_sees_no_login_around_the_gate(testbed):
+    hpchub = str(Path(sys.executable).with_name("hpchub"))
+    r = subprocess.run(
+        [hpchub, "--config", testbed["site_file"], "doctor", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    gate = [f for f in json.loads(r.stdout) if f["check"] == "SSO gate"]
+    assert [f["severity"] for f in gate] == ["ok"], gate
+    assert "refused for the gate" in gate[0]["what"]

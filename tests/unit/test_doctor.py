@@ -351,3 +351,39 @@ def test_cli_refuses_a_user_name_that_could_be_an_option(capsys):
 
     assert main(["doctor", "--user=-h"]) == 2
     assert "is not a user name" in capsys.readouterr().err
+
+
+# -- a login around the SSO gate ---------------------------------------------------------------
+
+
+def _gate_paths(tmp_path, **gate):
+    from hpchub.config.loader import parse_site
+    from hpchub.deploy.paths import DeployPaths
+
+    site = parse_site({"deploy": {"web": {"gate": {"enabled": True, **gate}}}})
+    return DeployPaths(site, tmp_path / "hpchub.yaml")
+
+
+def test_doctor_reports_a_login_that_reaches_the_password_around_the_gate(tmp_path):
+    from hpchub.auth.frontend import GATE_REFUSAL
+    from hpchub.doctor.gate import check_gate_bypass
+
+    sent = []
+
+    def refused_for_the_gate(url, client):
+        sent.append((url, client))
+        return 403, f"<p>{GATE_REFUSAL}</p>"
+
+    p = _gate_paths(tmp_path, exempt_networks=["192.0.2.0/24", "10.0.0.0/8"])
+    assert [f.severity for f in check_gate_bypass(p, refused_for_the_gate)] == [Severity.OK]
+    assert sent == [("http://127.0.0.1:8081", "198.51.100.1")]  # an address that is not exempt
+    found = check_gate_bypass(p, lambda url, client: (403, "Invalid username or password"))
+    assert found[0].severity == Severity.ERROR and "around the SSO gate" in found[0].what
+    assert check_gate_bypass(_gate_paths(tmp_path, exempt_networks=["0.0.0.0/0"]))[0].severity == (
+        Severity.INFO
+    )
+
+    def down(url, client):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    assert check_gate_bypass(p, down)[0].severity == Severity.WARNING
