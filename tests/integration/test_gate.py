@@ -5,8 +5,10 @@ gate required of everyone (the test bed's own exempts this machine), and an Apac
 from __future__ import annotations
 
 import http.server
+import json
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 import requests
 from tornado.httputil import HTTPHeaders
 
+from hpchub.auth.frontend import GATE_REFUSAL
 from hpchub.auth.remote_user import RemoteUserAuthenticator
 from hpchub.config.loader import load_site, parse_site
 from hpchub.deploy.install import Installer
@@ -223,3 +226,83 @@ async def test_the_hubs_authenticator_accepts_what_apache_sent(remote_user, test
     direct = HTTPHeaders({"X-Hpchub-Remote-User": "alice"})
     Handler.request.headers = direct
     assert await auth.authenticate(Handler()) is None
+
+
+# -- Around the gate: straight to the hub's own port, from a compute node ---------------------
+
+BATCH_NETNS = "/run/netns/hpchub-batch"
+
+_FROM_NODE = r"""
+import json, sys, requests
+hub, user, password, token, refusal = sys.argv[1:6]
+forged = {"X-Forwarded-For": "127.0.0.1"}  # the test bed's gate exempts loopback
+out = {}
+for name, headers in (("form", {}), ("form_forged", forged)):
+    s = requests.Session()
+    s.trust_env = False
+    s.get(hub + "/hub/login", headers=headers, timeout=30)
+    form = {"username": user, "password": password, "_xsrf": s.cookies.get("_xsrf", "")}
+    r = s.post(hub + "/hub/login", data=form, headers=headers, allow_redirects=False, timeout=60)
+    out[name] = [r.status_code, refusal in r.text, "jupyterhub-session-id" in r.cookies]
+body = {"auth": {"username": user, "password": password}}
+for name, headers in (("token_api", {}), ("token_api_forged", forged)):
+    r = requests.post(hub + f"/hub/api/users/{user}/tokens", json=body, headers=headers, timeout=60)
+    out[name] = [r.status_code, r.text[:200]]
+auth = {"Authorization": f"token {token}"}
+out["api"] = requests.get(hub + "/hub/api/", timeout=30).status_code
+out["api_user"] = requests.get(hub + "/hub/api/user", headers=auth, timeout=30).status_code
+r = requests.post(hub + "/hub/api/hpchub/port", json={"port": 1}, headers=auth, timeout=30)
+out["callback"] = [r.status_code, r.text[:200]]
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def from_batch_node(testbed):
+    """What a user on the batch node (outside the gate's exempt networks) gets from the hub's
+    own port, with alice's correct password and a token of hers."""
+    hub = load_site(testbed["site_file"]).hub.hub_connect_url.rstrip("/")
+    alice = testbed["users"][0]
+    c = HubClient(testbed["hub_url"])  # from this machine, exempt: allowed
+    assert c.login(alice["name"], alice["password"]).status_code == 302
+    token = c.make_token()
+    r = subprocess.run(
+        ["nsenter", f"--net={BATCH_NETNS}", sys.executable, "-c", _FROM_NODE]
+        + [hub, alice["name"], alice["password"], token, GATE_REFUSAL],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_a_correct_password_straight_to_the_hub_port_is_refused(from_batch_node):
+    for name in ("form", "form_forged"):
+        status, says_why, session = from_batch_node[name]
+        assert (status, says_why, session) == (403, True, False), (name, from_batch_node[name])
+    for name in ("token_api", "token_api_forged"):
+        status, text = from_batch_node[name]
+        assert status == 403, (name, from_batch_node[name])
+        assert '"token"' not in text
+
+
+def test_the_api_and_the_port_callback_still_answer_there(from_batch_node):
+    assert from_batch_node["api"] == 200
+    assert from_batch_node["api_user"] == 200
+    # A user's token is not a server's: the callback answers, and refuses it for that reason.
+    status, text = from_batch_node["callback"]
+    assert status == 403 and "this token belongs to no starting server" in text, (status, text)
+
+
+def test_doctor_sees_no_login_around_the_gate(testbed):
+    hpchub = str(Path(sys.executable).with_name("hpchub"))
+    r = subprocess.run(
+        [hpchub, "--config", testbed["site_file"], "doctor", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    gate = [f for f in json.loads(r.stdout) if f["check"] == "SSO gate"]
+    assert [f["severity"] for f in gate] == ["ok"], gate
+    assert "refused for the gate" in gate[0]["what"]

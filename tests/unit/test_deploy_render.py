@@ -127,8 +127,10 @@ def test_vhost_gate_sends_identity_to_the_hub_only():
     assert "Require ip 10.0.0.0/8" in text and "Require shib-session" in text
     hub_part = text[text.index("<Location /hub/>") :]
     assert "RequestHeader set X-Hpchub-Remote-User" in hub_part
-    assert "Include" not in text  # the frontend secret only in remote_user mode
+    # The gate on: Apache proves itself to the hub, so no login goes around the gate.
+    assert f"Include {p.apache_secret_conf}" in hub_part
     assert "shib" in R.apache_modules(p)
+    assert "Include" not in R.apache_vhost(paths({}))  # no gate, no secret
 
 
 def test_vhost_remote_user_includes_the_secret_file():
@@ -224,7 +226,8 @@ def test_apachectl_accepts_the_rendered_vhost_in_isolation(tmp_path, cert):
         "directives": ["AuthType Basic", 'AuthName "gate"', f"AuthUserFile {tmp_path}/pw"],
         "exempt_networks": ["127.0.0.0/8"],
     }
-    p = paths({"deploy": {"web": {**web, "gate": gate}}})
+    p = paths({"deploy": {"etc_dir": str(tmp_path), "web": {**web, "gate": gate}}})
+    p.apache_secret_conf.write_text(R.apache_secret_conf("s" * 64))
     f = tmp_path / "v.conf"
     f.write_text(R.apache_vhost(p))
     result = checks.check_apache(f, R.apache_modules(p), "/usr/sbin/apachectl")

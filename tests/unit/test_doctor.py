@@ -2,6 +2,7 @@
 
 # ruff: noqa: S103 - loose modes are what these tests are about
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -142,10 +143,11 @@ def test_old_jupyterhub_in_the_environment_is_an_error(tmp_path):
 @pytest.mark.skipif(os.geteuid() != 0, reason="config.d files must belong to root")
 def test_user_config_must_stay_disabled(tmp_path, monkeypatch):
     d = deployment(tmp_path)
-    from hpchub.deploy.install import atomic_write
+    from hpchub.core.files import atomic_write
     from hpchub.render import render
 
-    atomic_write(d.paths.config_py, render("jupyterhub_config.py"), 0o644, "root", "root", False)
+    d.paths.config_py.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(d.paths.config_py, render("jupyterhub_config.py"), 0o644)
     d.paths.site_path.parent.mkdir(parents=True, exist_ok=True)
     import yaml
 
@@ -247,6 +249,24 @@ def test_module_lines_in_startup_files(home):
     assert sev(user.check_startup_files(home)) == {Severity.OK}
 
 
+def test_a_users_escape_sequences_never_reach_the_admins_terminal(home):
+    # A .bashrc line that would retitle the admin's terminal and clear the screen.
+    (home / ".bashrc").write_text("module load gcc # \x1b]0;owned\x07\x1b[2J\x9b6n\n")
+    (home / ".jupyter").mkdir()
+    (home / ".jupyter" / "jupyter_\x1b[31mred_config.py").write_text("")
+    findings = user.check_startup_files(home) + user.check_jupyter_config(home)
+    for text in (format_text(findings), json.dumps([f.as_dict() for f in findings])):
+        assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
+    assert "module load gcc # ?]0;owned??[2J?6n" in findings[0].what
+    # Even a finding that quotes raw text (a tool's output) is printed without its controls.
+    raw = [user.warning("x", "line one\nline \x1b[2J two", "fix \x1b]0;t\x07")]
+    assert format_text(raw).splitlines()[:2] == [
+        "[WARNING] x: line one",
+        "          line ?[2J two",
+    ]
+    assert "fix: fix ?]0;t?" in format_text(raw)
+
+
 def test_jupyter_config_files(home):
     assert sev(user.check_jupyter_config(home)) == {Severity.OK}
     (home / ".jupyter").mkdir()
@@ -343,3 +363,39 @@ def test_sudo_1_9_16_names_the_file_of_each_entry():
     [entry] = parse_sudo_ll(text)
     assert entry.runas_users == ["ALL"]
     assert entry.commands == ["/usr/bin/sbatch --parsable"]
+
+
+# -- a login around the SSO gate ---------------------------------------------------------------
+
+
+def _gate_paths(tmp_path, **gate):
+    from hpchub.config.loader import parse_site
+    from hpchub.deploy.paths import DeployPaths
+
+    site = parse_site({"deploy": {"web": {"gate": {"enabled": True, **gate}}}})
+    return DeployPaths(site, tmp_path / "hpchub.yaml")
+
+
+def test_doctor_reports_a_login_that_reaches_the_password_around_the_gate(tmp_path):
+    from hpchub.auth.frontend import GATE_REFUSAL
+    from hpchub.doctor.gate import check_gate_bypass
+
+    sent = []
+
+    def refused_for_the_gate(url, client):
+        sent.append((url, client))
+        return 403, f"<p>{GATE_REFUSAL}</p>"
+
+    p = _gate_paths(tmp_path, exempt_networks=["192.0.2.0/24", "10.0.0.0/8"])
+    assert [f.severity for f in check_gate_bypass(p, refused_for_the_gate)] == [Severity.OK]
+    assert sent == [("http://127.0.0.1:8081", "198.51.100.1")]  # an address that is not exempt
+    found = check_gate_bypass(p, lambda url, client: (403, "Invalid username or password"))
+    assert found[0].severity == Severity.ERROR and "around the SSO gate" in found[0].what
+    assert check_gate_bypass(_gate_paths(tmp_path, exempt_networks=["0.0.0.0/0"]))[0].severity == (
+        Severity.INFO
+    )
+
+    def down(url, client):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    assert check_gate_bypass(p, down)[0].severity == Severity.WARNING

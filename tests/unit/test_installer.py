@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from hpchub.deploy import checks, install
-from hpchub.deploy.install import Installer, InstallError, atomic_write
+from hpchub.deploy.install import Installer, InstallError
 from hpchub.deploy.render import SystemFile, render_all
 from hpchub.deploy.secrets import ensure_secrets, read_proxy_token
 
@@ -178,10 +178,31 @@ def test_secrets_are_private_and_the_frontend_copies_agree(tmp_path):
     assert p.cookie_secret.stat().st_mode & 0o777 == 0o600
 
 
-def test_atomic_write_replaces_in_one_step(tmp_path):
-    target = tmp_path / "f"
+def test_a_secret_that_is_a_link_is_refused_not_followed(tmp_path, no_whole_checks):
+    from hpchub.core.files import UnsafePath
+
+    p = tmp_site(tmp_path)
+    ensure_secrets(p, chown=False)
+    victim = tmp_path / "victim"
+    victim.write_text("root's\n")
+    os.chmod(victim, 0o644)
+    p.cookie_secret.unlink()
+    p.cookie_secret.symlink_to(victim)
+    with pytest.raises(UnsafePath, match="jupyterhub_cookie_secret is a symbolic link"):
+        ensure_secrets(p, chown=False)
+    with pytest.raises(InstallError, match="symbolic link; refusing to follow it; remove it"):
+        Installer(p, chown=False, log=lambda m: None).install()
+    assert victim.stat().st_mode & 0o777 == 0o644 and victim.read_text() == "root's\n"
+
+
+def test_installed_files_replace_in_one_step(tmp_path):
+    from hpchub.deploy.install import _put
+    from hpchub.deploy.render import SystemFile
+
+    target = tmp_path / "sub" / "f"
+    target.parent.mkdir()
     target.write_text("old")
     inode = target.stat().st_ino
-    atomic_write(target, "new", 0o640, "root", "root", chown=False)
+    _put(SystemFile(target, "", "a file", mode=0o640), "new", chown=False)
     assert target.read_text() == "new" and target.stat().st_mode & 0o777 == 0o640
     assert target.stat().st_ino != inode  # a rename, never a rewrite in place

@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 
 from jupyterhub.auth import PAMAuthenticator
-from traitlets import Bool, Unicode
+from tornado import web
+from traitlets import Bool, List, Unicode
 
 from ..core.names import DEFAULT_USER_PATTERN, is_unix_name
-from ..deploy.paths import USER_HEADER
+from ..deploy.paths import SECRET_HEADER, USER_HEADER
+from .frontend import GATE_REFUSAL, FrontendSecret, client_address, in_networks
 
 
 class GateRefused(Exception):
@@ -32,9 +34,12 @@ def gate_account(headers, pattern: str, header: str = USER_HEADER) -> str | None
 
 
 class GatedPAMAuthenticator(PAMAuthenticator):
-    """PAM login; a user who came through the gate may log in only as the gate's account.
+    """PAM login behind the gate: only through the web server (its secret header) or from the
+    gate's exempt networks, and a user who passed the gate only as the gate's account.
 
-    A stolen cluster password is then useless from outside without the owner's own SSO login.
+    A stolen cluster password is then useless without the owner's own SSO login, from outside
+    and from the compute nodes (which reach the hub's own port) alike. The login form and the
+    token API (``POST /hub/api/users/NAME/tokens`` with ``auth``) both end up here.
     """
 
     gate_user_header = Unicode(
@@ -47,8 +52,37 @@ class GatedPAMAuthenticator(PAMAuthenticator):
     gate_match_user = Bool(
         True, help="Refuse a login whose account differs from the gate's identity."
     ).tag(config=True)
+    frontend_secret_file = Unicode(
+        "",
+        help="File holding the secret Apache adds (mode 600, hub user). Empty: no such check.",
+    ).tag(config=True)
+    secret_header = Unicode(
+        SECRET_HEADER, help="Header with the secret proving the request came through Apache."
+    ).tag(config=True)
+    gate_exempt_networks = List(
+        Unicode(), help="Networks whose logins may skip the web server (the gate exempts them)."
+    ).tag(config=True)
+
+    _secret: FrontendSecret | None = None
+
+    def came_around_the_gate(self, request) -> bool:
+        """A request with neither Apache's secret nor an exempt network behind its connection."""
+        if not self.frontend_secret_file:
+            return False
+        if self._secret is None:
+            self._secret = FrontendSecret(self.frontend_secret_file)
+        if self._secret.sent_in(request.headers, self.secret_header):
+            return False
+        return not in_networks(client_address(request), self.gate_exempt_networks)
 
     async def authenticate(self, handler, data):
+        if handler is not None and self.came_around_the_gate(handler.request):
+            # Checked before PAM: no password is tried for a request that skipped the gate.
+            self.log.warning(
+                "Login refused: the request from %s did not come through the web server's gate",
+                client_address(handler.request),
+            )
+            raise web.HTTPError(403, GATE_REFUSAL, reason=GATE_REFUSAL)
         if self.gate_match_user and handler is not None:
             username = self.normalize_username((data or {}).get("username", ""))
             try:

@@ -13,18 +13,22 @@ def auth_piece(site: SiteConfig) -> Config:
     c, hub = Config(), site.hub
     web = site.deploy.web
     gate = web.gate
+    paths = DeployPaths(site, site.hub.data_dir)
     if hub.authenticator == "remote_user":
         c.JupyterHub.authenticator_class = "hpchub.auth.remote_user.RemoteUserAuthenticator"
-        paths = DeployPaths(site, site.hub.data_dir)
         c.RemoteUserAuthenticator.frontend_secret_file = str(paths.frontend_secret)
         c.RemoteUserAuthenticator.user_pattern = gate.user_pattern
         c.RemoteUserAuthenticator.allowed_groups = set(hub.allowed_groups)
         c.RemoteUserAuthenticator.admin_groups = set(hub.admin_groups)
         return c
-    if web.enabled and gate.enabled and gate.match_user:
+    if paths.gate_on:
+        # Logins only through Apache (its secret) or from the exempt networks: the hub's own
+        # port, which compute nodes reach, must not take a password around the gate.
         c.JupyterHub.authenticator_class = "hpchub.auth.gate.GatedPAMAuthenticator"
         c.GatedPAMAuthenticator.gate_user_pattern = gate.user_pattern
-        c.GatedPAMAuthenticator.gate_match_user = True
+        c.GatedPAMAuthenticator.gate_match_user = gate.match_user
+        c.GatedPAMAuthenticator.frontend_secret_file = str(paths.frontend_secret)
+        c.GatedPAMAuthenticator.gate_exempt_networks = [str(n) for n in gate.exempt_networks]
     else:
         c.JupyterHub.authenticator_class = "pam"
     # An unprivileged hub cannot open PAM sessions; authentication alone is enough.

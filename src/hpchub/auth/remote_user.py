@@ -7,9 +7,7 @@ also adds a secret that only it and the hub know, and a request without it is re
 
 from __future__ import annotations
 
-import hmac
 import pwd
-from pathlib import Path
 
 from jupyterhub.auth import LocalAuthenticator
 from jupyterhub.handlers import BaseHandler
@@ -18,6 +16,7 @@ from traitlets import Set, Unicode
 
 from ..core.names import DEFAULT_USER_PATTERN
 from ..deploy.paths import SECRET_HEADER, USER_HEADER
+from .frontend import FrontendSecret
 from .gate import GateRefused, gate_account
 
 
@@ -55,24 +54,18 @@ class RemoteUserAuthenticator(LocalAuthenticator):
     ).tag(config=True)
     admin_groups = Set(help="Unix groups whose members are hub admins.").tag(config=True)
 
-    _secret: str | None = None
+    _secret: FrontendSecret | None = None
 
     def get_handlers(self, app):
         return [(r"/login", RemoteUserLoginHandler)]
 
-    def _frontend_secret(self) -> str:
+    def came_through_apache(self, headers) -> bool:
+        """Whether the request carries the frontend secret (compared in constant time)."""
         if self._secret is None:
             if not self.frontend_secret_file:
                 raise RuntimeError("RemoteUserAuthenticator.frontend_secret_file is not set")
-            self._secret = Path(self.frontend_secret_file).read_text().strip()
-            if len(self._secret) < 32:
-                raise RuntimeError(f"{self.frontend_secret_file} holds no usable secret")
-        return self._secret
-
-    def came_through_apache(self, headers) -> bool:
-        """Whether the request carries the frontend secret (compared in constant time)."""
-        sent = headers.get(self.secret_header) or ""
-        return hmac.compare_digest(sent.encode(), self._frontend_secret().encode())
+            self._secret = FrontendSecret(self.frontend_secret_file)
+        return self._secret.sent_in(headers, self.secret_header)
 
     async def authenticate(self, handler, data=None):
         headers = handler.request.headers

@@ -112,6 +112,8 @@ def set_owner_mode(
             fd = open_nofollow(parent, p.name)
         except FileNotFoundError:
             return False
+        except UnsafePath:
+            raise UnsafePath(f"{p} is a symbolic link; refusing to follow it") from None
         try:
             st = os.fstat(fd)
             if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.files import UnsafePath, atomic_write, open_nofollow, opened_dir, set_owner_mode
 from . import checks
 from .paths import DeployPaths
 from .render import SystemFile, apache_modules, render_all
@@ -98,24 +99,17 @@ def _metadata_ok(path: Path, f: SystemFile, chown: bool) -> bool:
     return True
 
 
-def atomic_write(path: Path, text: str, mode: int, owner: str, group: str, chown: bool) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.hpchub-new")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        if chown:
-            uid, gid = _ids(owner, group)
-            os.chown(tmp, uid, gid)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def _put(f: SystemFile, text: str, chown: bool) -> None:
+    """Write one system file atomically, with its owner (as root) and mode; never via a link."""
+    f.path.parent.mkdir(parents=True, exist_ok=True)
+    uid, gid = _ids(f.owner, f.group) if chown else (-1, -1)
+    atomic_write(f.path, text, f.mode, uid, gid)
+
+
+def _touch(path: Path) -> None:
+    """Create ``path`` if missing, without following a link at its place."""
+    with opened_dir(path.parent) as folder:
+        os.close(open_nofollow(folder, path.name, os.O_WRONLY | os.O_CREAT | os.O_APPEND))
 
 
 def check_candidate(f: SystemFile, paths: DeployPaths) -> checks.CheckResult | None:
@@ -128,7 +122,7 @@ def check_candidate(f: SystemFile, paths: DeployPaths) -> checks.CheckResult | N
         cand = Path(tmp) / f.path.name
         text = f.text
         secret = paths.apache_secret_conf
-        if f.check == "apache" and paths.remote_user_mode and not secret.exists():
+        if f.check == "apache" and paths.uses_frontend_secret and not secret.exists():
             # A dry run before the first install: the secret does not exist yet.
             stand_in = Path(tmp) / "secret-stand-in.conf"
             stand_in.write_text('RequestHeader set X-Stand-In "x"\n')
@@ -220,16 +214,13 @@ class Installer:
                 path.mkdir(parents=True, exist_ok=True)
             elif self.dry_run:
                 continue
-            os.chmod(path, mode)
-            if self.chown:
-                shutil.chown(path, owner, group)
+            # The data folder belongs to the hub user: a link there is refused, not followed.
+            set_owner_mode(path, mode, *(_ids(owner, group) if self.chown else (-1, -1)))
         for log in (p.hub_log, p.proxy_log):
             if self.dry_run:
                 continue
-            log.touch(exist_ok=True)
-            os.chmod(log, 0o640)
-            if self.chown:
-                shutil.chown(log, "root", logs)
+            _touch(log)
+            set_owner_mode(log, 0o640, *(_ids("root", logs) if self.chown else (-1, -1)))
 
     # -- files -----------------------------------------------------------------------
     def plan(self, files: list[SystemFile] | None = None) -> list[Change]:
@@ -268,13 +259,12 @@ class Installer:
                 self._step(f"{c.action} {f.path} ({f.what})")
                 if not self.dry_run:
                     backups[f.path] = _read(f.path)
-                    atomic_write(f.path, f.text, f.mode, f.owner, f.group, self.chown)
+                    _put(f, f.text, self.chown)
             elif c.action == "metadata":
                 self._step(f"fix owner/mode of {f.path} ({f.owner}:{f.group} {f.mode:o})")
                 if not self.dry_run:
-                    os.chmod(f.path, f.mode)
-                    if self.chown:
-                        shutil.chown(f.path, f.owner, f.group)
+                    ids = _ids(f.owner, f.group) if self.chown else (-1, -1)
+                    set_owner_mode(f.path, f.mode, *ids)
         if self.dry_run:
             return
         linked = self._enable_apache()
@@ -327,9 +317,7 @@ class Installer:
                 if old is None:
                     c.file.path.unlink(missing_ok=True)
                 else:
-                    atomic_write(
-                        c.file.path, old, c.file.mode, c.file.owner, c.file.group, self.chown
-                    )
+                    _put(c.file, old, self.chown)
                 self._step(f"rolled back {c.file.path}")
         if linked is not None and "apache" in {k for k, _ in failed}:
             linked.unlink(missing_ok=True)
@@ -344,13 +332,17 @@ class Installer:
         """User, folders, secrets, then every file; returns what was done."""
         if not self.dry_run and self.chown and os.geteuid() != 0:
             raise InstallError("hpchub install must run as root (or use --dry-run)")
-        self.ensure_hub_user()
-        self.ensure_dirs()
-        for line in ensure_secrets(self.paths, chown=self.chown, dry_run=self.dry_run):
-            self._step(line)
-        changes = self.plan()
-        self.report.changes = changes
-        self.install_files(changes)
+        try:
+            self.ensure_hub_user()
+            self.ensure_dirs()
+            for line in ensure_secrets(self.paths, chown=self.chown, dry_run=self.dry_run):
+                self._step(line)
+            changes = self.plan()
+            self.report.changes = changes
+            self.install_files(changes)
+        except UnsafePath as err:
+            # Planted by whoever can write there (the hub user): never followed as root.
+            raise InstallError(f"{err}; remove it and run hpchub install again") from None
         return self.report
 
     def reload(self) -> None:

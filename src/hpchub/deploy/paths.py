@@ -15,7 +15,7 @@ from ..config.models import SiteConfig
 USER_HEADER = "X-Hpchub-Remote-User"
 """The header Apache sets, for /hub/ only, to the identity that passed the gate."""
 SECRET_HEADER = "X-Hpchub-Frontend"  # noqa: S105 - a header name, not a secret
-"""The header that proves a request came through Apache (remote_user mode only)."""
+"""The header that proves a request came through Apache (remote_user, or the gate on)."""
 
 APACHE_MODULES = ("proxy", "proxy_http", "proxy_wstunnel", "ssl", "headers", "rewrite")
 """Apache modules the virtual host needs (besides the gate's own)."""
@@ -130,3 +130,13 @@ class DeployPaths:
     @property
     def remote_user_mode(self) -> bool:
         return self.site.hub.authenticator == "remote_user"
+
+    @property
+    def gate_on(self) -> bool:
+        web = self.deploy.web
+        return web.enabled and web.gate.enabled
+
+    @property
+    def uses_frontend_secret(self) -> bool:
+        """Apache proves itself to the hub with a secret header (remote_user, or the gate on)."""
+        return self.remote_user_mode or self.gate_on

@@ -175,7 +175,7 @@ def apache_vhost(paths: DeployPaths) -> str:
         local_paths=list(gate.local_paths) if gate else [],
         gate=gate,
         exempt=list(gate.exempt_networks) if gate else [],
-        secret_include=paths.apache_secret_conf if paths.remote_user_mode else None,
+        secret_include=paths.apache_secret_conf if paths.uses_frontend_secret else None,
     )
 
 

@@ -3,16 +3,22 @@
 Each lives in its own file, mode 600, owned by the user that reads it. They are never
 rendered into a file others can read, never printed, and never regenerated once they exist
 (a new cookie secret would log everyone out; a new proxy token would orphan the proxy).
+
+The hub user can write the folder that holds its secrets, so root never follows a link there:
+a planted link makes the install refuse (UnsafePath) instead of chowning the link's target.
 """
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import secrets
-import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.files import UnsafePath, atomic_write, set_owner_mode
 from .paths import DeployPaths
 from .render import apache_secret_conf
 
@@ -42,7 +48,7 @@ def secret_files(paths: DeployPaths) -> list[SecretFile]:
         SecretFile(paths.cookie_secret, user, user, "the hub's cookie secret", "hex"),
         SecretFile(paths.proxy_env, user, user, "the proxy's API token", "proxy-env"),
     ]
-    if paths.remote_user_mode:
+    if paths.uses_frontend_secret:
         out += [
             SecretFile(paths.frontend_secret, user, user, "the frontend secret (hub)", "hex"),
             SecretFile(
@@ -60,42 +66,52 @@ def read_proxy_token(path: Path) -> str:
     return ""
 
 
-def _write_new(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+def _lstat(path: Path) -> os.stat_result | None:
+    """The secret file's own status (None if missing); UnsafePath if it is a link."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafePath(f"{path} is a symbolic link; refusing to follow it")
+    return st
 
 
 def ensure_secrets(paths: DeployPaths, *, chown: bool = True, dry_run: bool = False) -> list[str]:
-    """Create missing secrets and fix the owner and mode of existing ones; what was done."""
+    """Create missing secrets and fix the owner and mode of existing ones; what was done.
+
+    Never follows a link: UnsafePath when a secret (or a folder above it) is one.
+    """
     done = []
     specs = secret_files(paths)
     # The two copies of the frontend secret must hold the same value.
     shared = secrets.token_hex(32)
     frontend = [s for s in specs if s.path in (paths.frontend_secret, paths.apache_secret_conf)]
-    present = [s.path.exists() for s in frontend]
+    present = [_lstat(s.path) is not None for s in frontend]
     if any(present) and not all(present):
         # One copy was lost: start both afresh rather than guess.
         if not dry_run:
             for s in frontend:
-                s.path.unlink(missing_ok=True)
+                s.path.unlink(missing_ok=True)  # removes a link itself, never its target
         done.append("renew the frontend secret (one of its two copies was missing)")
     for spec in specs:
         value = shared if spec in frontend else secrets.token_hex(32)
-        if not spec.path.exists():
+        uid, gid = (
+            (pwd.getpwnam(spec.owner).pw_uid, grp.getgrnam(spec.group).gr_gid)
+            if chown
+            else (-1, -1)
+        )
+        st = _lstat(spec.path)
+        if st is None:
             done.append(f"create {spec.path} ({spec.what}, mode 600, owner {spec.owner})")
             if dry_run:
                 continue
-            _write_new(spec.path, spec.fresh_text(value))
-        elif dry_run:
+            spec.path.parent.mkdir(parents=True, exist_ok=True)
+            # A link planted meanwhile is replaced by the rename, not followed.
+            atomic_write(spec.path, spec.fresh_text(value), 0o600, uid, gid)
             continue
-        st = spec.path.stat()
         if st.st_mode & 0o777 != 0o600:
             done.append(f"fix the mode of {spec.path} ({st.st_mode & 0o777:o} -> 600)")
-        os.chmod(spec.path, 0o600)
-        if chown:
-            shutil.chown(spec.path, spec.owner, spec.group)
+        if not dry_run:
+            set_owner_mode(spec.path, 0o600, uid, gid)
     return done

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 from enum import IntEnum
 from typing import TypeVar
 
+from ..core.text import printable
+
 T = TypeVar("T")
 
 
@@ -78,15 +80,21 @@ _MARK = {
 }
 
 
+def _safe(text: str) -> str:
+    """``text`` for a terminal: a tool's lines stay lines, control characters become '?'
+    (findings quote users' files, job names and tools' output, which users can influence)."""
+    return "\n          ".join(printable(line) for line in text.splitlines()) or ""
+
+
 def format_text(findings: Sequence[Finding], verbose: bool = False) -> str:
     """One block per finding (ok findings only with ``verbose``), then a summary line."""
     lines = []
     for f in findings:
         if f.severity == Severity.OK and not verbose:
             continue
-        lines.append(f"[{_MARK[f.severity]:>7}] {f.check}: {f.what}")
+        lines.append(f"[{_MARK[f.severity]:>7}] {_safe(f.check)}: {_safe(f.what)}")
         if f.fix:
-            lines.append(f"          fix: {f.fix}")
+            lines.append(f"          fix: {_safe(f.fix)}")
     counts = {s: sum(1 for f in findings if f.severity == s) for s in Severity}
     lines.append(
         f"{len(findings)} checks: {counts[Severity.ERROR]} errors, "

@@ -18,6 +18,7 @@ from ..deploy.software import writable_by_others
 from ..deploy.units import UnitError, parse_service
 from . import tls
 from .findings import Finding, Runner, error, info, ok, run_checks, run_command, warning
+from .gate import check_gate_bypass
 from .sudo import judge_sudo, parse_sudo_ll
 
 FIXED_JUPYTERHUB = (5, 4, 5)
@@ -479,6 +480,11 @@ def check_tls(d: Deployment) -> list[Finding]:
     return tls.check(web.server_name, web.https_port, web.http_port, web.hsts_max_age)
 
 
+def check_gate(d: Deployment) -> list[Finding]:
+    """No login reaches the password check around the SSO gate (from a compute node)."""
+    return check_gate_bypass(d.paths)
+
+
 SYSTEM_CHECKS: tuple[Callable[[Deployment], list[Finding]], ...] = (
     check_slurm,
     check_sudo,
@@ -488,6 +494,7 @@ SYSTEM_CHECKS: tuple[Callable[[Deployment], list[Finding]], ...] = (
     check_services,
     check_pam,
     check_tls,
+    check_gate,
     check_installed_files,
 )
 

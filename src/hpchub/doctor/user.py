@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config.models import SiteConfig
+from ..core.text import printable
 from .findings import (
     Finding,
     Runner,
@@ -77,7 +78,7 @@ def check_startup_files(home: Path) -> list[Finding]:
             continue
         guarded = any(_GUARD in line for line in lines)
         hits = [
-            f"line {i}: {line.strip()}"
+            f"line {i}: {printable(line.strip())}"
             for i, line in enumerate(lines, 1)
             if _MODULE_LINE.search(line) and not line.lstrip().startswith("#")
         ]
@@ -104,7 +105,7 @@ def check_jupyter_config(home: Path) -> list[Finding]:
     folder = home / ".jupyter"
     try:
         files = sorted(
-            p.name
+            printable(p.name)
             for p in folder.iterdir()
             if re.match(r"jupyter_.*config\.(py|json)$", p.name) and p.is_file()
         )
@@ -135,7 +136,7 @@ def check_local_packages(home: Path) -> list[Finding]:
             continue
         found = [pkg for pkg in JUPYTER_PACKAGES if pkg in names]
         if found:
-            version = site.parent.name.removeprefix("python")
+            version = printable(site.parent.name.removeprefix("python"))
             out.append(
                 warning(
                     name,

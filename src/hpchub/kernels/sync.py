@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.files import atomic_write, set_owner_mode
 from .plan import GENERATOR, KernelDef
 
 MARKER = "hpchub-kernel"
@@ -93,7 +94,8 @@ def _write_folder(target: Path, files: dict[str, bytes]) -> None:
 
 def _ensure_dir(path: Path) -> None:
     path.mkdir(mode=0o755, parents=True, exist_ok=True)
-    os.chmod(path, 0o755)  # noqa: S103 - every user's server reads the kernels
+    # Every user's server reads the kernels; a link in the folder's place is refused.
+    set_owner_mode(path, 0o755)
 
 
 def sync_kernels(
@@ -153,10 +155,7 @@ def sync_files(
         if dry_run:
             continue
         _ensure_dir(path.parent)
-        tmp = path.with_name(f".{path.name}.new-{secrets.token_hex(4)}")
-        tmp.write_bytes(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        atomic_write(path, data, 0o644)
     return changes
 
 

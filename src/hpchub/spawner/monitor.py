@@ -11,10 +11,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.files import atomic_write
 from ..slurm.client import SlurmClient, SlurmError, SlurmUnavailable
 from ..slurm.parsers import JobInfo, QueuePlace
 from . import clock
@@ -126,10 +126,10 @@ class JobMonitor:
         """Pending cancels survive a hub restart: a job the user stopped must not be orphaned."""
         if self.cancels_file is None:
             return
-        tmp = self.cancels_file.with_suffix(".tmp")
         try:
-            tmp.write_text(json.dumps({j: p.user for j, p in self._cancels.items()}))
-            os.replace(tmp, self.cancels_file)
+            # The one atomic write: a unique temporary file, never through a planted link.
+            text = json.dumps({j: p.user for j, p in self._cancels.items()})
+            atomic_write(self.cancels_file, text, 0o600)
         except OSError:
             log.exception("could not save %s", self.cancels_file)
 

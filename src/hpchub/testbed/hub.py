@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import urllib.request
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import yaml
 
 from ..config.loader import parse_site
 from ..config.models import SiteConfig
+from ..core.files import atomic_write, set_owner_mode
 from ..deploy.install import Installer, Report
 from ..deploy.paths import DeployPaths
 from ..deploy.software import install_software
@@ -92,14 +92,9 @@ def write_site(layout: Layout, text: str) -> bool:
 
 def _write(path: Path, text: str, mode: int) -> bool:
     if path.exists() and path.read_text() == text:
-        os.chmod(path, mode)
+        set_owner_mode(path, mode)
         return False
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    atomic_write(path, text, mode)
     return True
 
 
@@ -109,9 +104,7 @@ def migrate_proxy_token(paths: DeployPaths) -> None:
     old = paths.data_dir / "proxy-auth-token"
     if old.exists() and not paths.proxy_env.exists():
         token = old.read_text().strip()
-        fd = os.open(paths.proxy_env, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(f"CONFIGPROXY_AUTH_TOKEN={token}\n")
+        atomic_write(paths.proxy_env, f"CONFIGPROXY_AUTH_TOKEN={token}\n", 0o600)
     old.unlink(missing_ok=True)
 
 

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from ..core.files import atomic_write, set_owner_mode
 from .layout import Layout
 
 APT_PACKAGES = (
@@ -121,12 +122,8 @@ def ensure_demo_users(layout: Layout, log=print) -> dict[str, str]:
         # Always re-apply: users may have been recreated since.
         subprocess.run(["chpasswd"], input=f"{name}:{stored[name]}\n", text=True, check=True)  # noqa: S603,S607
     if changed or not layout.secrets_file.exists():
-        tmp = layout.secrets_file.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(stored, f, indent=2)
-        os.replace(tmp, layout.secrets_file)
-    os.chmod(layout.secrets_file, 0o600)
+        atomic_write(layout.secrets_file, json.dumps(stored, indent=2), 0o600)
+    set_owner_mode(layout.secrets_file, 0o600)
     return stored
 
 

@@ -7,11 +7,12 @@ One Apache serves every test bed on the machine, one virtual host file each
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
+from ..core.files import set_owner_mode
 from . import procs
 from .layout import Layout
 from .system import sh
@@ -61,8 +62,7 @@ def ensure_gate_users(layout: Layout, passwords: dict[str, str]) -> None:
             capture_output=True,
             check=True,
         )
-    shutil.chown(tmp, "root", "www-data")
-    os.chmod(tmp, 0o640)
+    set_owner_mode(tmp, 0o640, 0, grp.getgrnam("www-data").gr_gid)
     os.replace(tmp, path)
 
 
