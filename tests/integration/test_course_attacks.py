@@ -185,7 +185,7 @@ def test_a_victims_folder_created_first_by_another_student_is_refused(lab):
         assert report is not None, out.stdout + out.stderr
         assert "lab1.md" not in report["files"]["kept"], report
         assert report["state"] == "failed", report
-        assert ATTACKER in report["problem"] and "not to you" in report["problem"], report
+        assert f"belongs to {ATTACKER}, not to {VICTIM}" in report["problem"], report
         # The admin sees why in `hpchub course status`.
         exe = Path(sys.executable).with_name("hpchub")
         st = subprocess.run(

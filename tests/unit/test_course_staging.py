@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
 
 import pytest
 
+from hpchub.config.loader import SiteConfigError
 from hpchub.courses import report as rep
 from hpchub.courses.paths import REPORT_FILE
 
@@ -298,3 +300,67 @@ async def test_a_missing_subdir_is_named(tmp_path, repo):
     site = make_site(tmp_path, {"git": str(repo.path), "subdir": "no/such"})
     r = await stage(LocalStager(site, tmp_path / "h"))
     assert r["state"] == rep.UNAVAILABLE and "no/such" in r["problem"], r["problem"]
+
+
+async def test_a_folder_source_behind_a_link_is_refused_wherever_the_link_is(tmp_path):
+    hub = tmp_path / "hub"
+    hub.mkdir()
+    (hub / "jupyterhub_cookie_secret").write_text("secret")
+    # A folder others can write: a link there is not root's, whoever made it.
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o1777)
+    real = shared / "real"
+    (real / "materials").mkdir(parents=True)
+    (real / "materials" / "notes.md").write_text("notes")
+    real.chmod(0o775)  # an instructor's group may write here
+    (shared / "to-hub").symlink_to(hub)
+    (shared / "to-real").symlink_to(real)
+    for source in (
+        {"path": str(shared / "to-hub")},
+        {"path": str(real), "subdir": "link"},
+        {"path": str(shared / "to-real" / "materials")},
+    ):
+        (real / "link").unlink(missing_ok=True)
+        (real / "link").symlink_to(hub)
+        stager = LocalStager(make_site(tmp_path, source), tmp_path / "home")
+        r = await stage(stager)
+        assert r["state"] == rep.UNAVAILABLE and "symbolic link" in r["problem"], (source, r)
+        assert not (stager.target("pyintro", "alice") / "jupyterhub_cookie_secret").exists()
+
+
+async def test_the_hubs_own_folders_are_never_read_even_when_inside_a_source(tmp_path):
+    # The site file names a folder that holds the hub's data folder: refused at validation...
+    with pytest.raises(SiteConfigError, match="one of the hub's own folders"):
+        make_site(tmp_path, {"path": str(tmp_path)})
+    # ...and, reached through a root-made bind or link, refused when read.
+    from hpchub.courses.sources import SourceUnavailable
+
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / "a.md").write_text("a")
+    stager = LocalStager(make_site(tmp_path, {"path": str(course)}), tmp_path / "home")
+    stager.cache.protected = (course,)
+    with pytest.raises(SourceUnavailable, match="hub's own folders"):
+        stager.cache.snapshot(stager.course("pyintro"))
+
+
+async def test_unsafe_manifest_paths_are_never_used(stager, tmp_path):
+    await stage(stager)
+    target = stager.target("pyintro", "alice")
+    outside = tmp_path / "precious.txt"
+    outside.write_text("mine")
+    digest = hashlib.sha256(b"mine").hexdigest()
+    manifest = json.loads((target / ".hpchub" / "manifest.json").read_text())
+    manifest["files"][os.path.relpath(outside, target)] = {
+        "sha256": digest,
+        "local": [digest, 4, 0],
+    }
+    manifest["files"]["/etc/passwd"] = {"sha256": digest, "local": [digest, 4, 0]}
+    (target / ".hpchub" / "manifest.json").write_text(json.dumps(manifest))
+    r = await stage(stager)
+    assert outside.read_text() == "mine"
+    assert {e["error"] for e in r["errors"]} == {
+        "an unsafe path in this folder's manifest was ignored"
+    }
+    assert not r["files"]["removed"]
