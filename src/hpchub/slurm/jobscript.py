@@ -47,7 +47,9 @@ class JobRequest:
         check_name("slurm", self.hub_name, "hub name")
         if not _SAFE_NAME.fullmatch(self.server_name):
             raise ValueError(f"bad server name {self.server_name!r}")
-        if not self.partitions or not all(is_name("slurm", p) for p in self.partitions):
+        if not self.partitions or not all(
+            is_name("slurm", p) for p in self.partitions
+        ):
             raise ValueError(f"bad partitions {self.partitions!r}")
         for n in (self.memory_mib, self.cpus, self.time_seconds, self.port_low, self.port_high):
             if not isinstance(n, int) or isinstance(n, bool) or n < 1:
