@@ -364,3 +364,27 @@ async def test_unsafe_manifest_paths_are_never_used(stager, tmp_path):
         "an unsafe path in this folder's manifest was ignored"
     }
     assert not r["files"]["removed"]
+
+
+def test_a_huge_report_is_capped_in_total_and_says_so():
+    paths = [f"notebooks/{'x' * 200}-{i}.ipynb" for i in range(20000)]
+    data = {"state": "ok", "files": {k: paths for k in rep.LISTED}, "conflicts": [], "errors": []}
+    r = rep.sanitize(data, "pyintro", "alice")
+    assert len(json.dumps(r)) < 2 * rep.MAX_TOTAL
+    assert r["omitted"] > 0 and "more entries not listed" in rep.summary(r)
+
+
+def test_the_courses_api_serves_the_stored_view_as_it_is(tmp_path):
+    from hpchub.courses.store import ReportStore
+    from hpchub.courses.web import student_view, student_view_json
+
+    site = make_site(tmp_path, {"path": str(tmp_path / "src")}, target="~/c/pyintro")
+    stager = LocalStager(site, tmp_path / "home")
+    report = rep.new_report("pyintro", "alice", state=rep.OK, finished_at=1.0)
+    report["conflicts"] = [{"path": "a.md", "upstream_copy": "a.upstream.md"}]
+    stager.store = ReportStore(tmp_path / "reports")
+    stager.store.save(report)
+    served = json.loads(student_view_json(stager, "alice"))["courses"]
+    assert served == student_view(stager, "alice")
+    assert served[0]["state"] == "conflicts" and served[0]["course"] == "pyintro"
+    assert json.loads(student_view_json(stager, "bob"))["courses"][0]["state"] == "never"
