@@ -221,3 +221,22 @@ def test_a_link_planted_as_the_victims_folder_is_refused(lab):
         assert "symbolic link" in report["problem"], report
     finally:
         _cleanup_reports(lab, name)
+
+
+def test_config_validate_warns_about_a_target_in_a_shared_parent(lab):
+    data = yaml.safe_load(Path(lab["site_file"]).read_text())
+    target = f"{lab['shared']}/{{user}}/labs"
+    data["courses"] = [
+        *data.get("courses", []),
+        {"name": course_name(), "users": [VICTIM], "source": {"path": str(lab["bob"])}}
+        | {"target": target},
+    ]
+    site_file = lab["root"] / "hpchub.yaml"
+    site_file.write_text(yaml.safe_dump(data))
+    exe = Path(sys.executable).with_name("hpchub")
+    out = subprocess.run(
+        [str(exe), "--config", str(site_file), "config", "validate"], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    warnings = [ln for ln in out.stderr.splitlines() if ln.startswith("warning: ")]
+    assert len(warnings) == 1 and f"shared folder {lab['shared']}" in warnings[0], out.stderr

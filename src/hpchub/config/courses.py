@@ -97,7 +97,8 @@ class CourseSource(Strict):
         None,
         description=(
             "A local folder the hub user can read (for example on the shared filesystem). "
-            "Symbolic links inside it are skipped."
+            "It is read without following a symbolic link a user could have made (on the way "
+            "to it or inside it), and is never one of the hub's own folders."
         ),
     )
     subdir: str | None = Field(
@@ -212,7 +213,8 @@ class Course(Strict):
         description=(
             "Folder the materials go to, per student: `~/...` (the student's home) or an "
             "absolute path holding `{user}` (`/scratch/work/{user}/pyintro`). "
-            "Default `~/courses/NAME`."
+            "The folder holding `{user}` (or the home) and every one below must be the "
+            "student's own, never a link. Default `~/courses/NAME`."
         ),
     )
     profiles: list[ProfileKey] = Field(
