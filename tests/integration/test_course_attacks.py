@@ -54,8 +54,9 @@ def lab(testbed):
     shutil.rmtree(root, ignore_errors=True)
 
 
-def stage_with(lab, course: dict) -> tuple[subprocess.CompletedProcess, dict | None]:
-    """`hpchub course stage NAME --user alice` with ``course`` added to the testbed's site."""
+def hpchub(lab, course: dict, *args: str) -> subprocess.CompletedProcess:
+    """`hpchub ARGS` with ``course`` added to the testbed's site file (alice takes it, bob
+    teaches it)."""
     data = yaml.safe_load(Path(lab["site_file"]).read_text())
     course = {"title": "Attack", "users": [VICTIM], "instructors": [ATTACKER], **course}
     data["courses"] = [*data.get("courses", []), course]
@@ -63,12 +64,14 @@ def stage_with(lab, course: dict) -> tuple[subprocess.CompletedProcess, dict | N
     site_file.write_text(yaml.safe_dump(data))
     site_file.chmod(0o644)
     exe = Path(sys.executable).with_name("hpchub")
-    out = subprocess.run(
-        [str(exe), "--config", str(site_file), "course", "stage", course["name"], "--json"]
-        + ["--user", VICTIM],
-        capture_output=True,
-        text=True,
+    return subprocess.run(
+        [str(exe), "--config", str(site_file), *args], capture_output=True, text=True
     )
+
+
+def stage_with(lab, course: dict) -> tuple[subprocess.CompletedProcess, dict | None]:
+    """`hpchub course stage NAME --user alice`, and alice's stored report."""
+    out = hpchub(lab, course, "course", "stage", course["name"], "--json", "--user", VICTIM)
     report_file = lab["data_dir"] / "courses" / "reports" / course["name"] / f"{VICTIM}.json"
     report = json.loads(report_file.read_text()) if report_file.exists() else None
     return out, report
@@ -121,28 +124,23 @@ def test_an_instructors_link_never_leads_the_hub_to_its_secrets(lab, where):
 
 
 def test_the_hubs_own_folders_are_refused_as_a_source(lab):
-    name = course_name()
-    data = yaml.safe_load(Path(lab["site_file"]).read_text())
-    data["courses"] = [
-        *data.get("courses", []),
-        {"name": name, "users": [VICTIM], "source": {"path": str(lab["data_dir"])}},
-    ]
-    site_file = lab["root"] / "hpchub.yaml"
-    site_file.write_text(yaml.safe_dump(data))
-    exe = Path(sys.executable).with_name("hpchub")
-    out = subprocess.run(
-        [str(exe), "--config", str(site_file), "config", "validate"], capture_output=True, text=True
-    )
+    course = {"name": course_name(), "source": {"path": str(lab["data_dir"])}}
+    out = hpchub(lab, course, "config", "validate")
     assert out.returncode == 2, out.stdout
     assert "hub's own" in out.stderr and str(lab["data_dir"]) in out.stderr, out.stderr
 
 
 # -- 2. a target in a shared parent taken over by another student -------------------------------
-def _plain_source(lab) -> dict:
+def _shared_target_course(lab, name: str) -> dict:
+    """A course of plain materials, staged to SHARED/{user}/NAME."""
     folder = lab["bob"] / "real"
     as_user(ATTACKER, "mkdir", str(folder))
     as_user(ATTACKER, "sh", "-c", f"echo hello > {folder}/lab1.md")
-    return {"path": str(folder)}
+    return {
+        "name": name,
+        "source": {"path": str(folder)},
+        "target": f"{lab['shared']}/{{user}}/{name}",
+    }
 
 
 def test_a_victims_folder_created_first_by_another_student_is_refused(lab):
@@ -173,26 +171,15 @@ def test_a_victims_folder_created_first_by_another_student_is_refused(lab):
     )
     as_user(ATTACKER, "chmod", "777", str(folder / ".hpchub"))
     try:
-        out, report = stage_with(
-            lab,
-            {
-                "name": name,
-                "source": _plain_source(lab),
-                "target": f"{lab['shared']}/{{user}}/{name}",
-            },
-        )
+        course = _shared_target_course(lab, name)
+        out, report = stage_with(lab, course)
         assert keep.exists(), "a file outside the course folder was deleted"
         assert report is not None, out.stdout + out.stderr
         assert "lab1.md" not in report["files"]["kept"], report
         assert report["state"] == "failed", report
         assert f"belongs to {ATTACKER}, not to {VICTIM}" in report["problem"], report
         # The admin sees why in `hpchub course status`.
-        exe = Path(sys.executable).with_name("hpchub")
-        st = subprocess.run(
-            [str(exe), "--config", str(lab["root"] / "hpchub.yaml"), "course", "status", name],
-            capture_output=True,
-            text=True,
-        )
+        st = hpchub(lab, course, "course", "status", name)
         line = next(ln for ln in st.stdout.splitlines() if ln.startswith(VICTIM + " "))
         assert "failed" in line and ATTACKER in line, st.stdout
     finally:
@@ -207,14 +194,8 @@ def test_a_link_planted_as_the_victims_folder_is_refused(lab):
     as_user(ATTACKER, "chmod", "755", str(lab["bob"]))
     as_user(ATTACKER, "ln", "-s", str(trap), str(lab["shared"] / VICTIM))
     try:
-        out, report = stage_with(
-            lab,
-            {
-                "name": name,
-                "source": _plain_source(lab),
-                "target": f"{lab['shared']}/{{user}}/{name}",
-            },
-        )
+        course = _shared_target_course(lab, name)
+        out, report = stage_with(lab, course)
         assert not (trap / name).exists(), f"staged into bob's folder: {_staged_names(trap)}"
         assert report is not None, out.stdout + out.stderr
         assert report["state"] == "failed", report
@@ -224,19 +205,9 @@ def test_a_link_planted_as_the_victims_folder_is_refused(lab):
 
 
 def test_config_validate_warns_about_a_target_in_a_shared_parent(lab):
-    data = yaml.safe_load(Path(lab["site_file"]).read_text())
     target = f"{lab['shared']}/{{user}}/labs"
-    data["courses"] = [
-        *data.get("courses", []),
-        {"name": course_name(), "users": [VICTIM], "source": {"path": str(lab["bob"])}}
-        | {"target": target},
-    ]
-    site_file = lab["root"] / "hpchub.yaml"
-    site_file.write_text(yaml.safe_dump(data))
-    exe = Path(sys.executable).with_name("hpchub")
-    out = subprocess.run(
-        [str(exe), "--config", str(site_file), "config", "validate"], capture_output=True, text=True
-    )
+    course = {"name": course_name(), "source": {"path": str(lab["bob"])}, "target": target}
+    out = hpchub(lab, course, "config", "validate")
     assert out.returncode == 0, out.stderr
     warnings = [ln for ln in out.stderr.splitlines() if ln.startswith("warning: ")]
     assert len(warnings) == 1 and f"shared folder {lab['shared']}" in warnings[0], out.stderr

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -388,3 +389,16 @@ def test_the_courses_api_serves_the_stored_view_as_it_is(tmp_path):
     assert served == student_view(stager, "alice")
     assert served[0]["state"] == "conflicts" and served[0]["course"] == "pyintro"
     assert json.loads(student_view_json(stager, "bob"))["courses"][0]["state"] == "never"
+
+
+def test_the_first_folder_a_student_must_own():
+    from hpchub.courses.paths import expand_target, owned_from
+
+    for template, first in (
+        ("~/courses/x", "/home/alice/courses"),
+        ("/scratch/work/{user}/x", "/scratch/work/alice"),
+        ("/scratch/{user}-work/a/b", "/scratch/alice-work"),
+    ):
+        target = expand_target(template, "alice", "/home/alice")
+        at = owned_from(template, "/home/alice")
+        assert str(Path(*target.parts[: at + 1])) == first

@@ -62,9 +62,10 @@ def expand_target(template: str, username: str, home: str) -> Path:
 
 def owned_from(template: str, home: str) -> int:
     """The index in the expanded target's parts of the first folder the student must own: the
-    home for ``~/...``, the folder that holds ``{user}`` for an absolute target."""
+    first below the home for ``~/...`` (the home may be a link root made, as /home often is),
+    the folder that holds ``{user}`` for an absolute target."""
     if template.startswith("~"):
-        return max(1, len(Path(home).parts) - 1)
+        return len(Path(home).parts)
     parts = Path(check_target(template)).parts
     return next(i for i, part in enumerate(parts) if "{user}" in part)
 
