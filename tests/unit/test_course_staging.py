@@ -402,3 +402,13 @@ def test_the_first_folder_a_student_must_own():
         target = expand_target(template, "alice", "/home/alice")
         at = owned_from(template, "/home/alice")
         assert str(Path(*target.parts[: at + 1])) == first
+
+
+async def test_a_local_git_source_behind_a_planted_link_is_not_fetched(tmp_path, repo):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (shared / "repo").symlink_to(repo.path)
+    stager = LocalStager(make_site(tmp_path, {"git": str(shared / "repo")}), tmp_path / "home")
+    r = await stage(stager)
+    assert r["state"] == rep.UNAVAILABLE and "symbolic link" in r["problem"], r

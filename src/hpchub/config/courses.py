@@ -316,7 +316,7 @@ def hub_folders(site: SiteConfig) -> tuple[Path, ...]:
     return (Path(site.hub.data_dir), Path(site.deploy.etc_dir), Path(site.deploy.log_dir))
 
 
-def _local_source(source: CourseSource) -> Path | None:
+def local_source(source: CourseSource) -> Path | None:
     """The local folder a course source reads (a folder, or a git repository on this host)."""
     if source.path is not None:
         return source.path / source.subdir if source.subdir else source.path
@@ -331,7 +331,7 @@ def check_course_sources(site: SiteConfig) -> None:
     sources as the hub user, who can read its secrets). Links are refused when the source is
     read; this check is on the names the site file gives."""
     for i, course in enumerate(site.courses):
-        local = _local_source(course.source)
+        local = local_source(course.source)
         if local is None:
             continue
         for folder in hub_folders(site):

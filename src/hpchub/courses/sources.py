@@ -27,6 +27,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..config.courses import local_source
 from ..core.files import UnsafePath, open_dir
 from .paths import RESERVED_TOP
 from .plan import Upstream
@@ -407,6 +408,12 @@ class SourceCache:
     def _fetch(self, course: Course, home: Path, now: float) -> dict:
         src = course.source
         env = git_env(src, home)
+        local = local_source(src)
+        if local is not None:  # git would follow any link: refuse them first, as for folders
+            try:
+                os.close(open_source(local, protected_ids((*self.protected, self.root))))
+            except OSError as err:
+                raise GitError(str(err)) from None
         _trust_local_repository(src, home)
         repo = home / "repo.git"
         if not (repo / "HEAD").exists():
