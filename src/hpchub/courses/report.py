@@ -132,6 +132,36 @@ def _clean_number(value: Any) -> float | None:
     return float(value)
 
 
+class _Budget:
+    """Characters left for a report's lists; what did not fit is counted, not kept."""
+
+    def __init__(self, chars: int):
+        self.left = chars
+        self.omitted = 0
+
+    def take(self, items: list, clean) -> list:
+        kept = []
+        for n, item in enumerate(items):
+            if n == MAX_LIST or self.left <= 0:
+                self.omitted += len(items) - n  # counted without being read
+                break
+            entry = clean(item)
+            if entry is None:
+                continue
+            size = (
+                sum(len(v) + 8 for v in entry.values())
+                if isinstance(entry, dict)
+                else len(entry) + 4
+            )
+            if size > self.left:
+                self.omitted += 1
+                self.left = 0
+                continue
+            self.left -= size
+            kept.append(entry)
+        return kept
+
+
 def sanitize(data: Any, course: str, user: str) -> dict[str, Any]:
     """A report built only from well-typed fields of ``data``.
 
@@ -150,33 +180,21 @@ def sanitize(data: Any, course: str, user: str) -> dict[str, Any]:
         out[key] = _clean_number(data.get(key))
     unchanged = data.get("unchanged")
     out["unchanged"] = unchanged if isinstance(unchanged, int) and unchanged >= 0 else 0
-    left = MAX_TOTAL
-    omitted = 0
+    budget = _Budget(MAX_TOTAL)
     # Conflicts and errors first: they are what the student must act on.
     for key, fields in (("conflicts", ("path", "upstream_copy")), ("errors", ("path", "error"))):
         items = data.get(key) if isinstance(data.get(key), list) else []
-        omitted += max(0, len(items) - MAX_LIST)
-        for item in items[:MAX_LIST]:
-            if isinstance(item, dict):
-                entry = {f: _clean_text(item.get(f)) or "" for f in fields}
-                size = sum(len(v) + 8 for v in entry.values())
-                if size > left:
-                    omitted += 1
-                    continue
-                left -= size
-                out[key].append(entry)
+        out[key] = budget.take(
+            items,
+            lambda i, fields=fields: (
+                {f: _clean_text(i.get(f)) or "" for f in fields} if isinstance(i, dict) else None
+            ),
+        )
     files = data.get("files") if isinstance(data.get("files"), dict) else {}
     for kind in LISTED:
         items = files.get(kind) if isinstance(files.get(kind), list) else []
-        omitted += max(0, len(items) - MAX_LIST)
-        for p in items[:MAX_LIST]:
-            if (t := _clean_text(p)) is None:
-                continue
-            if len(t) + 4 > left:
-                omitted += 1
-                continue
-            left -= len(t) + 4
-            out["files"][kind].append(t)
+        out["files"][kind] = budget.take(items, _clean_text)
+    omitted = budget.omitted
     out["omitted"] = omitted
     if out["state"] == FAILED and not out["problem"]:
         out["problem"] = "the staging helper gave no reason"
