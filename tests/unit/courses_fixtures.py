@@ -13,7 +13,8 @@ from hpchub.courses.stager import CourseStager
 
 HELPER = (
     "import sys; from pathlib import Path; from hpchub.courses.student import stage; "
-    "stage(sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.stdin.buffer, sys.stdout.buffer)"
+    "stage(sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.stdin.buffer, sys.stdout.buffer, "
+    "owned_from=int(sys.argv[4]))"
 )
 
 
@@ -57,6 +58,8 @@ class LocalStager(CourseStager):
         return expand_target(self.course(course).target_template, user, str(self.homes / user))
 
     def helper_argv(self, course, user):
+        # The student's own folders start at their home, as for a ~/... target.
+        self.homes.mkdir(parents=True, exist_ok=True)
         return [
             sys.executable,
             "-c",
@@ -64,6 +67,7 @@ class LocalStager(CourseStager):
             course.name,
             str(self.target(course.name, user)),
             user,
+            str(len((self.homes / user).parts) - 1),
         ]
 
 

@@ -7,7 +7,13 @@ import stat
 
 import pytest
 
-from hpchub.core.files import UnsafePath, atomic_write, open_dir, set_owner_mode
+from hpchub.core.files import (
+    UnsafePath,
+    atomic_write,
+    open_dir,
+    open_owned_dir,
+    set_owner_mode,
+)
 from hpchub.core.names import check_name, is_name, is_unix_name
 from hpchub.core.text import printable
 
@@ -79,3 +85,36 @@ def test_root_links_in_root_only_folders_are_followed():
 
 def test_set_owner_mode_on_a_missing_file_says_so(tmp_path):
     assert set_owner_mode(tmp_path / "none", 0o600) is False
+
+
+def test_open_owned_dir_makes_the_missing_folders_private(tmp_path):
+    at = len(tmp_path.parts)  # scratch/alice and below are the user's
+    fd = open_owned_dir(tmp_path / "scratch" / "alice" / "course", os.getuid(), at)
+    os.close(fd)
+    assert stat.S_IMODE((tmp_path / "scratch" / "alice" / "course").stat().st_mode) == 0o700
+
+
+def test_open_owned_dir_refuses_a_link_where_a_users_folder_goes(tmp_path):
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "shared" / "alice").symlink_to(tmp_path / "elsewhere")
+    at = len((tmp_path / "shared" / "alice").parts) - 1
+    with pytest.raises(UnsafePath, match="shared/alice is a symbolic link made by"):
+        open_owned_dir(tmp_path / "shared" / "alice" / "course", os.getuid(), at)
+    assert not (tmp_path / "elsewhere" / "course").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make another user's folder")
+def test_open_owned_dir_refuses_a_folder_someone_else_made_first(tmp_path):
+    folder = tmp_path / "shared" / "alice"
+    folder.mkdir(parents=True)
+    os.chown(folder, 65534, 65534)
+    with pytest.raises(UnsafePath, match="alice belongs to .*, not to"):
+        open_owned_dir(folder / "course", os.getuid(), len(folder.parts) - 1)
+    assert not (folder / "course").exists()
+
+
+def test_open_owned_dir_refuses_a_file_in_the_way(tmp_path):
+    (tmp_path / "alice").write_text("x")
+    with pytest.raises(UnsafePath, match="exists and is not a folder"):
+        open_owned_dir(tmp_path / "alice" / "c", os.getuid(), len(tmp_path.parts))

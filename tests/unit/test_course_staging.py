@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
+from hpchub.config.loader import SiteConfigError
 from hpchub.courses import report as rep
 from hpchub.courses.paths import REPORT_FILE
 
@@ -298,3 +301,114 @@ async def test_a_missing_subdir_is_named(tmp_path, repo):
     site = make_site(tmp_path, {"git": str(repo.path), "subdir": "no/such"})
     r = await stage(LocalStager(site, tmp_path / "h"))
     assert r["state"] == rep.UNAVAILABLE and "no/such" in r["problem"], r["problem"]
+
+
+async def test_a_folder_source_behind_a_link_is_refused_wherever_the_link_is(tmp_path):
+    hub = tmp_path / "hub"
+    hub.mkdir()
+    (hub / "jupyterhub_cookie_secret").write_text("secret")
+    # A folder others can write: a link there is not root's, whoever made it.
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o1777)
+    real = shared / "real"
+    (real / "materials").mkdir(parents=True)
+    (real / "materials" / "notes.md").write_text("notes")
+    real.chmod(0o775)  # an instructor's group may write here
+    (shared / "to-hub").symlink_to(hub)
+    (shared / "to-real").symlink_to(real)
+    for source in (
+        {"path": str(shared / "to-hub")},
+        {"path": str(real), "subdir": "link"},
+        {"path": str(shared / "to-real" / "materials")},
+    ):
+        (real / "link").unlink(missing_ok=True)
+        (real / "link").symlink_to(hub)
+        stager = LocalStager(make_site(tmp_path, source), tmp_path / "home")
+        r = await stage(stager)
+        assert r["state"] == rep.UNAVAILABLE and "symbolic link" in r["problem"], (source, r)
+        assert not (stager.target("pyintro", "alice") / "jupyterhub_cookie_secret").exists()
+
+
+async def test_the_hubs_own_folders_are_never_read_even_when_inside_a_source(tmp_path):
+    # The site file names a folder that holds the hub's data folder: refused at validation...
+    with pytest.raises(SiteConfigError, match="one of the hub's own folders"):
+        make_site(tmp_path, {"path": str(tmp_path)})
+    # ...and, reached through a root-made bind or link, refused when read.
+    from hpchub.courses.sources import SourceUnavailable
+
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / "a.md").write_text("a")
+    stager = LocalStager(make_site(tmp_path, {"path": str(course)}), tmp_path / "home")
+    stager.cache.protected = (course,)
+    with pytest.raises(SourceUnavailable, match="hub's own folders"):
+        stager.cache.snapshot(stager.course("pyintro"))
+
+
+async def test_unsafe_manifest_paths_are_never_used(stager, tmp_path):
+    await stage(stager)
+    target = stager.target("pyintro", "alice")
+    outside = tmp_path / "precious.txt"
+    outside.write_text("mine")
+    digest = hashlib.sha256(b"mine").hexdigest()
+    manifest = json.loads((target / ".hpchub" / "manifest.json").read_text())
+    manifest["files"][os.path.relpath(outside, target)] = {
+        "sha256": digest,
+        "local": [digest, 4, 0],
+    }
+    manifest["files"]["/etc/passwd"] = {"sha256": digest, "local": [digest, 4, 0]}
+    (target / ".hpchub" / "manifest.json").write_text(json.dumps(manifest))
+    r = await stage(stager)
+    assert outside.read_text() == "mine"
+    assert {e["error"] for e in r["errors"]} == {
+        "an unsafe path in this folder's manifest was ignored"
+    }
+    assert not r["files"]["removed"]
+
+
+def test_a_huge_report_is_capped_in_total_and_says_so():
+    paths = [f"notebooks/{'x' * 200}-{i}.ipynb" for i in range(20000)]
+    data = {"state": "ok", "files": {k: paths for k in rep.LISTED}, "conflicts": [], "errors": []}
+    r = rep.sanitize(data, "pyintro", "alice")
+    assert len(json.dumps(r)) < 2 * rep.MAX_TOTAL
+    assert r["omitted"] > 0 and "more entries not listed" in rep.summary(r)
+
+
+def test_the_courses_api_serves_the_stored_view_as_it_is(tmp_path):
+    from hpchub.courses.store import ReportStore
+    from hpchub.courses.web import student_view, student_view_json
+
+    site = make_site(tmp_path, {"path": str(tmp_path / "src")}, target="~/c/pyintro")
+    stager = LocalStager(site, tmp_path / "home")
+    report = rep.new_report("pyintro", "alice", state=rep.OK, finished_at=1.0)
+    report["conflicts"] = [{"path": "a.md", "upstream_copy": "a.upstream.md"}]
+    stager.store = ReportStore(tmp_path / "reports")
+    stager.store.save(report)
+    served = json.loads(student_view_json(stager, "alice"))["courses"]
+    assert served == student_view(stager, "alice")
+    assert served[0]["state"] == "conflicts" and served[0]["course"] == "pyintro"
+    assert json.loads(student_view_json(stager, "bob"))["courses"][0]["state"] == "never"
+
+
+def test_the_first_folder_a_student_must_own():
+    from hpchub.courses.paths import expand_target, owned_from
+
+    for template, first in (
+        ("~/courses/x", "/home/alice/courses"),
+        ("/scratch/work/{user}/x", "/scratch/work/alice"),
+        ("/scratch/{user}-work/a/b", "/scratch/alice-work"),
+    ):
+        target = expand_target(template, "alice", "/home/alice")
+        at = owned_from(template, "/home/alice")
+        assert str(Path(*target.parts[: at + 1])) == first
+
+
+async def test_a_local_git_source_behind_a_planted_link_is_not_fetched(tmp_path, repo):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (shared / "repo").symlink_to(repo.path)
+    stager = LocalStager(make_site(tmp_path, {"git": str(shared / "repo")}), tmp_path / "home")
+    r = await stage(stager)
+    assert r["state"] == rep.UNAVAILABLE and "symbolic link" in r["problem"], r

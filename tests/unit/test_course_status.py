@@ -155,3 +155,27 @@ def test_cli_stage_started_with_nobody_started(tmp_path, capsys):
     assert "nobody has started a server in pyintro yet" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["--config", str(path), "course", "stage", "pyintro", "--started", "--user", "bob"])
+
+
+def test_user_controlled_text_reaches_the_terminal_without_control_characters(tmp_path):
+    course = _site(tmp_path).courses[0]
+    # A job name and a reason the user chose, and a report whose problem holds an escape.
+    jobs = parse_member_jobs("alice|jupyter-alice-\x1b]2;pwned\x07|9|PENDING|x\x1b[2Jy|\n")
+    bad = rep.new_report("pyintro", "bob", state=rep.FAILED, problem="no\x1b[31mred")
+    rows = build_rows(["alice", "bob"], {"bob": bad}, jobs)
+    text = render(course, rows, dt.date(2025, 1, 1), None, None)
+    assert "\x1b" not in text and "\x07" not in text
+    assert "x?[2Jy" in text and "no?[31mred" in text
+
+
+def test_config_validate_warns_about_a_target_in_a_shared_parent(tmp_path):
+    from pathlib import Path
+
+    from hpchub.config.courses import course_warnings
+
+    shared = _site(tmp_path, target="/scratch/work/{user}/pyintro")
+    (warning,) = course_warnings(shared, homes={Path("/home/alice")})
+    assert "shared folder /scratch/work" in warning and "/scratch/work/{user}" in warning
+    home = _site(tmp_path, target="/home/{user}/pyintro")
+    assert course_warnings(home, homes={Path("/home/alice")}) == []
+    assert course_warnings(_site(tmp_path), homes=set()) == []

@@ -39,7 +39,11 @@ def validate(args) -> int:
     site = _load(args)
     if site is None:
         return 2
+    from ..config.courses import course_warnings
+
     print(f"{site_path(args.config)}: valid")
+    for warning in course_warnings(site):
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

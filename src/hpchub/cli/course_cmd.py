@@ -165,7 +165,9 @@ def _details(r: dict, summary) -> str:
     for kind in LISTED:
         for p in r["files"][kind]:
             lines.append(f"  {kind + ':':9} {p}")
-    return "\n".join(lines)
+    from ..core.text import printable
+
+    return "\n".join(printable(line) for line in lines)
 
 
 def stage(args) -> int:
@@ -196,6 +198,7 @@ def stage(args) -> int:
         if os.geteuid() != 0:
             return _fail(f"run as root (or through sudo) or as the hub user {owner}")
         return _as_hub_user(site, owner, args)
+    from ..core.text import printable
     from ..courses.stager import CourseStager
 
     stager = CourseStager(site)
@@ -204,7 +207,7 @@ def stage(args) -> int:
         print(json.dumps(reports, indent=2))
     else:
         for r in reports:
-            print(f"{r['user']}: {r['state']}: {summary(r)}")
+            print(printable(f"{r['user']}: {r['state']}: {summary(r)}"))
     return 0 if all(r["state"] == OK for r in reports) else 1
 
 

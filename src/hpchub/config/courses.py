@@ -97,7 +97,8 @@ class CourseSource(Strict):
         None,
         description=(
             "A local folder the hub user can read (for example on the shared filesystem). "
-            "Symbolic links inside it are skipped."
+            "It is read without following a symbolic link a user could have made (on the way "
+            "to it or inside it), and is never one of the hub's own folders."
         ),
     )
     subdir: str | None = Field(
@@ -212,7 +213,8 @@ class Course(Strict):
         description=(
             "Folder the materials go to, per student: `~/...` (the student's home) or an "
             "absolute path holding `{user}` (`/scratch/work/{user}/pyintro`). "
-            "Default `~/courses/NAME`."
+            "The folder holding `{user}` (or the home) and every one below must be the "
+            "student's own, never a link. Default `~/courses/NAME`."
         ),
     )
     profiles: list[ProfileKey] = Field(
@@ -306,3 +308,69 @@ def check_course_profiles(site: SiteConfig) -> None:
                 f"courses[{i}].profiles: course {course.name!r} names profiles that do not "
                 f"exist: {missing}; defined profiles are {sorted(keys)}"
             )
+
+
+def hub_folders(site: SiteConfig) -> tuple[Path, ...]:
+    """The hub's own folders (its state and secrets, its configuration, its logs): never a
+    course source, nor inside one."""
+    return (Path(site.hub.data_dir), Path(site.deploy.etc_dir), Path(site.deploy.log_dir))
+
+
+def local_source(source: CourseSource) -> Path | None:
+    """The local folder a course source reads (a folder, or a git repository on this host)."""
+    if source.path is not None:
+        return source.path / source.subdir if source.subdir else source.path
+    url = source.git or ""
+    if url.startswith(("/", "file:///")):
+        return Path(url.removeprefix("file://"))
+    return None
+
+
+def check_course_sources(site: SiteConfig) -> None:
+    """No course may read the hub's own folders, or a folder that holds one (the hub reads
+    sources as the hub user, who can read its secrets). Links are refused when the source is
+    read; this check is on the names the site file gives."""
+    for i, course in enumerate(site.courses):
+        local = local_source(course.source)
+        if local is None:
+            continue
+        for folder in hub_folders(site):
+            if local == folder or folder in local.parents:
+                relation = "is inside"
+            elif local in folder.parents:
+                relation = "holds"
+            else:
+                continue
+            raise ValueError(
+                f"courses[{i}].source: {local} {relation} {folder}, one of the hub's own "
+                "folders (state and secrets, configuration, logs): it can never be a course "
+                "source"
+            )
+
+
+def course_warnings(site: SiteConfig, homes: set[Path] | None = None) -> list[str]:
+    """Targets whose students' folders are made in a shared parent, where one student could
+    create another's folder first (``homes``: the users' home folders; default from passwd)."""
+    if homes is None:
+        import pwd
+
+        homes = {Path(pw.pw_dir) for pw in pwd.getpwall()}
+    parents = {h.parent for h in homes}
+    out = []
+    for i, course in enumerate(site.courses):
+        template = course.target_template
+        if template.startswith("~"):
+            continue
+        parts = Path(template).parts
+        at = next(n for n, part in enumerate(parts) if "{user}" in part)
+        shared = Path(*parts[:at])
+        if parts[at] == "{user}" and shared in parents:
+            continue  # /home/{user}/...: the user's home
+        out.append(
+            f"courses[{i}].target {template}: each student's folder is made in the shared "
+            f"folder {shared}. A student who can create folders there could create another's "
+            "first; staging then refuses it. Make sure users cannot create each other's "
+            f"folders in {shared}, or create {Path(*parts[: at + 1])} for every student "
+            "beforehand (owned by the student)."
+        )
+    return out

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from .base import Strict, check_sbatch_option
-from .courses import Course, check_course_profiles, check_unique_courses
+from .courses import Course, check_course_profiles, check_course_sources, check_unique_courses
 from .culling import CullingSettings
 from .deploy import DeploySettings
 from .kernels import ExtensionSettings, KernelSettings
@@ -283,4 +283,5 @@ class SiteConfig(Strict):
     def _courses_are_consistent(self) -> SiteConfig:
         check_unique_courses(self.courses)
         check_course_profiles(self)
+        check_course_sources(self)
         return self

@@ -9,7 +9,9 @@ so a link or a folder planted by a user cannot redirect it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import pwd
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -89,8 +91,65 @@ def open_nofollow(dir_fd: int, name: str, flags: int = _FILE_FLAGS) -> int:
     try:
         return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     except OSError as err:
-        if err.errno == 40:  # ELOOP: the last component is a link
+        if err.errno == errno.ELOOP or (
+            err.errno == errno.ENOTDIR
+            and stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+        ):  # the last component is a link
             raise UnsafePath(f"{name} is a symbolic link; refusing to follow it") from None
+        raise
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def owned_subdir(dir_fd: int, name: str, uid: int, mode: int = 0o700, shown: str = "") -> int:
+    """A descriptor of the folder ``name`` in ``dir_fd``, created with ``mode`` if missing.
+
+    UnsafePath when it is a link, not a folder, or not owned by ``uid`` (someone else made it
+    first in a folder they can write too). ``shown`` is the path used in messages.
+    """
+    shown = shown or name
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(name, mode, dir_fd=dir_fd)
+    try:
+        fd = open_nofollow(dir_fd, name, _DIR_FLAGS)
+    except UnsafePath:
+        owner = _user_name(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_uid)
+        raise UnsafePath(
+            f"{shown} is a symbolic link made by {owner}; refusing to follow it"
+        ) from None
+    except NotADirectoryError:
+        raise UnsafePath(f"{shown} exists and is not a folder") from None
+    owner = os.fstat(fd).st_uid
+    if owner != uid:
+        os.close(fd)
+        raise UnsafePath(f"{shown} belongs to {_user_name(owner)}, not to {_user_name(uid)}")
+    return fd
+
+
+def open_owned_dir(path: str | os.PathLike, uid: int, owned_from: int, mode: int = 0o700) -> int:
+    """A descriptor of the folder ``path``, made where missing, that no one but ``uid`` controls.
+
+    The folders above component ``owned_from`` (``Path(path).parts[owned_from]``, such as the
+    ``{user}`` folder in /scratch/work/{user}/x) are opened like ``open_dir``; that one and
+    every one below must be a real folder owned by ``uid`` (see ``owned_subdir``).
+    """
+    p = Path(os.path.abspath(path))
+    if not 1 <= owned_from < len(p.parts):
+        raise ValueError(f"owned_from {owned_from} is outside {p}")
+    fd = open_dir(Path(*p.parts[:owned_from]))
+    try:
+        for i in range(owned_from, len(p.parts)):
+            new = owned_subdir(fd, p.parts[i], uid, mode, str(Path(*p.parts[: i + 1])))
+            os.close(fd)
+            fd = new
+        return fd
+    except BaseException:
+        os.close(fd)
         raise
 
 

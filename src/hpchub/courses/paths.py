@@ -60,6 +60,16 @@ def expand_target(template: str, username: str, home: str) -> Path:
     return Path(path)
 
 
+def owned_from(template: str, home: str) -> int:
+    """The index in the expanded target's parts of the first folder the student must own: the
+    first below the home for ``~/...`` (the home may be a link root made, as /home often is),
+    the folder that holds ``{user}`` for an absolute target."""
+    if template.startswith("~"):
+        return len(Path(home).parts)
+    parts = Path(check_target(template)).parts
+    return next(i for i, part in enumerate(parts) if "{user}" in part)
+
+
 def check_relpath(rel: str) -> str:
     """A path inside the target folder as the hub announces it, or ValueError."""
     parts = rel.split("/")

@@ -39,6 +39,7 @@ def new_report(course: str, user: str, title: str = "", **fields: Any) -> dict[s
         "files": {k: [] for k in LISTED},
         "conflicts": [],
         "errors": [],
+        "omitted": 0,  # entries left out of the lists above: the report was too long
     }
     report.update(fields)
     return report
@@ -84,6 +85,8 @@ def summary(report: dict[str, Any]) -> str:
     if not parts:
         parts.append("up to date")
     text = ", ".join(parts)
+    if report.get("omitted"):
+        text += f" ({report['omitted']} more entries not listed: the report was too long)"
     if report.get("problem"):
         text += f" [{report['problem']}]"
     return text
@@ -111,6 +114,9 @@ def markdown(report: dict[str, Any]) -> str:
 
 MAX_TEXT = 500
 MAX_LIST = 20000
+# Characters of paths and messages kept in one report, all lists together: the hub stores it,
+# and serves it on every visit of the courses page.
+MAX_TOTAL = 256 * 1024
 _CONTROL = dict.fromkeys([*range(32), 127], " ")
 
 
@@ -124,6 +130,36 @@ def _clean_number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+class _Budget:
+    """Characters left for a report's lists; what did not fit is counted, not kept."""
+
+    def __init__(self, chars: int):
+        self.left = chars
+        self.omitted = 0
+
+    def take(self, items: list, clean) -> list:
+        kept = []
+        for n, item in enumerate(items):
+            if n == MAX_LIST or self.left <= 0:
+                self.omitted += len(items) - n  # counted without being read
+                break
+            entry = clean(item)
+            if entry is None:
+                continue
+            size = (
+                sum(len(v) + 8 for v in entry.values())
+                if isinstance(entry, dict)
+                else len(entry) + 4
+            )
+            if size > self.left:
+                self.omitted += 1
+                self.left = 0
+                continue
+            self.left -= size
+            kept.append(entry)
+        return kept
 
 
 def sanitize(data: Any, course: str, user: str) -> dict[str, Any]:
@@ -144,15 +180,36 @@ def sanitize(data: Any, course: str, user: str) -> dict[str, Any]:
         out[key] = _clean_number(data.get(key))
     unchanged = data.get("unchanged")
     out["unchanged"] = unchanged if isinstance(unchanged, int) and unchanged >= 0 else 0
+    budget = _Budget(MAX_TOTAL)
+    # Conflicts and errors first: they are what the student must act on.
+    for key, fields in (("conflicts", ("path", "upstream_copy")), ("errors", ("path", "error"))):
+        items = data.get(key) if isinstance(data.get(key), list) else []
+        out[key] = budget.take(
+            items,
+            lambda i, fields=fields: (
+                {f: _clean_text(i.get(f)) or "" for f in fields} if isinstance(i, dict) else None
+            ),
+        )
     files = data.get("files") if isinstance(data.get("files"), dict) else {}
     for kind in LISTED:
         items = files.get(kind) if isinstance(files.get(kind), list) else []
-        out["files"][kind] = [t for p in items[:MAX_LIST] if (t := _clean_text(p)) is not None]
-    for key, fields in (("conflicts", ("path", "upstream_copy")), ("errors", ("path", "error"))):
-        items = data.get(key) if isinstance(data.get(key), list) else []
-        for item in items[:MAX_LIST]:
-            if isinstance(item, dict):
-                out[key].append({f: _clean_text(item.get(f)) or "" for f in fields})
+        out["files"][kind] = budget.take(items, _clean_text)
+    omitted = budget.omitted
+    out["omitted"] = omitted
     if out["state"] == FAILED and not out["problem"]:
         out["problem"] = "the staging helper gave no reason"
     return out
+
+
+def student_view(report: dict[str, Any] | None) -> dict[str, Any]:
+    """What a student's courses page and API show of their latest report."""
+    r = report
+    return {
+        "state": final_state(r) if r and r["state"] != RUNNING else (r["state"] if r else "never"),
+        "summary": summary(r) if r else "",
+        "staged_at": when(r.get("finished_at")) if r else None,
+        "problem": r.get("problem") if r else None,
+        "conflicts": r["conflicts"] if r else [],
+        "blocked": r["files"]["blocked"] if r else [],
+        "errors": r["errors"] if r else [],
+    }

@@ -21,12 +21,14 @@ import stat
 import subprocess
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..config.courses import local_source
+from ..core.files import UnsafePath, open_dir
 from .paths import RESERVED_TOP
 from .plan import Upstream
 
@@ -54,6 +56,7 @@ class Snapshot:
     files: dict[str, Upstream]
     problem: str | None = None
     skipped: list[str] = field(default_factory=list)
+    root_id: tuple[int, int] | None = None  # (device, inode) of ``root`` as it was read
 
 
 # -- reading without following links ---------------------------------------------------------
@@ -80,17 +83,66 @@ def _usable_name(name: str) -> bool:
     return not any(ord(c) < 32 or c == "\x7f" for c in name)
 
 
-def walk(root: Path, patterns: list[str]) -> Iterator[tuple[str, os.stat_result | None]]:
-    """Every regular file below ``root`` as (relative path, lstat); skipped entries come with
-    None. Links are never followed; ``.git`` folders are never entered."""
-    top = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
+def protected_ids(folders: Iterable[Path]) -> dict[tuple[int, int], Path]:
+    """The hub's own folders by (device, inode): a link or a bind mount cannot disguise them."""
+    out = {}
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            out[_identity(os.stat(folder))] = Path(folder)
+    return out
+
+
+def open_source(root: Path, protected: dict[tuple[int, int], Path] | None = None) -> int:
+    """A descriptor of the folder ``root``, reached without following a link that a user could
+    have planted (UnsafePath), and neither one of the ``protected`` folders nor inside one."""
+    fd = open_dir(root)
     try:
-        yield from _walk(top, "", patterns)
+        if protected:
+            _refuse_inside(fd, root, protected)
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _refuse_inside(fd: int, root: Path, protected: dict[tuple[int, int], Path]) -> None:
+    # Up through '..' to '/', by descriptors (O_PATH: no read permission needed on the way).
+    probe = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
+    try:
+        while True:
+            here = _identity(os.fstat(probe))
+            if here in protected:
+                raise UnsafePath(
+                    f"{root} is or lies inside {protected[here]}, one of the hub's own folders: "
+                    "it can never be a course source"
+                )
+            parent = os.open("..", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=probe)
+            os.close(probe)
+            probe = parent
+            if _identity(os.fstat(probe)) == here:
+                return
+    finally:
+        os.close(probe)
+
+
+def walk(
+    root: Path, patterns: list[str], protected: dict[tuple[int, int], Path] | None = None
+) -> Iterator[tuple[str, os.stat_result | None]]:
+    """Every regular file below ``root`` as (relative path, lstat); skipped entries come with
+    None. Links are never followed; ``.git`` folders and the hub's ``protected`` folders are
+    never entered."""
+    top = open_source(root, protected)
+    try:
+        yield from _walk(top, "", patterns, frozenset(protected or ()))
     finally:
         os.close(top)
 
 
-def _walk(dir_fd: int, prefix: str, patterns: list[str]):
+def _walk(dir_fd: int, prefix: str, patterns: list[str], protected: frozenset):
     with os.scandir(dir_fd) as it:
         entries = sorted(it, key=lambda e: e.name)
     for entry in entries:
@@ -104,13 +156,16 @@ def _walk(dir_fd: int, prefix: str, patterns: list[str]):
         if not _usable_name(entry.name):
             yield rel.encode("utf-8", "replace").decode(), None
         elif is_dir:
+            if _identity(st) in protected:
+                yield rel + "/", None  # one of the hub's own folders: never read
+                continue
             try:
                 sub = os.open(entry.name, _DIR_FLAGS, dir_fd=dir_fd)
             except OSError:
                 yield rel + "/", None
                 continue
             try:
-                yield from _walk(sub, rel + "/", patterns)
+                yield from _walk(sub, rel + "/", patterns, protected)
             finally:
                 os.close(sub)
         elif stat.S_ISREG(st.st_mode):
@@ -119,10 +174,13 @@ def _walk(dir_fd: int, prefix: str, patterns: list[str]):
             yield rel, None  # a link, a device, a pipe: never staged
 
 
-def open_file(root: Path, rel: str) -> int:
-    """An fd on the regular file ``root/rel``, reached without following any link."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+def open_file(root: Path, rel: str, root_id: tuple[int, int] | None = None) -> int:
+    """An fd on the regular file ``root/rel``, reached without following any link planted by a
+    user; with ``root_id``, ``root`` must still be the folder that was scanned."""
+    fd = open_dir(root)
     try:
+        if root_id is not None and _identity(os.fstat(fd)) != root_id:
+            raise UnsafePath(f"{root} was replaced since it was read")
         parts = rel.split("/")
         for part in parts[:-1]:
             nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
@@ -145,9 +203,14 @@ def _hash_fd(fd: int) -> str:
     return h.hexdigest()
 
 
-def scan(root: Path, patterns: list[str], cache_file: Path | None = None) -> Snapshot:
-    """The files below ``root`` with their sha256. ``cache_file`` remembers hashes by
-    (size, mtime, inode) so an unchanged folder is not read again."""
+def scan(
+    root: Path,
+    patterns: list[str],
+    cache_file: Path | None = None,
+    protected: dict[tuple[int, int], Path] | None = None,
+) -> Snapshot:
+    """The files below ``root`` with their sha256 (see ``walk``). ``cache_file`` remembers
+    hashes by (size, mtime, inode) so an unchanged folder is not read again."""
     cache: dict[str, list] = {}
     if cache_file is not None:
         with contextlib.suppress(OSError, ValueError):
@@ -155,7 +218,13 @@ def scan(root: Path, patterns: list[str], cache_file: Path | None = None) -> Sna
     files: dict[str, Upstream] = {}
     skipped: list[str] = []
     fresh: dict[str, list] = {}
-    for rel, st in walk(root, patterns):
+    top = open_source(root, protected)
+    try:
+        root_id = _identity(os.fstat(top))
+        entries = list(_walk(top, "", patterns, frozenset(protected or ())))
+    finally:
+        os.close(top)
+    for rel, st in entries:
         if st is None:
             skipped.append(rel)
             continue
@@ -165,7 +234,7 @@ def scan(root: Path, patterns: list[str], cache_file: Path | None = None) -> Sna
             digest = hit[3]
         else:
             try:
-                fd = open_file(root, rel)
+                fd = open_file(root, rel, root_id)
             except OSError:
                 skipped.append(rel)
                 continue
@@ -180,7 +249,7 @@ def scan(root: Path, patterns: list[str], cache_file: Path | None = None) -> Sna
     revision = hashlib.sha256(
         json.dumps(sorted((p, u.sha256, u.executable) for p, u in files.items())).encode()
     ).hexdigest()[:12]
-    return Snapshot(root, revision, time.time(), files, None, skipped)
+    return Snapshot(root, revision, time.time(), files, None, skipped, root_id)
 
 
 def _write_json(path: Path, data: object) -> None:
@@ -263,6 +332,8 @@ class SourceCache:
 
     root: Path
     clock: Callable[[], float] = time.time
+    # The hub's own folders (data, configuration, logs): never read as a course folder.
+    protected: tuple[Path, ...] = ()
 
     def folder(self, course: str) -> Path:
         return self.root / course
@@ -275,7 +346,8 @@ class SourceCache:
         if src.path is not None:
             root = src.path / src.subdir if src.subdir else src.path
             try:
-                return scan(root, src.exclude, home / "hashes.json")
+                guard = protected_ids((*self.protected, self.root))
+                return scan(root, src.exclude, home / "hashes.json", guard)
             except OSError as err:
                 raise SourceUnavailable(
                     f"the course folder {root} cannot be read: {err.strerror or err}"
@@ -315,7 +387,13 @@ class SourceCache:
         tree = home / current["tree"]
         snap = scan(tree, src.exclude, home / "hashes.json")
         return Snapshot(
-            tree, current["revision"][:12], current["fetched_at"], snap.files, problem, snap.skipped
+            tree,
+            current["revision"][:12],
+            current["fetched_at"],
+            snap.files,
+            problem,
+            snap.skipped,
+            snap.root_id,
         )
 
     def _current(self, home: Path, key: str) -> dict | None:
@@ -330,6 +408,12 @@ class SourceCache:
     def _fetch(self, course: Course, home: Path, now: float) -> dict:
         src = course.source
         env = git_env(src, home)
+        local = local_source(src)
+        if local is not None:  # git would follow any link: refuse them first, as for folders
+            try:
+                os.close(open_source(local, protected_ids((*self.protected, self.root))))
+            except OSError as err:
+                raise GitError(str(err)) from None
         _trust_local_repository(src, home)
         repo = home / "repo.git"
         if not (repo / "HEAD").exists():

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..config.courses import hub_folders
 from ..core.names import check_name
 from ..resources.membership import courses_for, today, unix_groups
 from . import report as rep
@@ -75,7 +76,7 @@ class CourseStager:
     def __init__(self, site: SiteConfig, paths: StagerPaths | None = None):
         self.site = site
         self.paths = paths or StagerPaths.from_site(site)
-        self.cache = SourceCache(self.paths.cache)
+        self.cache = SourceCache(self.paths.cache, protected=hub_folders(site))
         self.store = ReportStore(self.paths.reports)
         self._executor: ThreadPoolExecutor | None = None
         self._background: set[asyncio.Task] = set()
@@ -295,7 +296,7 @@ async def _converse(proc, header: Header, snap: Snapshot | None) -> list[bytes]:
 async def _send_files(stdin, snap: Snapshot, need: list[str]) -> None:
     for rel in need:
         try:
-            fd = open_file(snap.root, rel)
+            fd = open_file(snap.root, rel, snap.root_id)
         except OSError:
             stdin.write(frame_header(MISSING))
             continue

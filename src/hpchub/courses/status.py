@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..core.text import printable
 from . import report as rep
 
 if TYPE_CHECKING:
@@ -145,13 +146,15 @@ def render(
     table = [("member", "server", "last staged", "result")]
     for r in rows:
         name = r.user if r.member else f"{r.user} (no longer a member)"
-        table.append((name, r.server, rep.when(r.last_staged), r.result))
+        # Job names, Slurm's reasons and report texts come from users: no control characters.
+        cells = (name, r.server, rep.when(r.last_staged), r.result)
+        table.append(tuple(printable(c) for c in cells))
     widths = [max(len(row[i]) for row in table) for i in range(3)]
     for row in table:
         lines.append(
             "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3]
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 def as_json(course: Course, rows: list[MemberRow], fetched: dict | None, problem: str | None):

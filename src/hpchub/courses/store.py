@@ -1,19 +1,21 @@
 """The latest staging report of each student in each course, kept by the hub.
 
 One JSON file per course and user under the hub's data folder (folders 700, files 600): the
-hub writes them, `hpchub course status` and the hub's pages read them.
+hub writes them, `hpchub course status` and the hub's pages read them. Beside each, the part a
+student sees (``USER.view``), stored as it is served, so the courses API sends it as it is.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from ..core.files import atomic_write
 from ..core.names import check_name
 from .paths import check_course_name
+from .report import student_view
 
 
 def _check_user(user: str) -> str:
@@ -29,21 +31,40 @@ class ReportStore:
     def _path(self, course: str, user: str) -> Path:
         return self.root / check_course_name(course) / f"{_check_user(user)}.json"
 
+    def _view_path(self, course: str, user: str) -> Path:
+        # No .json suffix: never mistaken for the report of a user called USER.view.
+        path = self._path(course, user)
+        return path.with_name(path.stem + ".view")
+
     def save(self, report: dict[str, Any]) -> None:
         """Replace the report of ``report['user']`` in ``report['course']`` (atomically)."""
         path = self._path(report["course"], report["user"])
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(report, f)
-        os.replace(tmp, path)
+        view = json.dumps(student_view(report), separators=(",", ":"))
+        atomic_write(self._view_path(report["course"], report["user"]), view, 0o600)
+        atomic_write(path, json.dumps(report), 0o600)
 
     def load(self, course: str, user: str) -> dict[str, Any] | None:
         """The latest report, or None if this user never staged this course."""
         try:
             return json.loads(self._path(course, user).read_text())
         except (OSError, ValueError):
+            return None
+
+    def view(self, course: str, user: str) -> str | None:
+        """The student's view of the latest report, as JSON text (see ``report.student_view``);
+        made once from the report when it was stored before views were."""
+        try:
+            return self._view_path(course, user).read_text()
+        except FileNotFoundError:
+            report = self.load(course, user)
+            if report is None:
+                return None
+            view = json.dumps(student_view(report), separators=(",", ":"))
+            with contextlib.suppress(OSError):
+                atomic_write(self._view_path(course, user), view, 0o600)
+            return view
+        except OSError:
             return None
 
     def for_course(self, course: str) -> dict[str, dict[str, Any]]:

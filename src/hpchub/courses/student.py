@@ -24,8 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from ..core.files import UnsafePath, open_owned_dir, owned_subdir
 from . import report as rep
-from .paths import REPORT_FILE, STATE_DIR, check_course_name, check_relpath, expand_target
+from .paths import (
+    REPORT_FILE,
+    STATE_DIR,
+    check_course_name,
+    check_relpath,
+    expand_target,
+    owned_from,
+)
 from .plan import BLOCKED, MISSING, Action, Kind, Staged, Upstream, plan, sidecar_name
 from .protocol import (
     CHUNK,
@@ -54,22 +62,6 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def make_private_folder(path: Path) -> None:
-    """Create ``path`` and its missing parents, mode 700; an existing folder keeps its mode."""
-    missing = []
-    p = path
-    while not p.exists():
-        missing.append(p)
-        if p.parent == p:
-            break
-        p = p.parent
-    for d in reversed(missing):
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(d, 0o700)
-    if not path.is_dir():
-        raise StageError(f"{path} exists and is not a folder")
-
-
 # -- the manifest ----------------------------------------------------------------------------
 @dataclass
 class Manifest:
@@ -79,6 +71,15 @@ class Manifest:
 
     files: dict[str, Staged] = field(default_factory=dict)
     conflicts: dict[str, str] = field(default_factory=dict)
+    rejected: list[str] = field(default_factory=list)
+
+
+def _safe(rel: Any) -> bool:
+    try:
+        check_relpath(rel)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True
 
 
 def load_manifest(state_dir: Path, course: str) -> Manifest:
@@ -94,7 +95,11 @@ def load_manifest(state_dir: Path, course: str) -> Manifest:
             f"this folder holds the materials of course {data.get('course')!r}, not {course!r}"
         )
     out = Manifest()
-    for path, e in (data.get("files") or {}).items():
+    files = data.get("files") if isinstance(data.get("files"), dict) else {}
+    for path, e in files.items():
+        if not _safe(path):  # never used: it could name a file outside the course folder
+            out.rejected.append(str(path))
+            continue
         try:
             out.files[path] = Staged(
                 e["sha256"], e["local"][0], int(e["local"][1]), int(e["local"][2])
@@ -103,7 +108,11 @@ def load_manifest(state_dir: Path, course: str) -> Manifest:
             continue
     conflicts = data.get("conflicts")
     if isinstance(conflicts, dict):
-        out.conflicts = {k: v for k, v in conflicts.items() if isinstance(v, str)}
+        for k, v in conflicts.items():
+            if _safe(k) and _safe(v):
+                out.conflicts[k] = v
+            else:
+                out.rejected.append(str(k))
     return out
 
 
@@ -131,7 +140,7 @@ def still_open(target: Path, conflicts: Mapping[str, str]) -> dict[str, str]:
             check_relpath(side)
         except ValueError:
             continue
-        if (target / side).is_file() and not (target / side).is_symlink():
+        if in_folders(target, side) and (target / side).is_file():
             out[path] = side
     return out
 
@@ -167,9 +176,28 @@ def staging_lock(state_dir: Path, wait: float = LOCK_WAIT_SECONDS):
 
 
 # -- the student's copies --------------------------------------------------------------------
+def in_folders(target: Path, rel: str) -> bool:
+    """Whether ``rel`` (a checked relative path) leads through real folders only, and is not a
+    link itself, so that nothing done to it lands outside ``target``."""
+    folder = target
+    for part in rel.split("/"):
+        folder = folder / part
+        try:
+            st = os.lstat(folder)
+        except FileNotFoundError:
+            return True
+        except NotADirectoryError:
+            return False
+        if stat.S_ISLNK(st.st_mode):
+            return False
+    return True
+
+
 def local_state(target: Path, rel: str, staged: Staged | None) -> tuple[str, os.stat_result | None]:
     """The student's copy of ``rel``: its sha256 (MISSING, BLOCKED) and its stat."""
     path = target / rel
+    if not in_folders(target, rel):
+        return BLOCKED, None
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -195,6 +223,8 @@ def _make_parents(target: Path, rel: str) -> None:
         folder = folder / part
         with contextlib.suppress(FileExistsError):
             os.mkdir(folder, 0o755)
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            raise OSError(errno.ENOTDIR, f"{folder.relative_to(target)} is not a folder")
 
 
 def receive(stream: IO[bytes], size: int, dest: Path, up: Upstream) -> os.stat_result:
@@ -277,6 +307,8 @@ class Staging:
                 self.upstream[check_relpath(rel)] = up
             except ValueError as err:
                 self.error(rel, err)
+        for rel in manifest.rejected:
+            self.error(rel, "an unsafe path in this folder's manifest was ignored")
         self.staged = dict(manifest.files)
         self.open_conflicts = dict(manifest.conflicts)
         for rel in set(self.upstream) | set(self.staged):
@@ -398,7 +430,7 @@ class Staging:
             return old
         if kind is Kind.REMOVE:
             try:
-                if file_sha256(self.target / rel) == old.sha256:
+                if in_folders(self.target, rel) and file_sha256(self.target / rel) == old.sha256:
                     os.unlink(self.target / rel)
                     files["removed"].append(rel)
                     return None
@@ -433,12 +465,23 @@ class _Channel:
 
 
 def stage(
-    course: str, target: Path, user: str, stdin: IO[bytes], stdout: IO[bytes]
+    course: str,
+    target: Path,
+    user: str,
+    stdin: IO[bytes],
+    stdout: IO[bytes],
+    *,
+    owned_from: int,
 ) -> dict[str, Any]:
-    """Run one staging over the protocol streams; returns the report (also written to stdout)."""
+    """Run one staging over the protocol streams; returns the report (also written to stdout).
+
+    ``target``'s folders from part ``owned_from`` down must be the student's own (see
+    ``open_owned_dir``): everything is then done through the opened folder, never its path.
+    """
     started = time.time()
     out = _Channel(stdout)
     report = rep.new_report(course, user, started_at=started, target=str(target))
+    fds: list[int] = []
     try:
         header = Header.from_line(stdin.readline(MAX_LINE + 1))
         if header.course != course:
@@ -450,19 +493,27 @@ def stage(
             fetched_at=header.fetched_at,
             problem=header.problem,
         )
-        state_dir = target / STATE_DIR
-        make_private_folder(target)
-        state_dir.mkdir(mode=0o700, exist_ok=True)
+        uid = os.getuid()
+        try:
+            fds.append(open_owned_dir(target, uid, owned_from))
+            fds.append(owned_subdir(fds[0], STATE_DIR, uid, shown=str(target / STATE_DIR)))
+        except UnsafePath as err:
+            raise StageError(
+                f"{err}. Nothing was staged: someone else controls this folder. Ask the admin "
+                "to remove it, or to create your folder for you."
+            ) from None
+        # The folders as opened: a link or a rename after the check cannot redirect anything.
+        root, state_dir = (Path(f"/proc/self/fd/{fd}") for fd in fds)
         with staging_lock(state_dir):
             if header.files is None:
                 out.need([])
                 report["state"] = rep.UNAVAILABLE
                 for path, side in sorted(
-                    still_open(target, load_manifest(state_dir, course).conflicts).items()
+                    still_open(root, load_manifest(state_dir, course).conflicts).items()
                 ):
                     report["conflicts"].append({"path": path, "upstream_copy": side})
             else:
-                staging = Staging(header, target, report)
+                staging = Staging(header, root, report)
                 actions = staging.prepare(load_manifest(state_dir, course))
                 need = staging.needed(actions)
                 out.need(need)
@@ -473,13 +524,19 @@ def stage(
                 )
                 report["state"] = rep.final_state(report)
             report["finished_at"] = time.time()
-            _write_student_report(target, report)
+            _write_student_report(root, report)
     except ProtocolError as err:
         report.update(state=rep.FAILED, problem=f"staging protocol: {err}")
     except (StageError, OSError) as err:
         report.update(state=rep.FAILED, problem=_explain(err))
         if isinstance(err, OSError) and err.filename:
-            report["problem"] += f" ({err.filename})"
+            shown = str(err.filename)
+            for fd, path in zip(fds, (target, target / STATE_DIR), strict=False):
+                shown = shown.replace(f"/proc/self/fd/{fd}", str(path))
+            report["problem"] += f" ({shown})"
+    finally:
+        for fd in fds:
+            os.close(fd)
     report["finished_at"] = report.get("finished_at") or time.time()
     report["seconds"] = round(time.time() - started, 3)
     out.report(report)
@@ -507,8 +564,9 @@ def main(argv: list[str] | None = None) -> int:
         course = check_course_name(args.course)
         pw = pwd.getpwuid(os.getuid())
         target = expand_target(args.target, pw.pw_name, pw.pw_dir)
+        first_owned = owned_from(args.target, pw.pw_dir)
     except ValueError as err:
         parser.error(str(err))
     os.umask(0o022)
-    stage(course, target, pw.pw_name, sys.stdin.buffer, sys.stdout.buffer)
+    stage(course, target, pw.pw_name, sys.stdin.buffer, sys.stdout.buffer, owned_from=first_owned)
     return 0

@@ -22,34 +22,46 @@ if TYPE_CHECKING:
     from .stager import CourseStager
 
 
-def student_view(stager: CourseStager, user: str) -> list[dict[str, Any]]:
-    """One entry per active course of ``user``: where the files go, and the latest report."""
+def _courses(stager: CourseStager, user: str) -> list[tuple[dict[str, Any], str | None]]:
+    """Per active course of ``user``: where its files go, and the stored view of the report."""
     try:
         home = pwd.getpwnam(user).pw_dir
     except KeyError:
         home = "~"
     out = []
     for course in courses_for(stager.site, user, unix_groups(user), today()):
-        r = stager.store.load(course.name, user)
-        out.append(
-            {
-                "course": course.name,
-                "title": course.title or course.name,
-                "folder": str(expand_target(course.target_template, user, home)),
-                "profiles": list(course.profiles),
-                "state": rep.final_state(r)
-                if r and r["state"] != rep.RUNNING
-                else (r["state"] if r else "never"),
-                "summary": rep.summary(r) if r else "",
-                "staged_at": rep.when(r.get("finished_at")) if r else None,
-                "problem": r.get("problem") if r else None,
-                "conflicts": r["conflicts"] if r else [],
-                "blocked": r["files"]["blocked"] if r else [],
-                "errors": r["errors"] if r else [],
-                "report_file": REPORT_FILE,
-            }
-        )
+        entry = {
+            "course": course.name,
+            "title": course.title or course.name,
+            "folder": str(expand_target(course.target_template, user, home)),
+            "profiles": list(course.profiles),
+            "report_file": REPORT_FILE,
+        }
+        out.append((entry, stager.store.view(course.name, user)))
     return out
+
+
+def student_view(stager: CourseStager, user: str) -> list[dict[str, Any]]:
+    """One entry per active course of ``user``: where the files go, and the latest report."""
+    out = []
+    for entry, view in _courses(stager, user):
+        try:
+            shown = json.loads(view) if view else rep.student_view(None)
+        except ValueError:
+            shown = rep.student_view(None)
+        out.append({**entry, **shown})
+    return out
+
+
+def student_view_json(stager: CourseStager, user: str) -> str:
+    """The same as JSON text, the stored views spliced in as they are (never parsed again)."""
+    parts = []
+    for entry, view in _courses(stager, user):
+        head = json.dumps(entry)
+        view = view if view and view.startswith("{") and view.endswith("}") else None
+        body = view or json.dumps(rep.student_view(None))
+        parts.append(head[:-1] + "," + body[1:] if body != "{}" else head)
+    return '{"courses": [' + ", ".join(parts) + "]}"
 
 
 class CoursesPage(BaseHandler):
@@ -76,7 +88,7 @@ class CoursesAPI(APIHandler):
         if user is None or not hasattr(user, "name") or getattr(user, "kind", "user") != "user":
             raise web.HTTPError(403, "a user's own login or token is required")
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"courses": student_view(self.stager, user.name)}))
+        self.finish(student_view_json(self.stager, user.name))
 
 
 def handlers(stager: CourseStager) -> list[tuple]:
