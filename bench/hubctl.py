@@ -19,7 +19,7 @@ from pathlib import Path
 
 import jinja2
 
-from hpchub.render import render
+from hpchub.core.templates import render
 from hpchub.testbed import cluster, hub, procs, system
 from hpchub.testbed.layout import Layout
 

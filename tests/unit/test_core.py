@@ -78,3 +78,23 @@ def test_root_links_in_root_only_folders_are_followed():
 
 def test_set_owner_mode_on_a_missing_file_says_so(tmp_path):
     assert set_owner_mode(tmp_path / "none", 0o600) is False
+
+
+def test_one_jinja_environment_escapes_html_only():
+    from hpchub.core.templates import environment
+
+    env = environment()
+    assert env.autoescape("form/options.html.j2") is True
+    assert env.autoescape("slurm/jupyter-job.sh.j2") is False
+    assert env.from_string("{{ x | q }}").render(x="a b'c") == "'a b'\"'\"'c'"
+
+
+def test_one_clock_can_be_moved():
+    from hpchub.core import clock
+
+    clock.set_clock(lambda: 42.0)
+    try:
+        assert clock.now() == 42.0
+    finally:
+        clock.set_clock(None)
+    assert clock.now() > 42.0

@@ -142,8 +142,8 @@ def test_old_jupyterhub_in_the_environment_is_an_error(tmp_path):
 @pytest.mark.skipif(os.geteuid() != 0, reason="config.d files must belong to root")
 def test_user_config_must_stay_disabled(tmp_path, monkeypatch):
     d = deployment(tmp_path)
+    from hpchub.core.templates import render
     from hpchub.deploy.install import atomic_write
-    from hpchub.render import render
 
     atomic_write(d.paths.config_py, render("jupyterhub_config.py"), 0o644, "root", "root", False)
     d.paths.site_path.parent.mkdir(parents=True, exist_ok=True)

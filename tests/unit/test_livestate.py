@@ -2,9 +2,9 @@ import asyncio
 
 import pytest
 
+from hpchub.core import clock
 from hpchub.slurm.livestate import LiveState, count_pending, parse_sinfo_state
 from hpchub.slurm.runner import Result
-from hpchub.spawner import clock
 
 SINFO = """hpchub-batch1|idle|0/8/0/8|6144|0|batch|7-00:00:00|(null)|(null)
 hpchub-batch1|idle|0/8/0/8|6144|0|jupyter-overflow|12:00:00|(null)|(null)

@@ -3,8 +3,8 @@ import asyncio
 import pytest
 
 from hpchub.config.models import SlurmSettings
+from hpchub.core import clock
 from hpchub.slurm.client import SlurmClient
-from hpchub.spawner import clock
 from hpchub.spawner.monitor import GONE, UNKNOWN, JobMonitor
 
 from .fakes import FakeSlurm

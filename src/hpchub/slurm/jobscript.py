@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field
-from functools import cache
-
-import jinja2
 
 from .. import __version__
 from ..config.units import format_slurm_time
 from ..core.names import check_name, is_name
+from ..core.templates import render
 
 _SAFE_SBATCH_LINE = re.compile(r"^--[a-z][a-z-]*(=[A-Za-z0-9_.,:=@%/+-]+)?$")
 # Node-feature expressions use &, |, brackets and *; they stay on an #SBATCH comment line.
@@ -47,9 +44,7 @@ class JobRequest:
         check_name("slurm", self.hub_name, "hub name")
         if not _SAFE_NAME.fullmatch(self.server_name):
             raise ValueError(f"bad server name {self.server_name!r}")
-        if not self.partitions or not all(
-            is_name("slurm", p) for p in self.partitions
-        ):
+        if not self.partitions or not all(is_name("slurm", p) for p in self.partitions):
             raise ValueError(f"bad partitions {self.partitions!r}")
         for n in (self.memory_mib, self.cpus, self.time_seconds, self.port_low, self.port_high):
             if not isinstance(n, int) or isinstance(n, bool) or n < 1:
@@ -97,20 +92,6 @@ class JobRequest:
         return format_slurm_time(self.time_seconds)
 
 
-@cache
-def _env() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("hpchub", "templates"),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,  # noqa: S701 - shell, not HTML; values are quoted with |q
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["q"] = lambda v: shlex.quote(str(v))
-    return env
-
-
 def render_job_script(job: JobRequest) -> str:
     """The batch script for ``job``."""
-    return _env().get_template("slurm/jupyter-job.sh.j2").render(job=job, version=__version__)
+    return render("slurm/jupyter-job.sh.j2", job=job, version=__version__)

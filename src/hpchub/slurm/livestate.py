@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ..config.units import parse_duration_seconds
+from ..core import clock
 from ..resources.request import LiveLimits
-from ..spawner import clock
 from .parsers import SlurmParseError
 from .runner import CommandTimeout, Result, run
 

@@ -15,9 +15,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core import clock
 from ..slurm.client import SlurmClient, SlurmError, SlurmUnavailable
 from ..slurm.parsers import JobInfo, QueuePlace
-from . import clock
 
 log = logging.getLogger("hpchub.monitor")
 

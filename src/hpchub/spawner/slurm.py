@@ -17,12 +17,12 @@ from jupyterhub.spawner import Spawner
 from traitlets import Bool, Dict, Float, Integer, List, Tuple, Unicode, default
 
 from ..config.models import Partition, SlurmSettings
+from ..core import clock
 from ..resources.request import ResourceRequest
 from ..slurm.client import SlurmClient, SlurmError, SlurmUnavailable
 from ..slurm.explain import explain_pending
 from ..slurm.jobscript import JobRequest, render_job_script
 from ..slurm.runner import CommandTimeout, run
-from . import clock
 from .errors import spawn_error
 from .monitor import NOT_QUERIED, UNKNOWN, JobMonitor
 from .options import OptionsMixin
