@@ -160,7 +160,10 @@ class SlurmClient:
         from .parsers import parse_scontrol_record
 
         argv = [self._bin("scontrol"), "show", "job", "-o", _check_job_id(job_id)]
-        result = await self.runner(argv, timeout=30)
+        try:
+            result = await self.runner(argv, timeout=30)
+        except TimeoutError:  # details only add to a message; a slow Slurm must not lose it
+            return {}
         if not result.ok:
             return {}
         return parse_scontrol_record(result.stdout)
