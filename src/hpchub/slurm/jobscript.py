@@ -9,6 +9,7 @@ from .. import __version__
 from ..config.units import format_slurm_time
 from ..core.names import check_name, is_name
 from ..core.templates import render
+from .parsers import hub_comment
 
 _SAFE_SBATCH_LINE = re.compile(r"^--[a-z][a-z-]*(=[A-Za-z0-9_.,:=@%/+-]+)?$")
 # Node-feature expressions use &, |, brackets and *; they stay on an #SBATCH comment line.
@@ -86,6 +87,11 @@ class JobRequest:
     def command(self) -> tuple[str, ...]:
         """The single-user server's command line, before its arguments."""
         return self.server_cmd or (self.prefix_bin + "/jupyterhub-singleuser",)
+
+    @property
+    def comment(self) -> str:
+        """The Slurm comment that marks this hub's jobs (how the hub finds them again)."""
+        return hub_comment(self.hub_name)
 
     @property
     def time_slurm(self) -> str:
