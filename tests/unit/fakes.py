@@ -31,6 +31,7 @@ class FakeSlurm:
         self.comments: dict[str, str] = {}  # job id -> Slurm comment (default: hpchub:hpchub)
         self.owners: dict[str, str] = {}  # job id -> user
         self.sinfo_o = ""  # what `sinfo -O ...` prints
+        self.user_tool_output = ""  # what hpchub-user (prepare-logs, log-tail) prints
 
     async def __call__(self, argv, *, stdin=None, env=None, timeout=30, cwd="/"):
         argv = tuple(argv)
@@ -44,6 +45,8 @@ class FakeSlurm:
                 "",
                 "slurm_load_jobs error: Unable to contact slurm controller (connect failure)",
             )
+        if any(a.endswith("/hpchub-user") for a in argv):
+            return Result(argv, 0, self.user_tool_output, "")
         cmd = next(
             a for a in argv if a.endswith(("sbatch", "squeue", "scancel", "sinfo", "scontrol"))
         )

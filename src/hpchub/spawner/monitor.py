@@ -106,7 +106,7 @@ class JobMonitor:
         cls, client: SlurmClient, interval: float, cancels_file: Path | None = None
     ) -> JobMonitor:
         """The hub-wide monitor for these Slurm settings (created on first use)."""
-        key = (client.settings.model_dump_json(), interval)
+        key = (client.settings.model_dump_json(), client.runner, interval)
         mon = cls._shared.get(key)
         if mon is None:
             mon = cls._shared[key] = cls(client, interval, cancels_file=cancels_file)

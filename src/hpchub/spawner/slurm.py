@@ -14,7 +14,7 @@ import hmac
 from pathlib import Path
 
 from jupyterhub.spawner import Spawner
-from traitlets import Bool, Dict, Float, Integer, List, Tuple, Unicode, default
+from traitlets import Bool, Callable, Dict, Float, Integer, List, Tuple, Unicode, default
 
 from ..config.models import Partition, SlurmSettings
 from ..core import clock
@@ -102,6 +102,11 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
         False, help="Whether stopping the hub cancels jobs (normally no: servers outlive the hub)."
     ).tag(config=True)
 
+    runner = Callable(
+        run,
+        help="Runs a command from an argument list (sudo, Slurm); tests put a fake Slurm here.",
+    )
+
     # Runtime state (kept in the hub database through get_state/load_state).
     resources = Dict(
         help="The validated request of the running job (profile, limits, idle timeout)."
@@ -151,7 +156,7 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
 
     @property
     def client(self) -> SlurmClient:
-        return SlurmClient(self._settings())
+        return SlurmClient(self._settings(), runner=self.runner)
 
     @property
     def monitor(self) -> JobMonitor:
@@ -200,7 +205,9 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
         helper = self.singleuser_prefix.rstrip("/") + "/bin/hpchub-user"
         argv = [self.sudo_path, "-n", "-u", self.user.name, helper, *args]
         try:
-            res = await run(argv, timeout=30, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+            res = await self.runner(
+                argv, timeout=30, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+            )
         except CommandTimeout:
             self.log.warning("hpchub-user %s for %s timed out", args[0], self.user.name)
             return None
