@@ -180,6 +180,7 @@ async def test_poll_running_unknown_garbage_and_ended(db, fake):
     await sp.monitor.refresh()
     assert await sp.poll() == 1
     assert sp.last_exit["state"] == "FAILED" and job_id in sp.last_exit["message"]
+    assert sp.last_exit["at"] == "1970-01-12T13:46:40+00:00"  # from the one (moved) clock
 
 
 async def test_stop_cancels_and_a_slow_scancel_is_retried_by_the_monitor(db, fake):

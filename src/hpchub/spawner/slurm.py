@@ -8,7 +8,6 @@ the port-only callback in ``callback.py``.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
 import hmac
 from pathlib import Path
@@ -423,7 +422,7 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
                 "job_id": self.job_id,
                 "state": st.state,
                 "message": await self.describe_exit(st),
-                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "at": clock.utcnow().isoformat(timespec="seconds"),
             }
             self.log.info("Job %s of %s ended: %s", self.job_id, self._log_name, st.state)
             self._persist()
