@@ -10,6 +10,17 @@ from __future__ import annotations
 
 from hpchub.slurm.runner import CommandTimeout, Result
 
+
+class FakeClock:
+    """A clock that tests move by hand (install it with hpchub.core.clock.set_clock)."""
+
+    def __init__(self, t: float = 1000.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
 GARBAGE = "\x1b[31mSegmentation fault|||\n\x00not|a|job\n"
 
 

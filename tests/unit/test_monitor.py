@@ -7,15 +7,7 @@ from hpchub.core import clock
 from hpchub.slurm.client import SlurmClient
 from hpchub.spawner.monitor import GONE, UNKNOWN, JobMonitor
 
-from .fakes import FakeSlurm
-
-
-class FakeClock:
-    def __init__(self):
-        self.t = 1000.0
-
-    def __call__(self):
-        return self.t
+from .fakes import FakeClock, FakeSlurm
 
 
 @pytest.fixture

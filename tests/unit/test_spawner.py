@@ -20,22 +20,14 @@ from hpchub.slurm.livestate import LiveState
 from hpchub.spawner.monitor import UNKNOWN, JobMonitor
 from hpchub.spawner.slurm import SlurmSpawner
 
-from .fakes import FakeSlurm
+from .fakes import FakeClock, FakeSlurm
 
 TOKEN = "the-servers-own-token"
 
 
-class FakeClock:
-    def __init__(self):
-        self.t = 1_000_000.0
-
-    def __call__(self):
-        return self.t
-
-
 @pytest.fixture
 def t():
-    fc = FakeClock()
+    fc = FakeClock(1_000_000.0)
     clock.set_clock(fc)
     yield fc
     clock.set_clock(None)
