@@ -159,3 +159,16 @@ async def test_garbage_from_squeue_is_unknown_never_dead(monitor, fake, fake_clo
     await monitor.refresh()
     st = monitor.status("1")
     assert st.active and not monitor.reachable
+
+
+async def test_slow_squeue_means_unknown_never_dead(monitor, fake, fake_clock):
+    fake.clock = fake_clock
+    fake.jobs["1"] = "RUNNING"
+    monitor.watch("1")
+    await monitor.refresh()
+    fake.latency["squeue"] = 999
+    before = fake_clock.t
+    await monitor.refresh()
+    st = monitor.status("1")
+    assert st.state == UNKNOWN and st.active and "did not answer" in st.error
+    assert fake_clock.t - before == 30  # killed at its timeout, not waited for
