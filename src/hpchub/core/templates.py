@@ -13,10 +13,14 @@ import jinja2
 
 
 @cache
-def environment() -> jinja2.Environment:
-    """The shared environment (built once)."""
+def environment(folder: str | None = None) -> jinja2.Environment:
+    """The shared environment (built once): the package's templates, or those in ``folder``
+    (the benchmark's, outside the package) with the same settings."""
+    loader = (
+        jinja2.FileSystemLoader(folder) if folder else jinja2.PackageLoader("hpchub", "templates")
+    )
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("hpchub", "templates"),
+        loader=loader,
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(
             enabled_extensions=("html", "htm", "html.j2"), default_for_string=False, default=False
