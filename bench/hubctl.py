@@ -17,9 +17,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
-
-from hpchub.render import render
+from hpchub.core.templates import environment, render
 from hpchub.testbed import cluster, hub, procs, system
 from hpchub.testbed.layout import Layout
 
@@ -77,14 +75,7 @@ class BenchPaths:
 
 def render_bench(name: str, **values) -> str:
     """A template of the benchmark (Jinja2, StrictUndefined)."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_TEMPLATES),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,  # noqa: S701 - Python and Markdown, not HTML
-    )
+    env = environment(str(_TEMPLATES))
     env.filters["py"] = repr
     return env.get_template(name).render(**values)
 

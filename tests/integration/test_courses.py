@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
@@ -225,3 +226,31 @@ def test_an_unreachable_source_still_starts_the_server_and_tells_the_student(
     assert workshop.report()["state"] == "ok"
     assert not workshop.file("HPCHUB-STAGING.md").exists()
     assert os.path.exists(workshop.file("README.md"))
+
+
+def test_course_status_shows_only_this_hubs_jobs(workshop, testbed):
+    """A job named like a hub's server (another hub's, or the student's own) is not listed.
+
+    `course status` used to find servers by job name, so it showed any job named
+    jupyter-USER: other hubs' servers on the same cluster, or a decoy a student submitted.
+    It now finds this hub's jobs by the comment its job script sets (hpchub:HUBNAME).
+    """
+    student = workshop.student
+    decoy = subprocess.run(
+        [
+            "runuser", "-u", student, "--",
+            "sbatch", "--parsable", f"--job-name=jupyter-{student}",
+            "--comment=hpchub:another-hub", "--partition=batch", "--time=5",
+            "--mem=100M", "--output=/dev/null", "--wrap=sleep 300",
+        ],
+        capture_output=True, text=True, cwd="/tmp",
+    )  # fmt: skip
+    assert decoy.returncode == 0, decoy.stderr
+    job_id = decoy.stdout.strip().split(";")[0]
+    try:
+        out = _hpchub(testbed["site_file"], "status", "workshop", "--json")
+        assert out.returncode == 0, out.stderr
+        row = next(m for m in json.loads(out.stdout)["members"] if m["user"] == student)
+        assert not re.search(rf"job {job_id}\b", row["server"]), row
+    finally:
+        subprocess.run(["runuser", "-u", student, "--", "scancel", job_id], check=False)

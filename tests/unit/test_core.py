@@ -118,3 +118,23 @@ def test_open_owned_dir_refuses_a_file_in_the_way(tmp_path):
     (tmp_path / "alice").write_text("x")
     with pytest.raises(UnsafePath, match="exists and is not a folder"):
         open_owned_dir(tmp_path / "alice" / "c", os.getuid(), len(tmp_path.parts))
+
+
+def test_one_jinja_environment_escapes_html_only():
+    from hpchub.core.templates import environment
+
+    env = environment()
+    assert env.autoescape("form/options.html.j2") is True
+    assert env.autoescape("slurm/jupyter-job.sh.j2") is False
+    assert env.from_string("{{ x | q }}").render(x="a b'c") == "'a b'\"'\"'c'"
+
+
+def test_one_clock_can_be_moved():
+    from hpchub.core import clock
+
+    clock.set_clock(lambda: 42.0)
+    try:
+        assert clock.now() == 42.0
+    finally:
+        clock.set_clock(None)
+    assert clock.now() > 42.0

@@ -10,25 +10,51 @@ import pytest
 from hpchub.cli.course_cmd import check_caller
 from hpchub.cli.main import main
 from hpchub.config.loader import parse_site
+from hpchub.config.models import SlurmSettings
 from hpchub.courses import report as rep
-from hpchub.courses.status import build_rows, parse_member_jobs, render
+from hpchub.courses.status import ServerJob, build_rows, query_jobs, render
 from hpchub.courses.store import ReportStore
+from hpchub.slurm.parsers import parse_hub_jobs
 
 from .courses_fixtures import profile
+from .fakes import FakeSlurm
 
 
-def test_parse_member_jobs_keeps_jupyter_jobs_only(data_dir):
-    jobs = parse_member_jobs((data_dir / "squeue_course_members.txt").read_text())
-    assert set(jobs) == {"alice"}  # bob's batch job is not a Jupyter server
-    described = [j.describe() for j in jobs["alice"]]
-    assert described == ["queued (job 138: None)", "running (job 136 on vm)"]
-
-
-def test_named_servers_are_labelled():
-    jobs = parse_member_jobs(
-        "alice|jupyter-alice-big|9|RUNNING|None|vm\nalice|jupyter-alicex|8|RUNNING|None|vm\n"
+def test_hub_jobs_are_found_by_comment_not_name(data_dir):
+    # Captured from squeue: two hubs' jobs, one job without a comment, a name holding '|'.
+    jobs = parse_hub_jobs((data_dir / "squeue_hub_jobs.txt").read_text(), "slurmgw")
+    assert [(j.user, j.job_id, j.name) for j in jobs] == [
+        ("bob", "15", "x|y"),
+        ("alice", "13", "jupyter-alice-big"),
+        ("alice", "11", "jupyter-alice"),
+    ]
+    assert (
+        parse_hub_jobs("alice|11|RUNNING|None|vm|hpchub:slurmgw2|jupyter-alice\n", "slurmgw") == []
     )
-    assert [j.describe() for j in jobs["alice"]] == ["'big' running (job 9 on vm)"]
+
+
+def test_status_asks_the_gateway_and_labels_named_servers():
+    fake = FakeSlurm()
+    fake.jobs.update({"9": "RUNNING", "8": "RUNNING", "7": "PENDING"})
+    fake.owners.update({"9": "alice", "8": "alice", "7": "bob"})
+    fake.comments.update({"9": "hpchub:hpchub", "8": "hpchub:other", "7": "hpchub:hpchub"})
+    jobs, problem = query_jobs(["alice", "bob"], SlurmSettings(), "hpchub", fake)
+    assert problem is None
+    assert [j.describe() for j in jobs["alice"]] == ["running (job 9 on vm)"]
+    assert [j.describe() for j in jobs["bob"]] == ["queued (job 7: None)"]
+    named = ServerJob("alice", "jupyter-alice-big", "9", "RUNNING", "None", "vm")
+    assert named.describe() == "'big' running (job 9 on vm)"
+
+
+def test_status_says_when_slurm_is_slow_or_down():
+    fake = FakeSlurm()
+    fake.latency["squeue"] = 999
+    assert query_jobs(["alice"], SlurmSettings(), "hpchub", fake)[1].startswith(
+        "squeue did not answer"
+    )
+    fake.latency.clear()
+    fake.down = True
+    assert "Unable to contact" in query_jobs(["alice"], SlurmSettings(), "hpchub", fake)[1]
 
 
 def _site(tmp_path, **extra):
@@ -60,7 +86,7 @@ def test_rows_and_rendering(tmp_path):
         conflicts=[{"path": "a.ipynb", "upstream_copy": "a.upstream.ipynb"}],
     )
     gone = rep.new_report("pyintro", "dave", state=rep.OK, finished_at=1.7e9)
-    jobs = parse_member_jobs("alice|jupyter-alice|136|RUNNING|None|vm\n")
+    jobs = {"alice": [ServerJob("alice", "jupyter-alice", "136", "RUNNING", "None", "vm")]}
     rows = build_rows(["alice", "bob", "carol"], {"alice": done, "dave": gone}, jobs)
     assert [(r.user, r.state) for r in rows] == [
         ("alice", "conflicts"),
@@ -125,7 +151,7 @@ def test_cli_status_shows_reports(tmp_path, capsys, monkeypatch):
             files={**rep.new_report("x", "y")["files"], "added": ["a.ipynb"]},
         )
     )
-    monkeypatch.setattr("hpchub.courses.status.query_jobs", lambda users, squeue: ({}, None))
+    monkeypatch.setattr("hpchub.courses.status.query_jobs", lambda users, slurm, hub: ({}, None))
     assert main(["--config", str(path), "course", "status", "pyintro", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [m["user"] for m in data["members"]] == ["alice", "bob", "carol"]
@@ -160,7 +186,12 @@ def test_cli_stage_started_with_nobody_started(tmp_path, capsys):
 def test_user_controlled_text_reaches_the_terminal_without_control_characters(tmp_path):
     course = _site(tmp_path).courses[0]
     # A job name and a reason the user chose, and a report whose problem holds an escape.
-    jobs = parse_member_jobs("alice|jupyter-alice-\x1b]2;pwned\x07|9|PENDING|x\x1b[2Jy|\n")
+    found = parse_hub_jobs(
+        "alice|9|PENDING|x\x1b[2Jy||hpchub:h|jupyter-alice-\x1b]2;pwned\x07\n", "h"
+    )
+    jobs = {
+        j.user: [ServerJob(j.user, j.name, j.job_id, j.state, j.reason, j.nodes)] for j in found
+    }
     bad = rep.new_report("pyintro", "bob", state=rep.FAILED, problem="no\x1b[31mred")
     rows = build_rows(["alice", "bob"], {"bob": bad}, jobs)
     text = render(course, rows, dt.date(2025, 1, 1), None, None)

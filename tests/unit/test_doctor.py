@@ -144,7 +144,7 @@ def test_old_jupyterhub_in_the_environment_is_an_error(tmp_path):
 def test_user_config_must_stay_disabled(tmp_path, monkeypatch):
     d = deployment(tmp_path)
     from hpchub.core.files import atomic_write
-    from hpchub.render import render
+    from hpchub.core.templates import render
 
     d.paths.config_py.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(d.paths.config_py, render("jupyterhub_config.py"), 0o644)

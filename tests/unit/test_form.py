@@ -2,7 +2,8 @@
 
 from hpchub.form.render import render_form
 from hpchub.form.submit import options_from_form
-from hpchub.slurm.livestate import PartitionState, Snapshot
+from hpchub.slurm.livestate import Snapshot
+from hpchub.slurm.parsers import PartitionState
 
 from .test_resources import CAT
 

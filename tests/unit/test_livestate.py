@@ -2,9 +2,12 @@ import asyncio
 
 import pytest
 
-from hpchub.slurm.livestate import LiveState, count_pending, parse_sinfo_state
+from hpchub.config.models import SlurmSettings
+from hpchub.core import clock
+from hpchub.slurm.client import SlurmClient
+from hpchub.slurm.livestate import LiveState
+from hpchub.slurm.parsers import count_pending, parse_sinfo_state
 from hpchub.slurm.runner import Result
-from hpchub.spawner import clock
 
 SINFO = """hpchub-batch1|idle|0/8/0/8|6144|0|batch|7-00:00:00|(null)|(null)
 hpchub-batch1|idle|0/8/0/8|6144|0|jupyter-overflow|12:00:00|(null)|(null)
@@ -55,7 +58,7 @@ def t():
 
 async def test_one_query_per_interval_however_many_forms(t):
     r = Runner()
-    live = LiveState("/usr/bin", max_age=30, runner=r)
+    live = LiveState(SlurmClient(SlurmSettings(), runner=r), max_age=30)
     snaps = await asyncio.gather(*(live.get() for _ in range(50)))
     assert r.calls == ["sinfo", "squeue"]
     assert all(s.partitions["jupyter-short"].pending == 1 for s in snaps)
@@ -70,6 +73,6 @@ async def test_one_query_per_interval_however_many_forms(t):
 async def test_slurm_down_gives_unavailable_snapshot(t):
     r = Runner()
     r.down = True
-    snap = await LiveState("/usr/bin", runner=r).get()
+    snap = await LiveState(SlurmClient(SlurmSettings(), runner=r)).get()
     assert not snap.available and "Unable to contact" in snap.error
     assert snap.limits() == {}

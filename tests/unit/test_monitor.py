@@ -3,19 +3,11 @@ import asyncio
 import pytest
 
 from hpchub.config.models import SlurmSettings
+from hpchub.core import clock
 from hpchub.slurm.client import SlurmClient
-from hpchub.spawner import clock
 from hpchub.spawner.monitor import GONE, UNKNOWN, JobMonitor
 
-from .fakes import FakeSlurm
-
-
-class FakeClock:
-    def __init__(self):
-        self.t = 1000.0
-
-    def __call__(self):
-        return self.t
+from .fakes import FakeClock, FakeSlurm
 
 
 @pytest.fixture
@@ -130,3 +122,53 @@ async def test_pending_cancels_survive_a_restart(fake, fake_clock, tmp_path):
     fake.down = False
     await m2.refresh()
     assert fake.jobs["9"] == "CANCELLED" and m2.pending_cancels() == []
+
+
+async def test_slow_squeue_start_does_not_escape_a_round(monitor, fake, fake_clock):
+    """A timed-out `squeue --start` used to escape refresh(), and start() then cancelled."""
+    fake.clock = fake_clock
+    fake.jobs["1"] = "PENDING"
+    monitor.watch("1")
+    fake.latency["squeue--start"] = 999
+    await monitor.refresh()  # must not raise
+    assert monitor.status("1").state == "PENDING" and monitor.reachable
+
+
+async def test_slow_scancel_does_not_stop_the_rounds(monitor, fake, fake_clock):
+    """A timed-out scancel of one job used to stop the monitor's rounds for every job."""
+    fake.clock = fake_clock
+    fake.jobs.update({"1": "PENDING", "3": "RUNNING"})
+    monitor.watch("1")
+    monitor.cancel_later("alice", "3")
+    fake.latency["scancel"] = 999
+    await monitor.refresh()  # must not raise
+    fake.jobs["1"] = "RUNNING"
+    await monitor.refresh()
+    assert monitor.status("1").state == "RUNNING"
+    assert monitor.pending_cancels() == ["3"]  # kept, and retried once Slurm is quick again
+    fake.latency.clear()
+    await monitor.refresh()
+    assert fake.jobs["3"] == "CANCELLED" and monitor.pending_cancels() == []
+
+
+async def test_garbage_from_squeue_is_unknown_never_dead(monitor, fake, fake_clock):
+    fake.jobs["1"] = "RUNNING"
+    monitor.watch("1")
+    await monitor.refresh()
+    fake.garbage.add("squeue")
+    await monitor.refresh()
+    st = monitor.status("1")
+    assert st.active and not monitor.reachable
+
+
+async def test_slow_squeue_means_unknown_never_dead(monitor, fake, fake_clock):
+    fake.clock = fake_clock
+    fake.jobs["1"] = "RUNNING"
+    monitor.watch("1")
+    await monitor.refresh()
+    fake.latency["squeue"] = 999
+    before = fake_clock.t
+    await monitor.refresh()
+    st = monitor.status("1")
+    assert st.state == UNKNOWN and st.active and "did not answer" in st.error
+    assert fake_clock.t - before == 30  # killed at its timeout, not waited for

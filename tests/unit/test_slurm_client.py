@@ -73,3 +73,11 @@ async def test_query_many_in_one_call_without_sudo(client, fake):
 
 async def test_cancel_of_gone_job_is_fine(client):
     await client.cancel("alice", "9999")
+
+
+async def test_command_timeout_is_a_timeout_error(client, fake):
+    from hpchub.slurm.runner import CommandTimeout
+
+    assert issubclass(CommandTimeout, TimeoutError)
+    fake.latency["scontrol"] = 999
+    assert await client.job_details("5") == {}  # details are optional: slow means none

@@ -132,7 +132,7 @@ def status(args) -> int:
         return 0
     members = course_members(course)
     known = [u for u in members if _exists(u)]
-    jobs, problem = st.query_jobs(known, str(Path(site.slurm.bin_dir) / "squeue"))
+    jobs, problem = st.query_jobs(known, site.slurm, site.hub.name)
     rows = st.build_rows(members, store.for_course(course.name), jobs)
     fetched = st.cache_revision(paths.cache / course.name)
     if args.json:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-import time
+
+from ..core import clock
 
 _GROUP_CACHE: dict[str, tuple[float, frozenset[str]]] = {}
 _TTL = 60.0
@@ -21,7 +22,7 @@ def home_of(user: str) -> str | None:
 def groups_of(user: str) -> frozenset[str]:
     """Names of the groups ``user`` belongs to (cached for a minute; empty if unknown)."""
     hit = _GROUP_CACHE.get(user)
-    now = time.monotonic()
+    now = clock.now()
     if hit and now - hit[0] < _TTL:
         return hit[1]
     try:

@@ -101,7 +101,7 @@ def when(ts: float | None) -> str:
 
 def markdown(report: dict[str, Any]) -> str:
     """The report the student finds in their course folder."""
-    from ..render import render
+    from ..core.templates import render
 
     return render(
         "courses/staging-report.md.j2",

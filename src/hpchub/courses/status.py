@@ -1,26 +1,27 @@
 """What `hpchub course status` shows: each member, their server, their latest staging.
 
-Servers are Slurm jobs named ``jupyter-USER[-SERVER]``; one ``squeue`` (no sudo) covers every
-member. Parsing and formatting are pure functions, tested on captured output.
+Servers are this hub's Slurm jobs, found through the Slurm gateway by the comment the job
+script sets (``hpchub:HUBNAME``), never by job name: other hubs' servers and jobs a student
+names ``jupyter-USER`` are not listed. One ``squeue`` (no sudo) covers every member.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
-import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..config.models import SlurmSettings
 from ..core.text import printable
+from ..slurm.client import Runner, SlurmClient, SlurmError
+from ..slurm.runner import run
 from . import report as rep
 
 if TYPE_CHECKING:
     from ..config.courses import Course
-
-# user|job name|job id|state|reason|nodes
-SQUEUE_FORMAT = "%u|%j|%i|%T|%r|%N"
 
 
 @dataclass(frozen=True)
@@ -44,31 +45,22 @@ class ServerJob:
         return f"{label}{self.state.lower()} (job {self.job_id})"
 
 
-def parse_member_jobs(stdout: str) -> dict[str, list[ServerJob]]:
-    """The Jupyter jobs in ``squeue --format=SQUEUE_FORMAT`` output, by user."""
-    out: dict[str, list[ServerJob]] = {}
-    for line in stdout.splitlines():
-        fields = line.strip().split("|")
-        if len(fields) != 6:
-            continue
-        job = ServerJob(*fields)
-        if job.name == f"jupyter-{job.user}" or job.name.startswith(f"jupyter-{job.user}-"):
-            out.setdefault(job.user, []).append(job)
-    return out
-
-
-def query_jobs(users: list[str], squeue: str = "/usr/bin/squeue") -> tuple[dict, str | None]:
-    """The members' Jupyter jobs, and a problem text when Slurm did not answer."""
-    if not users:
-        return {}, None
-    argv = [squeue, "--noheader", f"--users={','.join(users)}", f"--format={SQUEUE_FORMAT}"]
+def query_jobs(
+    users: list[str], slurm: SlurmSettings, hub_name: str, runner: Runner = run
+) -> tuple[dict[str, list[ServerJob]], str | None]:
+    """The members' servers on hub ``hub_name``, and a problem text when Slurm did not answer."""
     try:
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)  # noqa: S603
-    except (OSError, subprocess.TimeoutExpired) as err:
+        found = asyncio.run(SlurmClient(slurm, runner).hub_jobs(users, hub_name))
+    except TimeoutError as err:
         return {}, f"squeue did not answer: {err}"
-    if r.returncode != 0:
-        return {}, f"squeue failed: {r.stderr.strip() or r.returncode}"
-    return parse_member_jobs(r.stdout), None
+    except (SlurmError, OSError) as err:
+        return {}, f"squeue failed: {err}"
+    out: dict[str, list[ServerJob]] = {}
+    for j in found:
+        out.setdefault(j.user, []).append(
+            ServerJob(j.user, j.name, j.job_id, j.state, j.reason, j.nodes)
+        )
+    return out, None
 
 
 @dataclass

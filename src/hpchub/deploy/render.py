@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.units import format_slurm_time
-from ..render import render
+from ..core.templates import render
 from .paths import APACHE_MODULES, SECRET_HEADER, USER_HEADER, DeployPaths
 
 CHECKS = ("sudoers", "apache", "systemd", "logrotate")

@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
-
-import jinja2
 
 from ..config.profiles import CUSTOM_KEY
 from ..config.units import format_duration, format_memory
+from ..core.templates import render
 from ..resources.catalog import Catalog
 from ..slurm.livestate import Snapshot
-
-
-@cache
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("hpchub", "templates"),
-        undefined=jinja2.StrictUndefined,
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 @dataclass(frozen=True)
@@ -123,8 +110,6 @@ def render_form(
     selected = previous.get("profile")
     if selected not in keys:
         selected = keys[0] if keys else None
-    return (
-        _env()
-        .get_template("form/options.html.j2")
-        .render(choices=choices, custom=custom, selected=selected, live=snap)
+    return render(
+        "form/options.html.j2", choices=choices, custom=custom, selected=selected, live=snap
     )

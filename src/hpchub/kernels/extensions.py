@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from ..config.kernels import DEFAULT_EXTENSIONS, ExtensionSettings, KernelSettings
-from ..render import render
+from ..core.templates import render
 
 # Our short names -> (server extension module, JupyterLab extension package).
 EXTENSIONS = {

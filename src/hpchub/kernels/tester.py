@@ -11,11 +11,11 @@ import os
 import re
 import socket
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..core.clock import now
 from .kinds import TEST_CODE_BY_LANGUAGE
 from .launcher import PREFIX
 from .sync import is_ours
@@ -70,9 +70,7 @@ def test_code_for(spec) -> str:
     return meta.get("test_code") or TEST_CODE_BY_LANGUAGE.get(spec.language.lower(), "1")
 
 
-def run_one(
-    ksm, name: str, timeout: float, clock: Callable[[], float] = time.monotonic
-) -> KernelResult:
+def run_one(ksm, name: str, timeout: float, clock: Callable[[], float] = now) -> KernelResult:
     """Start kernel ``name``, run its test line, shut it down."""
     from jupyter_client.kernelspec import NoSuchKernel
     from jupyter_client.manager import KernelManager

@@ -1,4 +1,9 @@
-"""The hub's view of Slurm: submit and cancel as the user (through sudo), query without sudo."""
+"""The Slurm gateway: every Slurm command the product runs is built, run, timed out and parsed here.
+
+Submit and cancel run as the user (through sudo); queries run without sudo. The runner is
+injected, so tests put a fake Slurm behind the same code that talks to the real one. A command
+that outlives its timeout raises CommandTimeout, a TimeoutError.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,23 @@ from pathlib import Path
 from ..config.models import SlurmSettings
 from ..core.names import is_unix_name
 from .parsers import (
+    HUB_JOBS_FORMAT,
     PENDING_FORMAT,
     SINFO_NODE_FORMAT,
+    SINFO_STATE_FIELDS,
     SQUEUE_FORMAT,
+    HubJob,
     JobInfo,
     NodeInfo,
+    PartitionState,
     QueuePlace,
+    count_pending,
+    parse_hub_jobs,
     parse_queue_places,
     parse_sbatch_parsable,
+    parse_scontrol_record,
     parse_sinfo_nodes,
+    parse_sinfo_state,
     parse_squeue,
 )
 from .runner import Result, run
@@ -67,8 +80,13 @@ def _check_job_id(job_id: str) -> str:
     return str(job_id)
 
 
+# Seconds a query may take before it is killed (the spawn form's reading is shorter).
+QUERY_TIMEOUT = 30
+FORM_TIMEOUT = 15
+
+
 class SlurmClient:
-    """Builds argument lists for the Slurm commands and runs them."""
+    """Builds argument lists for the Slurm commands, runs them and parses what they print."""
 
     def __init__(self, settings: SlurmSettings, runner: Runner = run):
         self.settings = settings
@@ -109,7 +127,7 @@ class SlurmClient:
 
     async def cancel(self, user: str, job_id: str) -> None:
         """Cancel the job as its owner. A job that is already gone is not an error."""
-        result = await self.runner(self.cancel_argv(user, job_id), timeout=30)
+        result = await self.runner(self.cancel_argv(user, job_id), timeout=QUERY_TIMEOUT)
         if not result.ok:
             err = failure(result, ("Invalid job id", "already completing or completed"))
             if err is not None:
@@ -130,7 +148,7 @@ class SlurmClient:
         """The state of every job in ``job_ids`` that Slurm still knows (absent ones have ended)."""
         if not job_ids:
             return {}
-        result = await self.runner(self.squeue_argv(job_ids), timeout=30)
+        result = await self.runner(self.squeue_argv(job_ids), timeout=QUERY_TIMEOUT)
         if not result.ok:
             # "Invalid job id": every listed job has been purged, so all of them have ended.
             err = failure(result, ("Invalid job id",))
@@ -142,7 +160,7 @@ class SlurmClient:
     async def queue_places(self) -> dict[str, QueuePlace]:
         """Position and expected start of every pending job (one `squeue --start`, no sudo)."""
         argv = [self._bin("squeue"), "--start", "-h", "-t", "PENDING", f"--format={PENDING_FORMAT}"]
-        result = await self.runner(argv, timeout=30)
+        result = await self.runner(argv, timeout=QUERY_TIMEOUT)
         if not result.ok:
             raise failure(result)
         return parse_queue_places(result.stdout)
@@ -150,17 +168,53 @@ class SlurmClient:
     async def nodes(self) -> dict[str, NodeInfo]:
         """Every node with its address and free resources (one sinfo call)."""
         argv = [self._bin("sinfo"), "-N", "--noheader", f"--format={SINFO_NODE_FORMAT}"]
-        result = await self.runner(argv, timeout=30)
+        result = await self.runner(argv, timeout=QUERY_TIMEOUT)
         if not result.ok:
             raise failure(result)
         return parse_sinfo_nodes(result.stdout)
 
     async def job_details(self, job_id: str) -> dict[str, str]:
         """`scontrol show job -o ID` as a dict (exit code, reasons of failure)."""
-        from .parsers import parse_scontrol_record
-
         argv = [self._bin("scontrol"), "show", "job", "-o", _check_job_id(job_id)]
-        result = await self.runner(argv, timeout=30)
+        try:
+            result = await self.runner(argv, timeout=QUERY_TIMEOUT)
+        except TimeoutError:  # details only add to a message; a slow Slurm must not lose it
+            return {}
         if not result.ok:
             return {}
         return parse_scontrol_record(result.stdout)
+
+    async def partitions(self) -> dict[str, PartitionState]:
+        """Free resources and pending jobs per partition (one sinfo, one squeue; for the form)."""
+        argv = [self._bin("sinfo"), "-N", "-h", "-O", SINFO_STATE_FIELDS]
+        info = await self.runner(argv, timeout=FORM_TIMEOUT)
+        if not info.ok:
+            raise failure(info)
+        parts = parse_sinfo_state(info.stdout)
+        queue = await self.runner(
+            [self._bin("squeue"), "-h", "-t", "PENDING", "-o", "%P"], timeout=FORM_TIMEOUT
+        )
+        if queue.ok:  # the counts are a nicety; the free resources stand without them
+            for name, n in count_pending(queue.stdout).items():
+                if name in parts:
+                    parts[name].pending = n
+        return parts
+
+    def hub_jobs_argv(self, users: Sequence[str]) -> list[str]:
+        """One squeue (no sudo) for the active jobs of ``users``."""
+        names = ",".join(_check_user(u) for u in users)
+        return [
+            self._bin("squeue"),
+            "--noheader",
+            f"--users={names}",
+            f"--format={HUB_JOBS_FORMAT}",
+        ]
+
+    async def hub_jobs(self, users: Sequence[str], hub_name: str) -> list[HubJob]:
+        """The active jobs of ``users`` that hub ``hub_name`` started (found by its comment)."""
+        if not users:
+            return []
+        result = await self.runner(self.hub_jobs_argv(users), timeout=QUERY_TIMEOUT)
+        if not result.ok:
+            raise failure(result)
+        return parse_hub_jobs(result.stdout, hub_name)

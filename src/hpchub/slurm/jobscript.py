@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field
-from functools import cache
-
-import jinja2
 
 from .. import __version__
 from ..config.units import format_slurm_time
 from ..core.names import check_name, is_name
+from ..core.templates import render
+from .parsers import hub_comment
 
 _SAFE_SBATCH_LINE = re.compile(r"^--[a-z][a-z-]*(=[A-Za-z0-9_.,:=@%/+-]+)?$")
 # Node-feature expressions use &, |, brackets and *; they stay on an #SBATCH comment line.
@@ -91,24 +89,15 @@ class JobRequest:
         return self.server_cmd or (self.prefix_bin + "/jupyterhub-singleuser",)
 
     @property
+    def comment(self) -> str:
+        """The Slurm comment that marks this hub's jobs (how the hub finds them again)."""
+        return hub_comment(self.hub_name)
+
+    @property
     def time_slurm(self) -> str:
         return format_slurm_time(self.time_seconds)
 
 
-@cache
-def _env() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("hpchub", "templates"),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,  # noqa: S701 - shell, not HTML; values are quoted with |q
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["q"] = lambda v: shlex.quote(str(v))
-    return env
-
-
 def render_job_script(job: JobRequest) -> str:
     """The batch script for ``job``."""
-    return _env().get_template("slurm/jupyter-job.sh.j2").render(job=job, version=__version__)
+    return render("slurm/jupyter-job.sh.j2", job=job, version=__version__)

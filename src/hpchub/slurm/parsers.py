@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from ..config.units import parse_duration_seconds
 
 # One line per job: id|state|reason|batch host|start time|partition|time limit|nodes
 SQUEUE_FORMAT = "%i|%T|%r|%B|%S|%P|%l|%N"
@@ -152,3 +154,130 @@ def parse_queue_places(stdout: str) -> dict[str, QueuePlace]:
             known = start and start not in ("N/A", "Unknown", "(null)")
             places[jid] = QueuePlace(i + 1, len(items), start if known else None)
     return places
+
+
+_GPU = re.compile(r"gpu(?::[\w.-]+)?:(\d+)")
+
+
+SINFO_STATE_FIELDS = "NodeList:0|,StateLong:0|,CPUsState:0|,Memory:0|,AllocMem:0|,Partition:0|,Time:0|,Gres:0|,GresUsed:0"
+
+
+@dataclass
+class PartitionState:
+    """Free resources and queue of one partition, summed over its usable nodes."""
+
+    name: str
+    nodes: int = 0
+    cpus_total: int = 0
+    cpus_alloc: int = 0
+    memory_total: int = 0
+    memory_alloc: int = 0
+    max_node_memory: int = 0
+    gpus_total: int = 0
+    gpus_used: int = 0
+    max_time: int | None = None
+    pending: int = 0
+    node_names: set[str] = field(default_factory=set)
+
+    @property
+    def cpus_free(self) -> int:
+        return self.cpus_total - self.cpus_alloc
+
+    @property
+    def memory_free(self) -> int:
+        return max(0, self.memory_total - self.memory_alloc)
+
+
+def _gpus(gres: str) -> int:
+    return sum(int(m) for m in _GPU.findall(gres or ""))
+
+
+def _time(text: str) -> int | None:
+    text = text.strip().lower()
+    if text in ("infinite", "unlimited", "n/a", ""):
+        return None
+    try:
+        return parse_duration_seconds(text)
+    except ValueError:
+        return None
+
+
+_UNUSABLE = ("down", "drain", "fail", "maint", "reserved", "unknown", "not_responding", "future")
+
+
+def parse_sinfo_state(stdout: str) -> dict[str, PartitionState]:
+    """Partitions from `sinfo -N -h -O SINFO_STATE_FIELDS` (one line per node and partition)."""
+    parts: dict[str, PartitionState] = {}
+    for line in stdout.splitlines():
+        if not line.strip():
+            continue
+        cols = line.split("|")
+        if len(cols) < 9:
+            raise SlurmParseError(f"unexpected sinfo line: {line!r}")
+        node, state, cpus, mem, alloc, part, tlimit, gres, gres_used = (c.strip() for c in cols[:9])
+        part = part.rstrip("*")
+        p = parts.setdefault(part, PartitionState(part))
+        p.max_time = _time(tlimit)
+        if any(state.lower().startswith(u) for u in _UNUSABLE) or node in p.node_names:
+            continue
+        p.node_names.add(node)
+        a, _i, _o, t = (int(x) for x in cpus.split("/"))
+        p.nodes += 1
+        p.cpus_alloc += a
+        p.cpus_total += t
+        m = int(mem.rstrip("+") or 0)
+        p.memory_total += m
+        p.memory_alloc += int(alloc or 0)
+        p.max_node_memory = max(p.max_node_memory, m)
+        p.gpus_total += _gpus(gres)
+        p.gpus_used += _gpus(gres_used)
+    return parts
+
+
+def count_pending(stdout: str) -> dict[str, int]:
+    """Pending jobs per partition from `squeue -h -t PENDING -o %P` (multi-partition jobs count in each)."""
+    counts: dict[str, int] = {}
+    for line in stdout.split():
+        for part in line.split(","):
+            counts[part] = counts.get(part, 0) + 1
+    return counts
+
+
+# user|job id|state|reason|nodes|comment|job name (the two free texts last; see parse_hub_jobs)
+HUB_JOBS_FORMAT = "%u|%i|%T|%r|%N|%k|%j"
+
+
+@dataclass(frozen=True)
+class HubJob:
+    """One active job of a hub, as `squeue --format=HUB_JOBS_FORMAT` shows it."""
+
+    user: str
+    job_id: str
+    state: str
+    reason: str
+    nodes: str
+    name: str
+
+
+def hub_comment(hub_name: str) -> str:
+    """The Slurm comment every job of hub ``hub_name`` carries (set by the job script)."""
+    return f"hpchub:{hub_name}"
+
+
+def parse_hub_jobs(stdout: str, hub_name: str) -> list[HubJob]:
+    """The jobs of hub ``hub_name`` only: found by their comment, never by their name.
+
+    A job's name and comment are free text that may hold '|': the comment must equal this
+    hub's exactly, and the name is whatever follows it.
+    """
+    want = hub_comment(hub_name) + "|"
+    jobs = []
+    for line in stdout.splitlines():
+        fields = line.strip().split("|", 5)
+        if len(fields) != 6 or not fields[5].startswith(want):
+            continue
+        user, job_id, state, reason, nodes, rest = fields
+        if not job_id.isdigit():
+            continue
+        jobs.append(HubJob(user, job_id, state, reason, nodes, rest[len(want) :]))
+    return jobs

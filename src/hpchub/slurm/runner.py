@@ -28,8 +28,12 @@ class Result:
         return text or f"{self.argv[0]} exited with status {self.returncode}"
 
 
-class CommandTimeout(Exception):
-    """The command did not finish in time and was killed."""
+class CommandTimeout(TimeoutError):
+    """The command did not finish in time and was killed.
+
+    A TimeoutError, so every ``except TimeoutError`` (the monitor's "Slurm is slow: the jobs'
+    fate is unknown") also covers a Slurm command that was killed for being slow.
+    """
 
 
 async def run(

@@ -14,10 +14,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core import clock
 from ..core.files import atomic_write
 from ..slurm.client import SlurmClient, SlurmError, SlurmUnavailable
 from ..slurm.parsers import JobInfo, QueuePlace
-from . import clock
 
 log = logging.getLogger("hpchub.monitor")
 
@@ -106,7 +106,7 @@ class JobMonitor:
         cls, client: SlurmClient, interval: float, cancels_file: Path | None = None
     ) -> JobMonitor:
         """The hub-wide monitor for these Slurm settings (created on first use)."""
-        key = (client.settings.model_dump_json(), interval)
+        key = (client.settings.model_dump_json(), client.runner, interval)
         mon = cls._shared.get(key)
         if mon is None:
             mon = cls._shared[key] = cls(client, interval, cancels_file=cancels_file)
@@ -199,7 +199,10 @@ class JobMonitor:
 
     async def _query_all(self) -> None:
         if self._cancels:
-            await self._retry_cancels()
+            try:
+                await self._retry_cancels()
+            except Exception:  # a cancel's surprise must not stop the queries of every job
+                log.exception("retrying pending cancels failed")
         ids = self.tracked()
         if not ids:
             return
@@ -250,13 +253,15 @@ class JobMonitor:
         try:
             self._places = await self.client.queue_places()
         except (TimeoutError, SlurmError, OSError, ValueError) as err:
+            # Places are a nicety: a slow `squeue --start` must never fail a round (or a start).
             log.warning("squeue --start failed: %s", err)
 
     async def _retry_cancels(self) -> None:
         for job_id, p in list(self._cancels.items()):
             try:
                 await self.client.cancel(p.user, job_id)
-            except SlurmUnavailable as err:
+            except (SlurmUnavailable, TimeoutError) as err:
+                # Slow or away: keep the cancel for the next round, and let this round go on.
                 log.warning("cancel of job %s still waits for Slurm: %s", job_id, err)
                 continue
             except SlurmError as err:

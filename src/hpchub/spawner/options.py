@@ -58,7 +58,7 @@ class OptionsMixin(Configurable):
 
     @property
     def live_state(self) -> LiveState:
-        return LiveState.shared(self.slurm_bin_dir)
+        return LiveState.shared(self.client)
 
     def user_groups(self) -> set[str]:
         return set(groups_of(self.user.name))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+from ..core import clock
 from ..slurm.explain import explain_end
 from .monitor import GONE, UNKNOWN, JobStatus
 from .progress import ends_at, progress_event, running_note
@@ -49,7 +50,7 @@ class ReportingMixin:
             info = st.info
             if st.state == "RUNNING" and info:
                 end = ends_at(info.start_time, info.time_limit)
-                now = dt.datetime.now(end.tzinfo) if end else dt.datetime.now()
+                now = dt.datetime.fromtimestamp(clock.now(), end.tzinfo if end else None)
                 notes["running"] = running_note(
                     info.host or "?", self.job_id, self.resources.get("idle_timeout"), end, now
                 )

@@ -8,23 +8,22 @@ the port-only callback in ``callback.py``.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
 import hmac
 from pathlib import Path
 
 from jupyterhub.spawner import Spawner
 from jupyterhub.utils import maybe_future
-from traitlets import Bool, Dict, Float, Integer, List, Tuple, Unicode, default
+from traitlets import Bool, Callable, Dict, Float, Integer, List, Tuple, Unicode, default
 
 from ..config.models import Partition, SlurmSettings
+from ..core import clock
 from ..core.accounts import home_of
 from ..resources.request import ResourceRequest
 from ..slurm.client import SlurmClient, SlurmError, SlurmUnavailable
 from ..slurm.explain import explain_pending
 from ..slurm.jobscript import JobRequest, render_job_script
 from ..slurm.runner import CommandTimeout, run
-from . import clock
 from .errors import spawn_error
 from .monitor import NOT_QUERIED, UNKNOWN, JobMonitor
 from .options import OptionsMixin
@@ -109,6 +108,11 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
         False, help="Whether stopping the hub cancels jobs (normally no: servers outlive the hub)."
     ).tag(config=True)
 
+    runner = Callable(
+        run,
+        help="Runs a command from an argument list (sudo, Slurm); tests put a fake Slurm here.",
+    )
+
     # Runtime state (kept in the hub database through get_state/load_state).
     resources = Dict(
         help="The validated request of the running job (profile, limits, idle timeout)."
@@ -163,7 +167,7 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
 
     @property
     def client(self) -> SlurmClient:
-        return SlurmClient(self._settings())
+        return SlurmClient(self._settings(), runner=self.runner)
 
     @property
     def monitor(self) -> JobMonitor:
@@ -212,7 +216,9 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
         helper = self.singleuser_prefix.rstrip("/") + "/bin/hpchub-user"
         argv = [self.sudo_path, "-n", "-u", self.user.name, helper, *args]
         try:
-            res = await run(argv, timeout=30, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+            res = await self.runner(
+                argv, timeout=30, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+            )
         except CommandTimeout:
             self.log.warning("hpchub-user %s for %s timed out", args[0], self.user.name)
             return None
@@ -428,7 +434,7 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
                 "job_id": self.job_id,
                 "state": st.state,
                 "message": await self.describe_exit(st),
-                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "at": clock.utcnow().isoformat(timespec="seconds"),
             }
             self.log.info("Job %s of %s ended: %s", self.job_id, self._log_name, st.state)
             self._persist()

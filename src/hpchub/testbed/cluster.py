@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.models import SiteConfig
+from ..core.templates import render
 from ..deploy.paths import DeployPaths
 from ..deploy.render import allowed_ram_percent
 from ..deploy.render import partition_lines as jupyter_partition_lines
-from ..render import render
 from . import procs
 from .layout import Layout
 from .system import sh

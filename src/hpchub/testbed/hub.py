@@ -11,10 +11,10 @@ import yaml
 from ..config.loader import parse_site
 from ..config.models import SiteConfig
 from ..core.files import atomic_write, set_owner_mode
+from ..core.templates import render
 from ..deploy.install import Installer, Report
 from ..deploy.paths import DeployPaths
 from ..deploy.software import install_software
-from ..render import render
 from . import procs, services, testmodules
 from .cluster import BATCH_NODE, CONTROLLER_ADDR
 from .courses import courses_dir

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 
@@ -17,3 +18,8 @@ def set_clock(fn: Callable[[], float] | None) -> None:
     """Replace the clock (tests); None restores the real one."""
     global _now
     _now = fn or time.time
+
+
+def utcnow() -> dt.datetime:
+    """The current clock's time as an aware UTC datetime."""
+    return dt.datetime.fromtimestamp(now(), dt.UTC)
