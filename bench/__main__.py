@@ -24,7 +24,7 @@ from hpchub.config.culling import CullingSettings
 from hpchub.config.loader import load_site
 from hpchub.config.models import SiteConfig
 from hpchub.culling.service import CULLER_SCOPES
-from hpchub.testbed.layout import from_environ
+from hpchub_testbed.layout import from_environ
 
 from . import accounts, breakdown, cull, hubctl, load, report, slurmq, spawn
 from .hubapi import Hub

@@ -25,7 +25,7 @@ class Layout:
     https_port: int = 8443
     http_port: int = 8080
     name: str = ""
-    repo: Path = field(default_factory=lambda: Path(__file__).resolve().parents[3])
+    repo: Path = field(default_factory=lambda: Path(__file__).resolve().parents[2])
 
     @property
     def env(self) -> Path:
@@ -51,6 +51,11 @@ class Layout:
     def secrets_file(self) -> Path:
         # The demo users are shared by every testbed on the machine, and so are their passwords.
         return Path("/var/lib/hpchub-testbed/users.json")
+
+    @property
+    def marker(self) -> Path:
+        """Written by the first `up`: this testbed's /etc folder and sudoers file are its own."""
+        return self.state / "machine-set-up-by-hpchub-testbed"
 
     @property
     def hub_name(self) -> str:
