@@ -28,6 +28,17 @@ class Layout:
     repo: Path = field(default_factory=lambda: Path(__file__).resolve().parents[2])
 
     @property
+    def ports(self) -> tuple[int, ...]:
+        """Every port this testbed listens on (the hub, the proxy, Apache's two)."""
+        return (
+            self.public_port,
+            self.proxy_api_port,
+            self.hub_port,
+            self.https_port,
+            self.http_port,
+        )
+
+    @property
     def env(self) -> Path:
         return self.prefix / "env"
 
@@ -103,8 +114,13 @@ def from_environ(environ: dict[str, str] | None = None) -> Layout:
         return Layout()
     if not name.isalnum():
         raise SystemExit("HPCHUB_TESTBED_NAME must be letters and digits")
-    base = int(env.get("HPCHUB_TESTBED_PORT_BASE", "8000"))
-    return Layout(
+    base_text = env.get("HPCHUB_TESTBED_PORT_BASE", "8000")
+    if not base_text.isdigit() or not 1024 <= int(base_text) <= 65000:
+        raise SystemExit(
+            f"HPCHUB_TESTBED_PORT_BASE must be a port from 1024 to 65000, not {base_text!r}"
+        )
+    base = int(base_text)
+    layout = Layout(
         state=Path(f"/var/lib/hpchub-testbed-{name}"),
         prefix=Path(f"/opt/hpchub-{name}"),
         etc=Path(f"/etc/hpchub-{name}"),
@@ -115,3 +131,11 @@ def from_environ(environ: dict[str, str] | None = None) -> Layout:
         https_port=base + 43,
         http_port=base + 80,
     )
+    clash = sorted(set(layout.ports) & set(Layout().ports))
+    if clash:
+        # Apache serves every testbed: a second Listen on the main testbed's port breaks both.
+        raise SystemExit(
+            f"HPCHUB_TESTBED_PORT_BASE={base} gives port(s) {clash} of the main testbed; "
+            "choose a base whose ports (base, +1, +43, +80, +81) avoid 8000, 8001, 8080, 8081 and 8443"
+        )
+    return layout

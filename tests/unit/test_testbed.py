@@ -93,3 +93,14 @@ def test_every_module_of_the_dev_tools_imports(package):
     for mod in pkgutil.iter_modules(pkg.__path__):
         if mod.name != "__main__" or package == "bench":
             importlib.import_module(f"{package}.{mod.name}")
+
+
+def test_a_named_testbed_may_not_take_the_main_testbeds_ports():
+    from hpchub_testbed.layout import from_environ
+
+    # bench/run's old base: 8400 + 43 is the main testbed's Apache port, 8443.
+    with pytest.raises(SystemExit, match=r"PORT_BASE=8400 gives port\(s\) \[8443\]"):
+        from_environ({"HPCHUB_TESTBED_NAME": "bench", "HPCHUB_TESTBED_PORT_BASE": "8400"})
+    with pytest.raises(SystemExit, match="must be a port"):
+        from_environ({"HPCHUB_TESTBED_NAME": "bench", "HPCHUB_TESTBED_PORT_BASE": "x"})
+    assert from_environ({"HPCHUB_TESTBED_NAME": "bench", "HPCHUB_TESTBED_PORT_BASE": "8500"})
