@@ -17,13 +17,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
-
 from hpchub.config.loader import load_site
 from hpchub.core.files import atomic_write
 from hpchub.deploy import render
 from hpchub.deploy.checks import check_sudoers
 from hpchub.deploy.paths import DeployPaths
+from hpchub.render import render_from
 from hpchub_testbed import cluster, hub, procs, services, system
 from hpchub_testbed.layout import Layout
 
@@ -33,7 +32,6 @@ BENCH_HUB_USER = "hpchub-bench-hub"
 CONFIG_D_NAME = "90-bench.py"
 HOSTS_MARK = "# hpchub bench: batch node name for batchspawner (temporary)"
 BATCHSPAWNER = "batchspawner==1.3.0"
-_TEMPLATES = Path(__file__).with_name("templates")
 
 
 @dataclass(frozen=True)
@@ -80,17 +78,8 @@ class BenchPaths:
 
 
 def render_bench(name: str, **values) -> str:
-    """A template of the benchmark (Jinja2, StrictUndefined)."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_TEMPLATES),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,  # noqa: S701 - Python and Markdown, not HTML
-    )
-    env.filters["py"] = repr
-    return env.get_template(name).render(**values)
+    """A template of the benchmark (bench/templates), with hpchub's one set of Jinja settings."""
+    return render_from("bench", name, **values)
 
 
 def _write(path: Path, text: str, mode: int) -> None:
