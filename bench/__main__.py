@@ -24,61 +24,14 @@ from hpchub.config.culling import CullingSettings
 from hpchub.config.loader import load_site
 from hpchub.config.models import SiteConfig
 from hpchub.culling.service import CULLER_SCOPES
-from hpchub.testbed.layout import from_environ
+from hpchub_testbed.layout import from_environ
 
-from . import accounts, breakdown, cull, hubctl, load, report, slurmq, spawn
+from . import accounts, breakdown, cull, hubctl, load, report, slurmq, smoke, spawn
 from .hubapi import Hub
+from .profiles import BENCH_SCOPES, PARTITIONS, bench_profiles
 
 REPO = Path(__file__).resolve().parent.parent
 QUICK_MINUTES = 15  # how long `bench/run --quick` took on the development machine
-PARTITIONS = ["jupyter-short", "jupyter-overflow"]
-BENCH_SCOPES = [
-    "admin:users",
-    "admin:servers",
-    "access:servers",
-    "list:users",
-    "read:users",
-    "read:servers",
-]
-
-
-def bench_profiles(real_mem: str, light_mem: str) -> list[dict]:
-    """The profiles the benchmark adds: the real server's, the stand-in's, the culling pair."""
-    common = {"cpus": 1, "time": "1h", "users": [], "groups": []}
-    return [
-        {
-            "key": "bench-real",
-            "display_name": "Benchmark, real server",
-            "partitions": PARTITIONS,
-            "memory": real_mem,
-            "idle_timeout": "4h",
-            **common,
-        },
-        {
-            "key": "bench-light",
-            "display_name": "Benchmark, stand-in",
-            "partitions": PARTITIONS,
-            "memory": light_mem,
-            "idle_timeout": "4h",
-            **common,
-        },
-        {
-            "key": "bench-keep",
-            "display_name": "Benchmark, kept by the culler",
-            "partitions": ["jupyter-short"],
-            "memory": light_mem,
-            "idle_timeout": "4h",
-            **common,
-        },
-        {
-            "key": "bench-cull",
-            "display_name": "Benchmark, culled",
-            "partitions": ["jupyter-short"],
-            "memory": light_mem,
-            "idle_timeout": "10s",
-            **common,
-        },
-    ]
 
 
 def parse_args(argv):
@@ -87,6 +40,12 @@ def parse_args(argv):
         "--quick",
         action="store_true",
         help="a small run (about 15 min): fewer spawns, K=10,50, 1-min windows, 500 users",
+    )
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="every phase once and small (a few minutes), for CI: exit 1 if any did not work; "
+        "writes no docs",
     )
     p.add_argument("--minutes", type=float, help="window per K (default 2, quick 1)")
     p.add_argument("--ks", help="comma-separated K values (default 10,50,100)")
@@ -120,6 +79,8 @@ def parse_args(argv):
         p.error(
             f"unknown phase or variant {sorted(bad)}; phases: spawn,load,cull; variants: hpchub,batchspawner"
         )
+    if a.smoke:
+        smoke.apply(a)
     if any(k < 1 or k > 150 for k in a.ks):
         p.error("K must be between 1 and 150 (the testbed holds about 150 stand-in jobs)")
     if not 1 <= a.concurrent <= 40 or not 1 <= a.sequential <= 100:
@@ -387,6 +348,17 @@ def write_docs(results: dict, docs: Path) -> None:
     docs.write_text(text)
 
 
+def _smoke_verdict(results: dict, path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1) + "\n")
+    bad = smoke.problems(results)
+    for line in bad:
+        log(f"SMOKE FAILED: {line}")
+    minutes = results["meta"]["runtime_min"]
+    log(f"smoke run {'failed' if bad else 'passed'} in {minutes:.1f} min; results in {path}")
+    return 1 if bad else 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.report_only:
@@ -398,8 +370,13 @@ def main(argv=None) -> int:
         if os.geteuid() != 0:
             raise SystemExit("bench/run must run as root (it starts the hub and resets sdiag)")
         t0 = time.monotonic()
-        results = Bench(args).run()
+        bench = Bench(args)
+        if args.smoke:
+            args.results = bench.paths.state / "smoke-results.json"
+        results = bench.run()
         results["meta"]["runtime_min"] = (time.monotonic() - t0) / 60
+        if args.smoke:
+            return _smoke_verdict(results, args.results)
         add_breakdown(results)
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text(json.dumps(results, indent=1) + "\n")

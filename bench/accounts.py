@@ -7,11 +7,13 @@ shared demo users (alice, bob, carol) are never touched.
 from __future__ import annotations
 
 import json
-import os
 import pwd
 import secrets
 import subprocess
 from pathlib import Path
+
+from hpchub.core.files import atomic_write
+from hpchub_testbed.system import ensure_user
 
 PREFIX = "bench"
 
@@ -33,11 +35,7 @@ def ensure_users(count: int, group: str, secrets_file: Path, log=print) -> list[
             pwd.getpwnam(name)
         except KeyError:
             log(f"creating user {name}")
-            subprocess.run(
-                ["useradd", "--create-home", "--shell", "/bin/bash", "--groups", group, name],
-                check=True,
-                capture_output=True,
-            )
+            ensure_user(name, groups=(group,))
             stored.pop(name, None)
         if name not in stored:
             stored[name] = secrets.token_urlsafe(12)
@@ -45,9 +43,5 @@ def ensure_users(count: int, group: str, secrets_file: Path, log=print) -> list[
     if new_passwords:
         subprocess.run(["chpasswd"], input="\n".join(new_passwords) + "\n", text=True, check=True)
         secrets_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = secrets_file.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(stored, f, indent=2)
-        os.replace(tmp, secrets_file)
+        atomic_write(secrets_file, json.dumps(stored, indent=2), 0o600)
     return names

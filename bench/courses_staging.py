@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from hpchub.config.loader import parse_site
-from hpchub.courses.paths import expand_target
+from hpchub.core.coursepaths import expand_target
 from hpchub.courses.stager import CourseStager
 
 HELPER = (

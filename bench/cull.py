@@ -20,8 +20,8 @@ import requests
 from jupyterhub_idle_culler import cull_idle
 
 from hpchub.config.models import SiteConfig
-from hpchub.culling.policy import IdlePolicy, should_cull
-from hpchub.culling.service import shortest_timeout
+from hpchub.culling.arbiter import arbiter_for
+from hpchub.culling.policy import IdlePolicy
 
 from .stats import summary
 
@@ -78,13 +78,6 @@ class LatencyProbe(threading.Thread):
         self.join(timeout=60)
 
 
-def _arbiter(policy: IdlePolicy):
-    def arbiter(*, inactive, inactive_limit, server, **_kw) -> bool:
-        return should_cull(policy, inactive.total_seconds(), server)
-
-    return arbiter
-
-
 def run_pass(
     make_hub,
     internal_api: str,
@@ -123,16 +116,17 @@ def run_pass(
     logger.addHandler(logging.StreamHandler(sys.stderr))
     logger.setLevel(logging.WARNING)
     probe.phase = "pass"
+    policy = IdlePolicy.from_site(site)
     p0 = time.perf_counter()
     asyncio.run(
         cull_idle(
             url=internal_api,
             api_token=culler_token,
-            inactive_limit=shortest_timeout(site),
+            inactive_limit=policy.shortest,
             logger=logger,
             concurrency=site.culling.concurrency,
             api_page_size=site.culling.page_size,
-            cull_arbiter=_arbiter(IdlePolicy.from_site(site)),
+            cull_arbiter=arbiter_for(policy),
         )
     )
     pass_s = time.perf_counter() - p0

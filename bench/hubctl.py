@@ -9,17 +9,22 @@ per-user RPC counts separate this hub's queries from those of other hubs on the 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import secrets
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from hpchub.core.templates import environment, render
-from hpchub.testbed import cluster, hub, procs, system
-from hpchub.testbed.layout import Layout
+from hpchub.config.loader import load_site
+from hpchub.core.files import atomic_write
+from hpchub.core.templates import render_from
+from hpchub.deploy import render
+from hpchub.deploy.checks import check_sudoers
+from hpchub.deploy.paths import DeployPaths
+from hpchub_testbed import cluster, hub, procs, services, system
+from hpchub_testbed.layout import Layout
 
 from .procstat import children_of
 
@@ -27,7 +32,6 @@ BENCH_HUB_USER = "hpchub-bench-hub"
 CONFIG_D_NAME = "90-bench.py"
 HOSTS_MARK = "# hpchub bench: batch node name for batchspawner (temporary)"
 BATCHSPAWNER = "batchspawner==1.3.0"
-_TEMPLATES = Path(__file__).with_name("templates")
 
 
 @dataclass(frozen=True)
@@ -74,34 +78,24 @@ class BenchPaths:
 
 
 def render_bench(name: str, **values) -> str:
-    """A template of the benchmark (Jinja2, StrictUndefined)."""
-    env = environment(str(_TEMPLATES))
-    env.filters["py"] = repr
-    return env.get_template(name).render(**values)
+    """A template of the benchmark (bench/templates), with hpchub's one set of Jinja settings."""
+    return render_from("bench", name, **values)
 
 
-def _write(path: Path, text: str, mode: int, owner: str | None = None) -> None:
+def _write(path: Path, text: str, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, mode)
-    if owner:
-        shutil.chown(tmp, owner, owner)
-    os.replace(tmp, path)
+    atomic_write(path, text, mode)
 
 
 def install_sudoers(target: Path, text: str) -> None:
-    """Check ``text`` with visudo before putting it in place (a broken file locks sudo out)."""
-    tmp = target.with_name(f".{target.name}.check")
-    tmp.write_text(text)
-    os.chmod(tmp, 0o440)
-    r = subprocess.run(["visudo", "-cf", str(tmp)], capture_output=True, text=True)
-    if r.returncode != 0:
-        tmp.unlink()
-        raise RuntimeError(f"sudoers for the benchmark failed visudo: {r.stdout}{r.stderr}")
-    os.replace(tmp, target)
+    """Check ``text`` with the product's visudo check before putting it in place."""
+    with tempfile.TemporaryDirectory(prefix="hpchub-bench-") as tmp:
+        candidate = Path(tmp) / "sudoers"
+        candidate.write_text(text)
+        result = check_sudoers(candidate)
+    if not result.ok:
+        raise RuntimeError(f"sudoers for the benchmark failed {result.tool}: {result.output}")
+    atomic_write(target, text, 0o440)
 
 
 def ensure_tokens(paths: BenchPaths) -> tuple[str, str]:
@@ -118,18 +112,15 @@ def ensure_hub_user() -> None:
     system.ensure_user(BENCH_HUB_USER, system=True, groups=("shadow",))
 
 
-def hub_sudoers(layout: Layout) -> str:
-    """The product's least-privilege sudo rule, for the bench hub user (own alias names)."""
-    text = render(
-        "system/sudoers.j2",
-        hub_user=BENCH_HUB_USER,
-        group=layout.group,
-        slurm_bin="/usr/bin",
-        helper=str(layout.env / "bin" / "hpchub-user"),
+def hub_sudoers(paths: BenchPaths) -> str:
+    """The product's own sudo rule (`hpchub install`'s renderer) for the bench hub user; its
+    file name gives it alias names of its own."""
+    layout = paths.layout
+    site = load_site(str(layout.site_file))
+    deploy = site.deploy.model_copy(
+        update={"hub_user": BENCH_HUB_USER, "sudoers_file": paths.sudoers_hub}
     )
-    for alias in ("HPCHUB_USERS", "HPCHUB_CMDS"):
-        text = text.replace(alias, f"{alias}_BENCHHUB")
-    return text
+    return render.sudoers(DeployPaths(site.model_copy(update={"deploy": deploy}), layout.site_file))
 
 
 def baseline_sudoers(layout: Layout) -> str:
@@ -165,16 +156,15 @@ def _hub_data_owner(layout: Layout, user: str) -> None:
 
 
 def restart_hub(layout: Layout, as_user: str = BENCH_HUB_USER, log=print) -> int:
-    """Restart the testbed's hub as ``as_user``; returns the pid of the jupyterhub process."""
+    """Restart the testbed's hub from its own unit file, as ``as_user``; returns the pid of the
+    jupyterhub process."""
     procs.stop("hub", layout.run)
     _hub_data_owner(layout, as_user)
-    run_layout = dataclasses.replace(layout, hub_user=as_user)
-    proxy = system.proxy_path()
-    if proxy is None:
-        raise RuntimeError("configurable-http-proxy is not installed (run hpchub testbed up)")
+    unit = DeployPaths(load_site(str(layout.site_file)), layout.site_file).hub_unit
     log(f"restarting the hub as {as_user}")
+    services.start_unit("hub", unit, layout.run, user=as_user)
     try:
-        hub.start_services(run_layout, proxy, restart_hub=False, log=lambda _m: None)
+        procs.wait_for(lambda: hub.status(layout)["hub_answers"], 120, "the hub")
     except TimeoutError:
         tail = (layout.logs / "hub.log").read_text(errors="replace").splitlines()[-25:]
         raise RuntimeError(
@@ -243,7 +233,7 @@ def remove_baseline(paths: BenchPaths, log=print) -> None:
 def prepare(paths: BenchPaths) -> tuple[str, str]:
     """Bench hub user, its sudo rule, tokens, stand-in; returns the two service tokens."""
     ensure_hub_user()
-    install_sudoers(paths.sudoers_hub, hub_sudoers(paths.layout))
+    install_sudoers(paths.sudoers_hub, hub_sudoers(paths))
     install_standin(paths)
     paths.state.mkdir(parents=True, exist_ok=True)
     os.chmod(paths.state, 0o700)
@@ -251,7 +241,7 @@ def prepare(paths: BenchPaths) -> tuple[str, str]:
 
 
 def restore(paths: BenchPaths, log=print) -> None:
-    """Put the testbed back as `hpchub testbed up` left it (hub as its usual user)."""
+    """Put the testbed back as `hpchub-testbed up` left it (hub as its usual user)."""
     remove_baseline(paths, log=log)
     paths.config_d_file.unlink(missing_ok=True)
     for f in (paths.token_file, paths.culler_token_file):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from hpchub.testbed import procs
+from hpchub_testbed import procs
 
 from .sdiag import RpcStats, parse_sdiag
 

@@ -18,6 +18,18 @@ fi
 if [ ! -x .venv/bin/python ]; then
   /usr/bin/python3 -m venv .venv
 fi
-.venv/bin/pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/pip install -q -e ".[test,singleuser]" 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/hpchub testbed up
+# A failed install stops here, with pip's own message (pip's exit status, not grep's, decides).
+quiet_pip() {
+  local out
+  if ! out="$(.venv/bin/pip "$@" 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    echo "hpchub: pip $* failed (above)" >&2
+    exit 1
+  fi
+  printf '%s\n' "$out" | grep -v -e "^WARNING: Location" -e "^$" || true
+}
+quiet_pip install -q --upgrade pip
+# The product with the extras the suite needs, then the testbed (a separate distribution:
+# a development tool that the production wheel does not contain).
+quiet_pip install -q -e ".[test,browser,dev,bench,singleuser]" -e ./testbed
+.venv/bin/hpchub-testbed up

@@ -19,9 +19,9 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 @pytest.fixture(scope="module")
 def testbed():
-    hpchub = Path(sys.executable).with_name("hpchub")
+    testbed_cmd = Path(sys.executable).with_name("hpchub-testbed")
     r = subprocess.run(
-        [str(hpchub), "testbed", "info", "--json"], capture_output=True, text=True, env=os.environ
+        [str(testbed_cmd), "info", "--json"], capture_output=True, text=True, env=os.environ
     )
     if r.returncode != 0:
         pytest.fail(f"testbed not available: {r.stderr}")

@@ -1,4 +1,4 @@
-"""Integration fixtures: the real testbed (`hpchub testbed up` must have run)."""
+"""Integration fixtures: the real testbed (`hpchub-testbed up` must have run)."""
 
 from __future__ import annotations
 
@@ -23,16 +23,16 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def testbed() -> dict:
-    hpchub = Path(sys.executable).with_name("hpchub")
+    testbed_cmd = Path(sys.executable).with_name("hpchub-testbed")
     r = subprocess.run(
-        [str(hpchub), "testbed", "info", "--json"], capture_output=True, text=True, env=os.environ
+        [str(testbed_cmd), "info", "--json"], capture_output=True, text=True, env=os.environ
     )
     if r.returncode != 0:
         pytest.fail(f"testbed not available: {r.stderr}")
     info = json.loads(r.stdout)
-    status = subprocess.run([str(hpchub), "testbed", "status"], capture_output=True, text=True)
+    status = subprocess.run([str(testbed_cmd), "status"], capture_output=True, text=True)
     if status.returncode != 0:
-        pytest.fail(f"testbed is not up (run `hpchub testbed up`):\n{status.stdout}")
+        pytest.fail(f"testbed is not up (run `hpchub-testbed up`):\n{status.stdout}")
     return info
 
 

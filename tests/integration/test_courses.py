@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from hpchub.config.loader import load_site
-from hpchub.courses.paths import expand_target
-from hpchub.testbed.courses import HANDBOOK_FILES, WORKSHOP_FILES, commit, write_files
+from hpchub.core.coursepaths import expand_target
+from hpchub_testbed.courses import HANDBOOK_FILES, WORKSHOP_FILES, commit, write_files
 
 INTRO_V2 = '{"cells": [], "metadata": {"v": 2}, "nbformat": 4, "nbformat_minor": 5}\n'
 ANSWERS = '{"cells": [], "metadata": {"mine": true}, "nbformat": 4, "nbformat_minor": 5}\n'

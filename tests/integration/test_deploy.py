@@ -132,7 +132,7 @@ def test_jobs_may_use_the_memory_factor_but_not_more(testbed, alice_tmp):
     factor = testbed["memory_factor"]
     assert allowed_ram_percent() == factor * 100, (
         f"Slurm runs AllowedRAMSpace={allowed_ram_percent()}%, the site says {factor}x: another "
-        "test bed rewrote cgroup.conf; run `hpchub testbed up` again"
+        "test bed rewrote cgroup.conf; run `hpchub-testbed up` again"
     )
     state, out = _run_job(alice_tmp, 1024)  # 4x the request
     assert state == "COMPLETED", out

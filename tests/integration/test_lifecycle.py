@@ -62,8 +62,8 @@ def restart_hub(testbed) -> None:
         30,
         "hub stop",
     )
-    hpchub = Path(sys.executable).with_name("hpchub")
-    subprocess.run([str(hpchub), "testbed", "up"], check=True, capture_output=True)
+    testbed_cmd = Path(sys.executable).with_name("hpchub-testbed")
+    subprocess.run([str(testbed_cmd), "up"], check=True, capture_output=True)
 
 
 CUSTOM_SHORT = {"profile": "custom", "partition": "jupyter-short", "memory": "512M", "time": "1h"}
@@ -215,7 +215,7 @@ def test_controller_outage(alice, bob, testbed):
         )
     finally:
         subprocess.run(
-            [str(Path(sys.executable).with_name("hpchub")), "testbed", "up"],
+            [str(Path(sys.executable).with_name("hpchub-testbed")), "up"],
             check=True,
             capture_output=True,
         )

@@ -454,8 +454,8 @@ def test_kernel_websocket_through_apache(alice, testbed, monkeypatch):
 
 
 def test_servers_stay_reachable_while_the_hub_restarts(alice, testbed):
-    from hpchub.testbed import procs
-    from hpchub.testbed.layout import from_environ
+    from hpchub_testbed import procs
+    from hpchub_testbed.layout import from_environ
 
     assert alice.start(options=START).status_code in (201, 202)
     alice.wait_ready()
@@ -472,7 +472,7 @@ def test_servers_stay_reachable_while_the_hub_restarts(alice, testbed):
     finally:
         # Started from its unit, by a separate process (as the test bed does; it detaches).
         code = (
-            "import sys; from pathlib import Path; from hpchub.testbed import services; "
+            "import sys; from pathlib import Path; from hpchub_testbed import services; "
             "services.start_unit('hub', Path(sys.argv[1]), Path(sys.argv[2]))"
         )
         subprocess.run([sys.executable, "-c", code, str(unit), str(layout.run)], check=True)

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
+
 from bench import report
 from bench.procstat import parse_stat, parse_status_kib
 from bench.sdiag import parse_sdiag

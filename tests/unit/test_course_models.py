@@ -4,7 +4,7 @@ import pytest
 
 from hpchub.config.courses import check_course_profiles, check_git_url
 from hpchub.config.loader import SiteConfigError, parse_site
-from hpchub.courses.paths import check_relpath, check_target, expand_target
+from hpchub.core.coursepaths import check_relpath, check_target, expand_target
 
 
 def _site(**course):

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from hpchub.config.loader import SiteConfigError
+from hpchub.core.coursepaths import REPORT_FILE
 from hpchub.courses import report as rep
-from hpchub.courses.paths import REPORT_FILE
 
 from .courses_fixtures import GitRepo, LocalStager, make_site
 
@@ -392,7 +392,7 @@ def test_the_courses_api_serves_the_stored_view_as_it_is(tmp_path):
 
 
 def test_the_first_folder_a_student_must_own():
-    from hpchub.courses.paths import expand_target, owned_from
+    from hpchub.core.coursepaths import expand_target, owned_from
 
     for template, first in (
         ("~/courses/x", "/home/alice/courses"),

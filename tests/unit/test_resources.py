@@ -4,8 +4,9 @@ from hypothesis import strategies as st
 
 from hpchub.config.loader import parse_site
 from hpchub.resources.catalog import Catalog
-from hpchub.resources.request import LiveLimits, OptionsError, resolve_request
+from hpchub.resources.request import OptionsError, resolve_request
 from hpchub.slurm.jobscript import JobRequest, render_job_script
+from hpchub.slurm.livestate import LiveLimits
 from hpchub.spawner.slurm import sbatch_lines
 from tests.sbatch_rules import ALLOWED_SBATCH
 

@@ -4,6 +4,7 @@
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -68,6 +69,10 @@ def test_install_with_a_fake_pip(tmp_path):
     record = install_software(prefix, python="/usr/bin/python3", run=run, log=lambda m: None)
     assert calls[0] == ["/usr/bin/python3", "-m", "venv", str(prefix)]
     assert calls[1][-1].startswith("hpchub[singleuser]==")
+    # Within the versions hpchub was tested with.
+    c = calls[1].index("-c")
+    assert Path(calls[1][c + 1]).name == "constraints.txt"
+    assert "jupyterhub==" in Path(calls[1][c + 1]).read_text()
     assert record["python"] == "/usr/bin/python3"
     assert (prefix / software.MARKER).exists()
     assert list(writable_by_others(prefix)) == []

@@ -12,10 +12,9 @@ from . import (
     install_cmd,
     kernels_cmd,
     render_cmd,
-    testbed_cmd,
 )
 
-GROUPS = (config_cmd, testbed_cmd, kernels_cmd, course_cmd, render_cmd, install_cmd, doctor_cmd)
+GROUPS = (config_cmd, kernels_cmd, course_cmd, render_cmd, install_cmd, doctor_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator, model_validator
 
-from ..courses.paths import check_target
+from ..core.coursepaths import check_target
 from .base import Strict
 from .names import CourseName, UnixName
 from .profiles import ProfileKey

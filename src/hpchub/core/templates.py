@@ -13,11 +13,12 @@ import jinja2
 
 
 @cache
-def environment(folder: str | None = None) -> jinja2.Environment:
-    """The shared environment (built once): the package's templates, or those in ``folder``
-    (the benchmark's, outside the package) with the same settings."""
+def environment(folder: str | None = None, package: str = "hpchub") -> jinja2.Environment:
+    """The shared settings (each environment built once): the ``templates`` folder of
+    ``package`` (hpchub's own, or a development tool's such as the testbed's), or the templates
+    in ``folder`` (the benchmark's, outside any package)."""
     loader = (
-        jinja2.FileSystemLoader(folder) if folder else jinja2.PackageLoader("hpchub", "templates")
+        jinja2.FileSystemLoader(folder) if folder else jinja2.PackageLoader(package, "templates")
     )
     env = jinja2.Environment(
         loader=loader,
@@ -30,9 +31,15 @@ def environment(folder: str | None = None) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["q"] = lambda v: shlex.quote(str(v))
+    env.filters["py"] = repr  # a Python literal, for templates that write Python
     return env
 
 
 def render(template: str, **context: object) -> str:
     """The text of ``template`` rendered with ``context``."""
     return environment().get_template(template).render(**context)
+
+
+def render_from(package: str, template: str, **context: object) -> str:
+    """The text of ``template`` from ``package``'s own templates folder."""
+    return environment(package=package).get_template(template).render(**context)

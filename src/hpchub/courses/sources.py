@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config.courses import local_source
+from ..core.coursepaths import RESERVED_TOP
 from ..core.files import UnsafePath, open_dir
-from .paths import RESERVED_TOP
 from .plan import Upstream
 
 if TYPE_CHECKING:

@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..core.coursepaths import check_course_name
 from ..core.files import atomic_write
 from ..core.names import check_name
-from .paths import check_course_name
 from .report import student_view
 
 

@@ -24,9 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ..core.files import UnsafePath, open_owned_dir, owned_subdir
-from . import report as rep
-from .paths import (
+from ..core.coursepaths import (
     REPORT_FILE,
     STATE_DIR,
     check_course_name,
@@ -34,6 +32,8 @@ from .paths import (
     expand_target,
     owned_from,
 )
+from ..core.files import UnsafePath, open_owned_dir, owned_subdir
+from . import report as rep
 from .plan import BLOCKED, MISSING, Action, Kind, Staged, Upstream, plan, sidecar_name
 from .protocol import (
     CHUNK,

@@ -14,9 +14,9 @@ from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.handlers.base import BaseHandler
 from tornado import web
 
+from ..core.coursepaths import REPORT_FILE, expand_target
 from ..resources.membership import courses_for, today, unix_groups
 from . import report as rep
-from .paths import REPORT_FILE, expand_target
 
 if TYPE_CHECKING:
     from .stager import CourseStager

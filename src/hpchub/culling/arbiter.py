@@ -14,6 +14,15 @@ def _policy() -> IdlePolicy:
     return IdlePolicy.from_site(load_site())
 
 
+def arbiter_for(policy: IdlePolicy | None = None):
+    """The hook for ``policy`` (default: the site file's); bench/run passes its own site."""
+
+    def arbiter(*, inactive, inactive_limit, server, **_kwargs) -> bool:
+        return should_cull(policy or _policy(), inactive.total_seconds(), server)
+
+    return arbiter
+
+
 def cull_arbiter(*, inactive, inactive_limit, server, **_kwargs) -> bool:
     """True if ``server`` has been idle longer than its own timeout (not the global one)."""
-    return should_cull(_policy(), inactive.total_seconds(), server)
+    return arbiter_for()(inactive=inactive, inactive_limit=inactive_limit, server=server)

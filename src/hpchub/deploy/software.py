@@ -20,6 +20,8 @@ from pathlib import Path
 from .. import __version__
 
 MARKER = ".hpchub-software.json"
+CONSTRAINTS = "constraints.txt"
+"""The versions hpchub was tested with, beside this module; pip installs within them."""
 _JUNK = {"build", "dist", "node_modules", "artifacts", "__pycache__"}
 
 
@@ -92,6 +94,18 @@ def _requirement(source: str | None, tmp: Path) -> str:
     return source
 
 
+def constraints_file(tmp: Path) -> Path:
+    """The constraints of what is being installed: a copied checkout's own, else this
+    hpchub's (a wheel or requirement of the same version)."""
+    copied = tmp / "src" / "src" / "hpchub" / "deploy" / CONSTRAINTS
+    if copied.exists():
+        return copied
+    own = Path(__file__).with_name(CONSTRAINTS)
+    if not own.exists():
+        raise SoftwareError(f"{own} is missing: this hpchub was not installed whole")
+    return own
+
+
 def install_software(
     prefix: Path,
     *,
@@ -115,8 +129,10 @@ def install_software(
             _run(run, [python, "-m", "venv", str(prefix)])
         with tempfile.TemporaryDirectory(prefix="hpchub-software-") as tmp:
             req = _requirement(source, Path(tmp))
-            log(f"installing {req} (this takes a minute)")
-            _run(run, [str(prefix / "bin" / "python"), "-m", "pip", "install", "-q", req])
+            constraints = constraints_file(Path(tmp))
+            log(f"installing {req} within {constraints} (this takes a minute)")
+            pip = [str(prefix / "bin" / "python"), "-m", "pip", "install", "-q"]
+            _run(run, [*pip, "-c", str(constraints), req])
         record = {
             "hpchub": __version__,
             "python": python,

@@ -7,6 +7,8 @@ import socket
 import ssl
 import warnings
 
+from cryptography import x509  # a dependency: without it the expiry check would vanish
+
 from .findings import Finding, error, ok, warning
 
 VERSIONS = {
@@ -169,10 +171,6 @@ def certificate_days_left(host: str, port: int, server_name: str) -> float | Non
     except (OSError, ssl.SSLError):
         return None
     if not der:
-        return None
-    try:
-        from cryptography import x509  # JupyterHub depends on it (through certipy)
-    except ImportError:
         return None
     cert = x509.load_der_x509_certificate(der)
     end = cert.not_valid_after_utc

@@ -15,6 +15,7 @@ from ..config.loader import explain
 from ..config.names import SlurmName
 from ..config.profiles import CUSTOM_KEY, ProfileKey
 from ..config.units import DurationSeconds, MemoryMiB, format_duration, format_memory
+from ..slurm.livestate import LiveLimits
 from .catalog import Catalog
 
 CUSTOM_FIELDS = ("partition", "memory", "cpus", "time", "gpus")
@@ -39,15 +40,6 @@ class _Options(BaseModel):
     cpus: int | None = Field(None, ge=1, le=4096)
     time: DurationSeconds | None = None
     gpus: int | None = Field(None, ge=0, le=64)
-
-
-@dataclass(frozen=True)
-class LiveLimits:
-    """What Slurm itself allows in a partition (from the live-state cache), where known."""
-
-    max_time: int | None = None
-    max_node_memory: int | None = None
-    gpus: int | None = None
 
 
 @dataclass(frozen=True)

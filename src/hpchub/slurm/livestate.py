@@ -12,11 +12,19 @@ import logging
 from dataclasses import dataclass
 
 from ..core import clock
-from ..resources.request import LiveLimits
 from .client import SlurmClient, SlurmError
 from .parsers import PartitionState
 
 log = logging.getLogger("hpchub.livestate")
+
+
+@dataclass(frozen=True)
+class LiveLimits:
+    """What Slurm itself allows in a partition (from the live-state cache), where known."""
+
+    max_time: int | None = None
+    max_node_memory: int | None = None
+    gpus: int | None = None
 
 
 @dataclass(frozen=True)

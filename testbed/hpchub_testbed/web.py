@@ -12,7 +12,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from ..core.files import set_owner_mode
+from hpchub.core.files import set_owner_mode
+
 from . import procs
 from .layout import Layout
 from .system import sh

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import yaml
 
-from ..config.loader import parse_site
-from ..config.models import SiteConfig
-from ..core.files import atomic_write, set_owner_mode
-from ..core.templates import render
-from ..deploy.install import Installer, Report
-from ..deploy.paths import DeployPaths
-from ..deploy.software import install_software
+from hpchub.config.loader import parse_site
+from hpchub.config.models import SiteConfig
+from hpchub.core.files import atomic_write, set_owner_mode
+from hpchub.core.templates import render_from
+from hpchub.deploy.install import Installer, Report
+from hpchub.deploy.paths import DeployPaths
+from hpchub.deploy.software import install_software
+
 from . import procs, services, testmodules
 from .cluster import BATCH_NODE, CONTROLLER_ADDR
 from .courses import courses_dir
@@ -48,8 +49,9 @@ def ensure_software(layout: Layout, log=print) -> None:
 
 def site_text(layout: Layout, proxy_bin: str, jupyter_node: str) -> str:
     """The test bed's site file: hub, Slurm, single-user and the deploy section."""
-    return render(
-        "testbed/hpchub.yaml.j2",
+    return render_from(
+        "hpchub_testbed",
+        "hpchub.yaml.j2",
         public_port=layout.public_port,
         hub_port=layout.hub_port,
         proxy_api_port=layout.proxy_api_port,

@@ -25,7 +25,18 @@ class Layout:
     https_port: int = 8443
     http_port: int = 8080
     name: str = ""
-    repo: Path = field(default_factory=lambda: Path(__file__).resolve().parents[3])
+    repo: Path = field(default_factory=lambda: Path(__file__).resolve().parents[2])
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        """Every port this testbed listens on (the hub, the proxy, Apache's two)."""
+        return (
+            self.public_port,
+            self.proxy_api_port,
+            self.hub_port,
+            self.https_port,
+            self.http_port,
+        )
 
     @property
     def env(self) -> Path:
@@ -51,6 +62,11 @@ class Layout:
     def secrets_file(self) -> Path:
         # The demo users are shared by every testbed on the machine, and so are their passwords.
         return Path("/var/lib/hpchub-testbed/users.json")
+
+    @property
+    def marker(self) -> Path:
+        """Written by the first `up`: this testbed's /etc folder and sudoers file are its own."""
+        return self.state / "machine-set-up-by-hpchub-testbed"
 
     @property
     def hub_name(self) -> str:
@@ -98,8 +114,13 @@ def from_environ(environ: dict[str, str] | None = None) -> Layout:
         return Layout()
     if not name.isalnum():
         raise SystemExit("HPCHUB_TESTBED_NAME must be letters and digits")
-    base = int(env.get("HPCHUB_TESTBED_PORT_BASE", "8000"))
-    return Layout(
+    base_text = env.get("HPCHUB_TESTBED_PORT_BASE", "8000")
+    if not base_text.isdigit() or not 1024 <= int(base_text) <= 65000:
+        raise SystemExit(
+            f"HPCHUB_TESTBED_PORT_BASE must be a port from 1024 to 65000, not {base_text!r}"
+        )
+    base = int(base_text)
+    layout = Layout(
         state=Path(f"/var/lib/hpchub-testbed-{name}"),
         prefix=Path(f"/opt/hpchub-{name}"),
         etc=Path(f"/etc/hpchub-{name}"),
@@ -110,3 +131,11 @@ def from_environ(environ: dict[str, str] | None = None) -> Layout:
         https_port=base + 43,
         http_port=base + 80,
     )
+    clash = sorted(set(layout.ports) & set(Layout().ports))
+    if clash:
+        # Apache serves every testbed: a second Listen on the main testbed's port breaks both.
+        raise SystemExit(
+            f"HPCHUB_TESTBED_PORT_BASE={base} gives port(s) {clash} of the main testbed; "
+            "choose a base whose ports (base, +1, +43, +80, +81) avoid 8000, 8001, 8080, 8081 and 8443"
+        )
+    return layout

@@ -2,7 +2,7 @@
 
 Two Python modules backed by different virtual environments (each with ipykernel) and one
 broken module whose prerequisite does not exist. Root-owned, world-readable, shared by every
-testbed on the machine. `hpchub testbed up` builds it and runs `hpchub kernels sync`.
+testbed on the machine. `hpchub-testbed up` builds it and runs `hpchub kernels sync`.
 """
 
 from __future__ import annotations

@@ -1,13 +1,19 @@
-"""`hpchub testbed up | down | status | info [--json]`."""
+"""`hpchub-testbed up | down | status | info [--json]` (a development tool, not in hpchub)."""
 
 from __future__ import annotations
 
-from ..testbed import control
-from ..testbed.layout import from_environ
+import argparse
+
+from . import control
+from .layout import from_environ
 
 
-def register(sub) -> None:
-    p = sub.add_parser("testbed", help="a real two-node Slurm cluster with a hub, on this machine")
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hpchub-testbed",
+        description="A real two-node Slurm cluster with a hub, on this development machine "
+        "(HPCHUB_TESTBED_NAME and HPCHUB_TESTBED_PORT_BASE name a second one).",
+    )
     tsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     tsub.add_parser("up", help="install, configure and start everything (idempotent)").set_defaults(
         func=_up
@@ -19,6 +25,12 @@ def register(sub) -> None:
     i = tsub.add_parser("info", help="URL, demo users and passwords, partitions")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=_info)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
 
 
 def _up(args) -> int:

@@ -6,21 +6,36 @@ import json
 import os
 import sys
 
-from ..deploy.paths import DeployPaths
-from . import cluster, courses, hub, system, testmodules, web
+from hpchub.deploy.paths import DeployPaths
+
+from . import cluster, courses, hub, ownership, system, testmodules, web
 from .layout import Layout
 
 
 def _need_root() -> None:
     if os.geteuid() != 0:
         raise SystemExit(
-            "hpchub testbed must run as root (it installs packages and starts daemons)"
+            "hpchub-testbed must run as root (it installs packages and starts daemons)"
         )
+
+
+def _need_own_machine(layout: Layout) -> None:
+    """Refuse, in one line, to overwrite Slurm or hpchub files the testbed did not write."""
+    problem = ownership.refusal(layout)
+    if problem:
+        raise SystemExit(f"hpchub-testbed: {problem}")
 
 
 def up(layout: Layout, log=print) -> dict:
     """Idempotent: install what is missing, (re)write config, start what is not running."""
     _need_root()
+    _need_own_machine(layout)
+    if not (layout.repo / "pyproject.toml").exists():
+        raise SystemExit(
+            f"hpchub-testbed: {layout.repo} is not an hpchub checkout; install the testbed "
+            "from one with pip install -e testbed/"
+        )
+    ownership.claim(layout)
     system.ensure_packages(log=log)
     proxy_bin = system.ensure_proxy(log=log)
     facts = cluster.node_facts()
@@ -59,6 +74,7 @@ def up(layout: Layout, log=print) -> dict:
 def down(layout: Layout, log=print) -> None:
     """Stop every process the testbed started (hub, proxy, Slurm daemons, munge)."""
     _need_root()
+    _need_own_machine(layout)
     hub.stop_services(layout, log=log)
     web.disable_site(layout, log=log)
     if layout.name:

@@ -6,11 +6,13 @@ EnvironmentFile, WorkingDirectory, StandardOutput and UMask are read and honoure
 
 from __future__ import annotations
 
+import dataclasses
 import grp
 import pwd
 from pathlib import Path
 
-from ..deploy.units import ServiceSpec, UnitError, parse_service, service_environment
+from hpchub.deploy.units import ServiceSpec, UnitError, parse_service, service_environment
+
 from . import procs
 
 
@@ -26,9 +28,11 @@ def spec_of(unit: Path) -> ServiceSpec:
     return spec
 
 
-def start_unit(name: str, unit: Path, run_dir: Path) -> int:
-    """Start the unit's process (as its user) unless it runs; its pid."""
+def start_unit(name: str, unit: Path, run_dir: Path, user: str | None = None) -> int:
+    """Start the unit's process (as its user, or ``user``) unless it runs; its pid."""
     spec = spec_of(unit)
+    if user is not None:
+        spec = dataclasses.replace(spec, user=user)
     pwd.getpwnam(spec.user or "")
     return procs.start(
         name,

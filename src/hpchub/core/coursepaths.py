@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..core.names import check_name
+from .names import check_name
 
 _TARGET_RE = re.compile(r"^(~|/)[A-Za-z0-9_./{}-]*$")
 

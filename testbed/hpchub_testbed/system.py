@@ -11,7 +11,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..core.files import atomic_write, set_owner_mode
+from hpchub.core.files import atomic_write, set_owner_mode
+
 from .layout import Layout
 
 APT_PACKAGES = (

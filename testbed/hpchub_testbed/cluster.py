@@ -12,11 +12,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config.models import SiteConfig
-from ..core.templates import render
-from ..deploy.paths import DeployPaths
-from ..deploy.render import allowed_ram_percent
-from ..deploy.render import partition_lines as jupyter_partition_lines
+from hpchub.config.models import SiteConfig
+from hpchub.core.templates import render_from
+from hpchub.deploy.paths import DeployPaths
+from hpchub.deploy.render import allowed_ram_percent
+from hpchub.deploy.render import partition_lines as jupyter_partition_lines
+
 from . import procs
 from .layout import Layout
 from .system import sh
@@ -108,8 +109,9 @@ def write_config(layout: Layout, facts: NodeFacts, enforcement: str, site: SiteC
         shutil.chown(d, "slurm", "slurm")
     for node in (facts.name, BATCH_NODE):
         (state / f"slurmd-{node}").mkdir(parents=True, exist_ok=True)
-    conf = render(
-        "testbed/slurm.conf.j2",
+    conf = render_from(
+        "hpchub_testbed",
+        "slurm.conf.j2",
         host=facts.name,
         controller_addr=CONTROLLER_ADDR,
         jupyter_node=facts.name,
@@ -125,8 +127,9 @@ def write_config(layout: Layout, facts: NodeFacts, enforcement: str, site: SiteC
         partition_lines=partition_lines(site, layout.site_file, BATCH_NODE),
     )
     # Jobs may use the site's memory factor times their request while the node has memory.
-    cg = render(
-        "testbed/cgroup.conf.j2",
+    cg = render_from(
+        "hpchub_testbed",
+        "cgroup.conf.j2",
         allowed_ram_percent=allowed_ram_percent(site.deploy.slurm.memory_factor),
     )
     changed = False

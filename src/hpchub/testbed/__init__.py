@@ -1,1 +1,0 @@
-"""`hpchub testbed`: turn this machine into a real one-node cluster with a running hub."""

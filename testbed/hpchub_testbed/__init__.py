@@ -1,0 +1,1 @@
+"""`hpchub-testbed`: turn this machine into a real one-node cluster with a running hub (a development tool, outside the hpchub package)."""

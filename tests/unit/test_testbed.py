@@ -1,0 +1,108 @@
+"""The testbed is a development tool outside hpchub, and it touches only a machine it set up."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import hpchub
+from hpchub_testbed import ownership
+from hpchub_testbed.layout import Layout
+
+SRC = Path(hpchub.__file__).parent
+
+
+def _layout(tmp_path: Path) -> Layout:
+    return Layout(
+        state=tmp_path / "state",
+        etc=tmp_path / "etc-hpchub",
+        slurm_etc=tmp_path / "etc-slurm",
+        name="unit",
+    )
+
+
+def test_a_fresh_machine_is_claimed(tmp_path):
+    layout = _layout(tmp_path)
+    assert ownership.refusal(layout) is None
+    ownership.claim(layout)
+    assert layout.marker.exists()
+
+
+def test_a_real_clusters_slurm_conf_is_refused(tmp_path):
+    layout = _layout(tmp_path)
+    layout.slurm_etc.mkdir()
+    (layout.slurm_etc / "slurm.conf").write_text("ClusterName=production\n")
+    ownership.claim(layout)  # even a marker does not make another's slurm.conf ours
+    msg = ownership.refusal(layout)
+    assert msg is not None and str(layout.slurm_etc / "slurm.conf") in msg
+    assert "\n" not in msg
+
+
+def test_a_real_site_file_and_sudoers_file_are_refused(tmp_path):
+    layout = _layout(tmp_path)
+    layout.etc.mkdir()
+    layout.site_file.write_text("hub:\n  name: production\n")
+    assert ownership.foreign_files(layout) == [layout.site_file]
+
+
+def test_files_an_earlier_testbed_wrote_are_recognised(tmp_path):
+    layout = _layout(tmp_path)
+    layout.slurm_etc.mkdir()
+    layout.etc.mkdir()
+    (layout.slurm_etc / "slurm.conf").write_text(ownership.SLURM_HEADER + ": a cluster\n")
+    layout.site_file.write_text(ownership.SITE_HEADER + " (demo)\n")
+    assert ownership.refusal(layout) is None
+
+
+def test_the_testbed_templates_still_carry_the_headers():
+    from hpchub.core.templates import environment
+
+    env = environment(package="hpchub_testbed")
+    src = env.loader.get_source(env, "slurm.conf.j2")[0]
+    assert src.startswith(ownership.SLURM_HEADER)
+    src = env.loader.get_source(env, "hpchub.yaml.j2")[0]
+    assert src.startswith(ownership.SITE_HEADER)
+
+
+def test_hpchub_never_imports_the_testbed_or_the_benchmark():
+    offenders = [
+        str(p.relative_to(SRC))
+        for p in SRC.rglob("*.py")
+        if any(w in p.read_text() for w in ("hpchub_testbed", "import bench", "from bench"))
+    ]
+    assert offenders == []
+    assert not (SRC / "testbed").exists() and not (SRC / "templates" / "testbed").exists()
+
+
+def test_hpchub_has_no_testbed_command():
+    r = subprocess.run(
+        [sys.executable, "-m", "hpchub.cli.main", "testbed", "--help"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and "invalid choice: 'testbed'" in r.stderr
+
+
+@pytest.mark.parametrize("package", ["hpchub_testbed", "bench"])
+def test_every_module_of_the_dev_tools_imports(package):
+    """bench/ rotted at import when a product function it used was removed: import it all."""
+    pkg = importlib.import_module(package)
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        if mod.name != "__main__" or package == "bench":
+            importlib.import_module(f"{package}.{mod.name}")
+
+
+def test_a_named_testbed_may_not_take_the_main_testbeds_ports():
+    from hpchub_testbed.layout import from_environ
+
+    # bench/run's old base: 8400 + 43 is the main testbed's Apache port, 8443.
+    with pytest.raises(SystemExit, match=r"PORT_BASE=8400 gives port\(s\) \[8443\]"):
+        from_environ({"HPCHUB_TESTBED_NAME": "bench", "HPCHUB_TESTBED_PORT_BASE": "8400"})
+    with pytest.raises(SystemExit, match="must be a port"):
+        from_environ({"HPCHUB_TESTBED_NAME": "bench", "HPCHUB_TESTBED_PORT_BASE": "x"})
+    assert from_environ({"HPCHUB_TESTBED_NAME": "bench", "HPCHUB_TESTBED_PORT_BASE": "8500"})
