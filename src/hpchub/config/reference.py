@@ -22,6 +22,18 @@ def _type_name(annotation: Any) -> str:
     return text.replace("|", "or")
 
 
+def _field_type(field: FieldInfo) -> str:
+    # Sizes and durations are ints inside; the reader writes them with a unit.
+    text = repr(field.metadata) + repr(field.annotation)
+    if "duration_input" in text:
+        kind = "duration"
+    elif "memory_input" in text:
+        kind = "size"
+    else:
+        return _type_name(field.annotation)
+    return kind + (" or None" if "None" in repr(field.annotation) else "")
+
+
 def _default(defaults: dict | None, name: str, field: FieldInfo) -> str:
     if defaults is not None and name in defaults:
         value = defaults[name]
@@ -61,7 +73,7 @@ def _section(
             out.append(f"| `{name}` | {kind} | (see `{path}.{name}`) | {desc} |")
         else:
             out.append(
-                f"| `{name}` | {_type_name(field.annotation)} | {_default(defaults, name, field)} | {desc} |"
+                f"| `{name}` | {_field_type(field)} | {_default(defaults, name, field)} | {desc} |"
             )
     out.append("")
     for name, sub in children:
@@ -84,8 +96,10 @@ def markdown() -> str:
         "# Site file reference",
         "",
         "Generated from hpchub's models by `hpchub config reference`; do not edit by hand.",
-        "Every section forbids unknown keys. Sizes accept `512M`, `4G`; durations accept",
-        "`30m`, `8h`, `2d` or Slurm's `D-HH:MM:SS` (a bare number is minutes, as in Slurm).",
+        "Every section forbids unknown keys. A size is written with its unit: `512M`, `4G`. A",
+        "duration is written with its unit: `30s`, `90m`, `8h`, `2d`, or Slurm's `D-HH:MM:SS` as",
+        "a quoted string. A bare number is refused in both, because it could mean anything.",
+        "Switches are `true` or `false` (not yes/no/on/off).",
         "",
     ]
     _section(SiteConfig, "site", out, set(), SiteConfig().model_dump(mode="json"))
