@@ -121,6 +121,11 @@ def status(args) -> int:
     from ..resources.membership import course_members, today
 
     paths = StagerPaths.from_site(site)
+    if not paths.data_dir.is_dir():
+        return _fail(
+            f"{paths.data_dir} (hub.data_dir) does not exist: has the hub ever run with this "
+            "site file? Nobody has been staged yet"
+        )
     if not os.access(paths.data_dir, os.R_OK | os.X_OK):
         return _fail(f"cannot read {paths.data_dir}: run as root (or sudo) or as the hub user")
     store = ReportStore(paths.reports)
