@@ -113,7 +113,7 @@ def test_one_place_picks_the_authenticator():
 
     c = auth_piece(parse_site({}))
     assert c.JupyterHub.authenticator_class == "pam"
-    gate = {"enabled": True, "user_pattern": PATTERN}
+    gate = {"enabled": True, "directives": ["AuthType shibboleth"], "user_pattern": PATTERN}
     c = auth_piece(parse_site({"deploy": {"web": {"gate": gate}}}))
     assert c.JupyterHub.authenticator_class == "hpchub.auth.gate.GatedPAMAuthenticator"
     assert c.GatedPAMAuthenticator.gate_user_pattern == PATTERN

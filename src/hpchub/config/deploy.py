@@ -183,6 +183,16 @@ class WebGate(Strict):
         ),
     )
 
+    @model_validator(mode="after")
+    def _gate_has_directives(self) -> WebGate:
+        if self.enabled and not self.directives:
+            raise ValueError(
+                "the gate is enabled but has no directives, so nothing sets REMOTE_USER and "
+                "every outside request is refused: add directives (e.g. ['AuthType "
+                "shibboleth', 'ShibRequestSetting requireSession 1']) or set enabled: false"
+            )
+        return self
+
 
 class WebSettings(Strict):
     """Apache in front of the proxy: TLS, HSTS, the HTTP redirect, websockets, the gate."""

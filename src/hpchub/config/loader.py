@@ -79,7 +79,8 @@ def explain(
         if isinstance(cause, Problems):
             for rel, msg in cause.items:
                 full = (*loc, *rel)
-                lines.append(f"{place(full)}{format_location(full)}: {msg}")
+                # A check that names its own key path (the courses' checks) stands as it is.
+                lines.append(f"{place(full)}{format_location(full) + ': ' if full else ''}{msg}")
             continue
         if e["type"] == "extra_forbidden":
             text = f"unknown key ({unknown_hint})"

@@ -317,8 +317,8 @@ class SiteConfig(Strict):
             )
         for path, check in (
             ((), lambda: self.deploy.check_site(self)),
-            (("courses",), lambda: check_unique_courses(self.courses)),
-            (("courses",), lambda: check_course_profiles(self)),
+            ((), lambda: check_unique_courses(self.courses)),
+            ((), lambda: check_course_profiles(self)),
         ):
             try:
                 check()

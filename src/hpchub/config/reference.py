@@ -46,11 +46,11 @@ def _default(defaults: dict | None, name: str, field: FieldInfo) -> str:
     return "`" + json.dumps(value) + "`"
 
 
-def _nested(annotation: Any) -> type[BaseModel] | None:
+def nested_model(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in getattr(annotation, "__args__", ()) or ():
-        found = _nested(arg)
+        found = nested_model(arg)
         if found is not None:
             return found
     return None
@@ -65,7 +65,7 @@ def _section(
     out.append("|---|---|---|---|")
     children = []
     for name, field in model.model_fields.items():
-        sub = _nested(field.annotation)
+        sub = nested_model(field.annotation)
         desc = (field.description or "").replace("|", "\\|")
         if sub is not None:
             children.append((name, sub))

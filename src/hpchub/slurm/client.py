@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..config.models import SlurmSettings
 from ..core.names import is_unix_name
+from .livestate import SINFO_FIELDS, PartitionState, parse_sinfo_state
 from .parsers import (
     PENDING_FORMAT,
     SINFO_NODE_FORMAT,
@@ -154,6 +155,14 @@ class SlurmClient:
         if not result.ok:
             raise failure(result)
         return parse_sinfo_nodes(result.stdout)
+
+    async def partitions(self) -> dict[str, PartitionState]:
+        """Every partition with its time limit, usable nodes and memory (one sinfo call)."""
+        argv = [self._bin("sinfo"), "-N", "-h", "-O", SINFO_FIELDS]
+        result = await self.runner(argv, timeout=30)
+        if not result.ok:
+            raise failure(result)
+        return parse_sinfo_state(result.stdout)
 
     async def job_details(self, job_id: str) -> dict[str, str]:
         """`scontrol show job -o ID` as a dict (exit code, reasons of failure)."""
