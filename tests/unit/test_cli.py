@@ -11,6 +11,7 @@ import yaml
 
 from hpchub import __version__
 from hpchub.cli import config_cmd
+from hpchub.cli import main as cli_main
 from hpchub.cli.main import main
 
 GOOD = {"hub": {"allowed_groups": ["jupyter"]}}
@@ -53,7 +54,7 @@ def test_a_crash_is_one_line_and_a_private_file(site_file, monkeypatch, tmp_path
         raise RuntimeError("secret detail")
 
     monkeypatch.setattr(config_cmd, "validate", boom)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(cli_main, "crash_folder", lambda: tmp_path / "cache" / "hpchub")
     assert main(["config", "validate", "--config", str(site_file)]) == 70
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -137,3 +138,9 @@ def test_no_cli_module_prints_a_traceback_itself():
     root = Path(__file__).resolve().parents[2] / "src" / "hpchub" / "cli"
     assert not [p for p in root.glob("*.py") if "print_exc" in p.read_text()]
     assert os.path.exists(root / "main.py")
+
+
+def test_root_writes_crash_details_only_into_its_own_home():
+    env = {"XDG_CACHE_HOME": "/home/bob/.cache", "HOME": "/home/bob"}
+    assert cli_main.crash_folder(env, euid=0) == Path("/root/.cache/hpchub")
+    assert cli_main.crash_folder(env, euid=1000) == Path("/home/bob/.cache/hpchub")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pwd
 import sys
 import tempfile
 import time
@@ -68,9 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def crash_folder(environ=None, euid: int | None = None) -> Path:
+    """Where crash details go: the caller's cache folder. Root ignores $HOME and
+    $XDG_CACHE_HOME (under sudo they may still name the invoking user's folders, which that
+    user could point anywhere) and uses root's own home from the password database."""
+    env = os.environ if environ is None else environ
+    euid = os.geteuid() if euid is None else euid
+    if euid != 0 and env.get("XDG_CACHE_HOME"):
+        return Path(env["XDG_CACHE_HOME"]) / "hpchub"
+    return Path(pwd.getpwuid(euid).pw_dir) / ".cache" / "hpchub"
+
+
 def crash_report(err: BaseException, argv: list[str]) -> Path:
     """Write the traceback to a new file only its owner can read; return its path."""
-    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hpchub"
+    folder = crash_folder()
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix="crash-", suffix=".txt", dir=folder)

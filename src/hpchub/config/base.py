@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationInfo, field_validator
 
 _SBATCH_OPTION = re.compile(r"--[a-z][a-z-]*(=[A-Za-z0-9_.,:=@%/+-]+)?")
 
@@ -16,6 +17,11 @@ def described(pattern: str, words: str) -> str:
     """``pattern``, registered with the words an error shows instead of the regex."""
     _PATTERN_WORDS[pattern] = words
     return pattern
+
+
+def text_matching(pattern: str, words: str, **constraints: object) -> object:
+    """A str type that must match ``pattern``; its errors say ``words`` instead."""
+    return Annotated[str, StringConstraints(pattern=described(pattern, words), **constraints)]
 
 
 def pattern_words(pattern: str) -> str:

@@ -17,13 +17,12 @@ from pydantic import (
     BeforeValidator,
     Field,
     PlainSerializer,
-    StringConstraints,
     WithJsonSchema,
     model_validator,
 )
 
 from ..core.names import DEFAULT_USER_PATTERN
-from .base import Strict, described
+from .base import Strict, text_matching
 from .names import SlurmName, UnixName
 from .units import duration
 
@@ -40,58 +39,36 @@ def _safe_path(value: Path) -> Path:
 SafePath = Annotated[Path, AfterValidator(_safe_path)]
 """An absolute path that can be written into a unit file, sudoers or Apache config as is."""
 
-HostName = Annotated[
-    str,
-    StringConstraints(
-        pattern=described(
-            r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
-            "a DNS host name such as jupyter.cluster.example.org",
-        ),
-        max_length=253,
-    ),
-]
+HostName = text_matching(
+    r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
+    "a DNS host name such as jupyter.cluster.example.org",
+    max_length=253,
+)
 """A DNS host name such as jupyter.cluster.example.org."""
 
-ApacheModule = Annotated[
-    str,
-    StringConstraints(
-        pattern=described(
-            r"^[a-z0-9_]{1,40}$", "an Apache module name: lower-case letters, digits and '_'"
-        )
-    ),
-]
+ApacheModule = text_matching(
+    r"^[a-z0-9_]{1,40}$",
+    "an Apache module name: lower-case letters, digits and '_'",
+)
 """An Apache module name as a2enmod knows it, e.g. shib or auth_openidc."""
 
-UnitName = Annotated[
-    str,
-    StringConstraints(
-        pattern=described(
-            r"^[A-Za-z0-9_.@-]{1,200}\.service$", "a systemd unit name ending in .service"
-        )
-    ),
-]
+UnitName = text_matching(
+    r"^[A-Za-z0-9_.@-]{1,200}\.service$",
+    "a systemd unit name ending in .service",
+)
 """A systemd service unit file name, e.g. hpchub.service."""
 
-SlurmHostList = Annotated[
-    str,
-    StringConstraints(
-        pattern=described(
-            r"^(ALL|[A-Za-z0-9_.\-]+(\[[0-9,\-]+\])?([A-Za-z0-9_.\-]*)(,[A-Za-z0-9_.\-]+(\[[0-9,\-]+\])?[A-Za-z0-9_.\-]*)*)$",
-            "ALL or a Slurm node list such as node1 or jupyter[1-2],gpu3",
-        )
-    ),
-]
+SlurmHostList = text_matching(
+    r"^(ALL|[A-Za-z0-9_.\-]+(\[[0-9,\-]+\])?([A-Za-z0-9_.\-]*)(,[A-Za-z0-9_.\-]+(\[[0-9,\-]+\])?[A-Za-z0-9_.\-]*)*)$",
+    "ALL or a Slurm node list such as node1 or jupyter[1-2],gpu3",
+)
 """Slurm's node list syntax: ALL, node1, jupyter[1-2],gpu3."""
 
-UrlPath = Annotated[
-    str,
-    StringConstraints(
-        pattern=described(
-            r"^/[A-Za-z0-9_.~/-]*$", "a URL path starting with '/', of letters, digits and '_.~/-'"
-        ),
-        max_length=200,
-    ),
-]
+UrlPath = text_matching(
+    r"^/[A-Za-z0-9_.~/-]*$",
+    "a URL path starting with '/', of letters, digits and '_.~/-'",
+    max_length=200,
+)
 """An absolute URL path such as /Shibboleth.sso."""
 
 
@@ -182,16 +159,6 @@ class WebGate(Strict):
             "account the gate identified."
         ),
     )
-
-    @model_validator(mode="after")
-    def _gate_has_directives(self) -> WebGate:
-        if self.enabled and not self.directives:
-            raise ValueError(
-                "the gate is enabled but has no directives, so nothing sets REMOTE_USER and "
-                "every outside request is refused: add directives (e.g. ['AuthType "
-                "shibboleth', 'ShibRequestSetting requireSession 1']) or set enabled: false"
-            )
-        return self
 
 
 class WebSettings(Strict):

@@ -310,6 +310,14 @@ class SiteConfig(Strict):
                     ("custom", "partitions", i),
                     f"{name!r} is not in slurm.partitions {sorted(offered)}",
                 )
+        gate = self.deploy.web.gate
+        if gate.enabled and not gate.directives:
+            problems.add(
+                ("deploy", "web", "gate", "directives"),
+                "the gate is enabled but has no directives, so nothing sets REMOTE_USER and "
+                "every outside request is refused: add directives (e.g. ['AuthType "
+                "shibboleth', 'ShibRequestSetting requireSession 1']) or set enabled: false",
+            )
         if not self.profiles and not self.custom.enabled:
             problems.add(
                 ("profiles",),
