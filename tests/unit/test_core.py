@@ -78,3 +78,10 @@ def test_root_links_in_root_only_folders_are_followed():
 
 def test_set_owner_mode_on_a_missing_file_says_so(tmp_path):
     assert set_owner_mode(tmp_path / "none", 0o600) is False
+
+
+def test_accounts_exist_or_not():
+    from hpchub.core.accounts import group_exists, user_exists
+
+    assert user_exists("root") and group_exists("root")
+    assert not user_exists("no-such-user-xyz") and not group_exists("no-such-group-xyz")

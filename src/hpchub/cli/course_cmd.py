@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from ..config.loader import site_path
+from ..core.accounts import user_exists
 from .config_cmd import _load
 
 
@@ -136,7 +137,7 @@ def status(args) -> int:
         print(json.dumps(r, indent=2) if args.json else _details(r, summary))
         return 0
     members = course_members(course)
-    known = [u for u in members if _exists(u)]
+    known = [u for u in members if user_exists(u)]
     jobs, problem = st.query_jobs(known, str(Path(site.slurm.bin_dir) / "squeue"))
     rows = st.build_rows(members, store.for_course(course.name), jobs)
     fetched = st.cache_revision(paths.cache / course.name)
@@ -145,14 +146,6 @@ def status(args) -> int:
     else:
         print(st.render(course, rows, today(), fetched, problem), end="")
     return 0
-
-
-def _exists(user: str) -> bool:
-    try:
-        pwd.getpwnam(user)
-    except KeyError:
-        return False
-    return True
 
 
 def _details(r: dict, summary) -> str:

@@ -7,13 +7,12 @@ the file: a group may exist only on the cluster's LDAP, a file may be validated 
 
 from __future__ import annotations
 
-import grp
 import ipaddress
-import pwd
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ..core.accounts import group_exists, user_exists
 from .models import SiteConfig
 
 
@@ -33,22 +32,6 @@ class NodeFacts:
     """What the caller knows about the cluster (None: not known, the check is skipped)."""
 
     slurm_nodes: int | None = None
-
-
-def _group_exists(name: str) -> bool:
-    try:
-        grp.getgrnam(name)
-    except KeyError:
-        return False
-    return True
-
-
-def _user_exists(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
 
 
 def _named_accounts(site: SiteConfig) -> Iterator[tuple[str, str, str]]:
@@ -74,7 +57,7 @@ def missing_accounts(site: SiteConfig, facts: NodeFacts) -> list[Finding]:
     """Groups and users the site names that this node does not know."""
     out = []
     for path, kind, name in _named_accounts(site):
-        exists = _group_exists(name) if kind == "group" else _user_exists(name)
+        exists = group_exists(name) if kind == "group" else user_exists(name)
         if not exists:
             out.append(Finding(path, f"no {kind} {name!r} on this node: it admits nobody"))
     return out
