@@ -88,10 +88,10 @@ def test_every_error_has_file_line_column_and_all_are_listed(tmp_path):
     )
     problems = _errors(tmp_path, text)
     where = str(tmp_path / "hpchub.yaml")
-    assert len(problems) == 3
-    assert f"{where}, line 4, column 3: slurm.poll_interval" in problems[0]
-    assert any(f"{where}, line 6, column 3: singleuser.default_url" in p for p in problems)
-    assert any(f"{where}, line 8, column 3: custom.max_memory" in p for p in problems)
+    assert len(problems) == 3  # in the file's order
+    assert problems[0].startswith(f"{where}, line 4, column 3: slurm.poll_interval: 30 has no")
+    assert problems[1].startswith(f"{where}, line 6, column 3: singleuser.default_url: 'lab'")
+    assert problems[2].startswith(f"{where}, line 8, column 3: custom.max_memory: 4 has no unit")
 
 
 def test_pattern_errors_speak_words_not_regular_expressions(tmp_path):
@@ -162,3 +162,16 @@ def test_custom_requests_below_the_floor_are_refused():
     cat = Catalog.from_site(SiteConfig())
     with pytest.raises(OptionsError, match="too little for a Jupyter server to start"):
         resolve_request({"profile": "custom", "memory": "64M"}, cat, "alice", {"jupyter"})
+
+
+def test_config_show_output_is_a_valid_site_file(tmp_path, capsys):
+    from hpchub.cli.main import main
+
+    p = tmp_path / "in.yaml"
+    p.write_text(
+        GROUPS + "slurm:\n  partitions:\n    - {name: jupyter-short, max_time: '12:00:00'}\n"
+    )
+    assert main(["config", "show", "--config", str(p)]) == 0
+    shown = tmp_path / "shown.yaml"
+    shown.write_text(capsys.readouterr().out)
+    assert load_site(shown) == load_site(p)

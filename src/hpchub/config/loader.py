@@ -68,10 +68,12 @@ def explain(
     err: ValidationError,
     unknown_hint: str = "check the spelling; see `hpchub config reference`",
     where: Callable[[Loc], str] | None = None,
+    order: Callable[[Loc], tuple[int, int]] | None = None,
 ) -> list[str]:
-    """One line per problem: (place,) key path, what was given, what is allowed."""
+    """One line per problem: (place,) key path, what was given, what is allowed; in file order
+    when ``order`` gives each key path's position."""
     place = where or (lambda loc: "")
-    lines = []
+    found: list[tuple[Loc, str]] = []
     for e in err.errors(include_url=False):
         loc = clean_location(tuple(e["loc"]))
         key = format_location(loc)
@@ -80,7 +82,7 @@ def explain(
             for rel, msg in cause.items:
                 full = (*loc, *rel)
                 # A check that names its own key path (the courses' checks) stands as it is.
-                lines.append(f"{place(full)}{format_location(full) + ': ' if full else ''}{msg}")
+                found.append((full, f"{format_location(full) + ': ' if full else ''}{msg}"))
             continue
         if e["type"] == "extra_forbidden":
             text = f"unknown key ({unknown_hint})"
@@ -92,9 +94,13 @@ def explain(
             )
         else:
             msg = e["msg"].removeprefix("Value error, ")
-            text = f"{msg} (given {_shown(e.get('input'))})"
-        lines.append(f"{place(loc)}{key}: {text}")
-    return lines
+            given = e.get("input")
+            shown = "" if str(given) in msg else f" (given {_shown(given)})"
+            text = msg + shown
+        found.append((loc, f"{key}: {text}"))
+    if order is not None:
+        found.sort(key=lambda item: order(item[0]))
+    return [place(loc) + text for loc, text in found]
 
 
 def _place(path: Path | None, mark: Mark | None) -> str:
@@ -110,8 +116,15 @@ def parse_site(data: object, path: Path | None = None, doc: Document | None = No
     try:
         return SiteConfig.model_validate(data)
     except ValidationError as err:
-        where = (lambda loc: _place(path, doc.mark(loc))) if doc else None
-        raise SiteConfigError(path, explain(err, where=where)) from None
+        if doc is None:
+            raise SiteConfigError(path, explain(err)) from None
+
+        def order(loc: Loc) -> tuple[int, int]:
+            m = doc.mark(loc)
+            return (m.line, m.column) if m else (0, 0)
+
+        where = lambda loc: _place(path, doc.mark(loc))  # noqa: E731
+        raise SiteConfigError(path, explain(err, where=where, order=order)) from None
 
 
 def read_site_text(p: Path) -> str:
