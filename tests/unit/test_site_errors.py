@@ -175,3 +175,15 @@ def test_config_show_output_is_a_valid_site_file(tmp_path, capsys):
     shown = tmp_path / "shown.yaml"
     shown.write_text(capsys.readouterr().out)
     assert load_site(shown) == load_site(p)
+
+
+def test_a_misspelt_key_gets_the_likely_one(tmp_path):
+    text = GROUPS + "slurm:\n  partitions:\n    - {name: a, max_tiem: 1h}\n  poll_intervall: 5s\n"
+    problems = _errors(tmp_path, text)
+    assert any(
+        "slurm.partitions[0].max_tiem: unknown key (did you mean 'max_time'?)" in p
+        for p in problems
+    )
+    assert any(
+        "slurm.poll_intervall: unknown key (did you mean 'poll_interval'?)" in p for p in problems
+    )

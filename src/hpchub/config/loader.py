@@ -6,14 +6,16 @@ given and what is allowed, in words. All problems are listed, not only the first
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .base import Problems, pattern_words
 from .models import SiteConfig
+from .reference import nested_model
 from .yamlfile import Document, Mark, YamlError, parse_yaml
 
 DEFAULT_PATH = Path("/etc/hpchub/hpchub.yaml")
@@ -60,6 +62,22 @@ def format_location(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+def _keys_at(model: type[BaseModel], loc: Loc) -> list[str]:
+    """The keys allowed in the mapping that holds ``loc`` (empty if that is not a model)."""
+    current: type[BaseModel] | None = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(str(part)) if current else None
+        current = nested_model(field.annotation) if field else None
+    return list(current.model_fields) if current else []
+
+
+def _unknown(loc: Loc, model: type[BaseModel] | None, hint: str) -> str:
+    close = difflib.get_close_matches(str(loc[-1]), _keys_at(model, loc), n=1) if model else []
+    return f"unknown key (did you mean {close[0]!r}?)" if close else f"unknown key ({hint})"
+
+
 def _shown(given: object) -> str:
     return repr(given) if not isinstance(given, dict | list) else type(given).__name__
 
@@ -69,6 +87,7 @@ def explain(
     unknown_hint: str = "check the spelling; see `hpchub config reference`",
     where: Callable[[Loc], str] | None = None,
     order: Callable[[Loc], tuple[int, int]] | None = None,
+    model: type[BaseModel] | None = None,
 ) -> list[str]:
     """One line per problem: (place,) key path, what was given, what is allowed; in file order
     when ``order`` gives each key path's position."""
@@ -85,7 +104,7 @@ def explain(
                 found.append((full, f"{format_location(full) + ': ' if full else ''}{msg}"))
             continue
         if e["type"] == "extra_forbidden":
-            text = f"unknown key ({unknown_hint})"
+            text = _unknown(loc, model, unknown_hint)
         elif e["type"] == "missing":
             text = "required key is missing"
         elif e["type"] == "string_pattern_mismatch":
@@ -117,14 +136,15 @@ def parse_site(data: object, path: Path | None = None, doc: Document | None = No
         return SiteConfig.model_validate(data)
     except ValidationError as err:
         if doc is None:
-            raise SiteConfigError(path, explain(err)) from None
+            raise SiteConfigError(path, explain(err, model=SiteConfig)) from None
 
         def order(loc: Loc) -> tuple[int, int]:
             m = doc.mark(loc)
             return (m.line, m.column) if m else (0, 0)
 
         where = lambda loc: _place(path, doc.mark(loc))  # noqa: E731
-        raise SiteConfigError(path, explain(err, where=where, order=order)) from None
+        problems = explain(err, where=where, order=order, model=SiteConfig)
+        raise SiteConfigError(path, problems) from None
 
 
 def read_site_text(p: Path) -> str:
