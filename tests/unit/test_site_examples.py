@@ -133,3 +133,19 @@ def test_disable_user_config_false_is_a_warning_and_strict_makes_it_an_error(tmp
     assert "warning: singleuser.disable_user_config" in capsys.readouterr().err
     assert main(["config", "validate", "--strict", "--config", str(p)]) == 2
     assert "error: singleuser.disable_user_config" in capsys.readouterr().err
+
+
+def test_validate_asks_slurm_for_its_nodes_and_warns_of_a_loopback_hub(
+    tmp_path, monkeypatch, capsys
+):
+    from hpchub.cli import config_cmd
+
+    monkeypatch.setattr(config_cmd, "_slurm_nodes", lambda site: 2)
+    p = tmp_path / "s.yaml"
+    p.write_text("hub:\n  allowed_users: [root]\n")
+    assert main(["config", "validate", "--config", str(p)]) == 0
+    captured = capsys.readouterr()
+    assert (
+        "warning: hub.hub_bind_url: http://127.0.0.1:8081/ is this node's loopback" in captured.err
+    )
+    assert "valid (1 warning)" in captured.out

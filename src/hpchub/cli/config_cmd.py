@@ -70,12 +70,13 @@ def validate(args) -> int:
     path = site_path(args.config)
     found = warnings(site, NodeFacts(slurm_nodes=_slurm_nodes(site)))
     label = "error" if args.strict else "warning"
+    count = f"{len(found)} warning" + ("s" if len(found) != 1 else "")
     for w in found:
         print(f"{path}: {label}: {printable(w)}", file=sys.stderr)
     if found and args.strict:
-        print(f"{path}: invalid with --strict ({len(found)} warnings)", file=sys.stderr)
+        print(f"{path}: invalid with --strict ({count})", file=sys.stderr)
         return 2
-    print(f"{path}: valid" + (f" ({len(found)} warnings)" if found else ""))
+    print(f"{path}: valid" + (f" ({count})" if found else ""))
     return 0
 
 
