@@ -40,13 +40,22 @@ def register(sub) -> None:
     r.set_defaults(func=reference)
 
 
+def report(err: SiteConfigError) -> None:
+    """Print a site-file error: one line for a file that cannot be read, else every problem."""
+    prefix = f"{err.path}, "
+    if len(err.problems) == 1 and not err.problems[0].startswith(prefix):
+        print(f"hpchub: {err.path}: {err.problems[0]}", file=sys.stderr)
+        return
+    print(f"{err.path}: invalid site file:", file=sys.stderr)
+    for problem in err.problems:
+        print(f"  - {problem}", file=sys.stderr)
+
+
 def _load(args) -> SiteConfig | None:
     try:
         return load_site(args.config)
     except SiteConfigError as err:
-        print(f"{err.path}: invalid site file:", file=sys.stderr)
-        for problem in err.problems:
-            print(f"  - {problem}", file=sys.stderr)
+        report(err)
         return None
 
 

@@ -103,9 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except SiteConfigError as err:
-        print(f"{err.path}: invalid site file:", file=sys.stderr)
-        for problem in err.problems:
-            print(f"  - {problem}", file=sys.stderr)
+        config_cmd.report(err)
         return 2
     except Exception as err:  # noqa: BLE001 - no command ever ends in a traceback
         where = crash_report(err, sys.argv if argv is None else argv)
