@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hpchub.cli.main import main
-from hpchub.config.loader import load_site, parse_site
+from hpchub.config.loader import load_site, parse_site, parse_site_text
 from hpchub.config.models import SiteConfig
 from hpchub.config.site_warnings import NodeFacts, warnings
 from hpchub.config.starter import FoundPartition, starter_text
@@ -54,7 +54,7 @@ def test_the_test_bed_site_file_validates(tmp_path):
     for key in ("tls_certificate", "tls_key", "gate_htpasswd", "shared_dir", "testmodules"):
         values[key] = f"/srv/tb/{key}"
     values["courses_dir"] = "/srv/tb/courses"
-    site = parse_site(parse_yaml(render("testbed/hpchub.yaml.j2", **values)).data)
+    site = parse_site_text(render("testbed/hpchub.yaml.j2", **values))
     assert site.custom.min_memory == 1  # the OOM-at-start test asks for less than a server needs
 
 

@@ -168,9 +168,8 @@ def read_site_text(p: Path) -> str:
         ) from None
 
 
-def load_document(p: Path) -> Document:
-    """The file parsed, with the place of every key; SiteConfigError for YAML problems."""
-    text = read_site_text(p)
+def parse_document(text: str, p: Path | None) -> Document:
+    """``text`` parsed, with the place of every key; SiteConfigError for YAML problems."""
     try:
         doc = parse_yaml(text)
     except YamlError as err:
@@ -187,8 +186,13 @@ def load_document(p: Path) -> Document:
     return doc
 
 
+def parse_site_text(text: str, path: Path | None = None) -> SiteConfig:
+    """Validate the text of a site file (``path`` names it in errors)."""
+    doc = parse_document(text, path)
+    return parse_site(doc.data, path, doc)
+
+
 def load_site(path: str | os.PathLike[str] | None = None) -> SiteConfig:
     """Load and validate the site file; a missing file is an error that says how to make one."""
     p = site_path(path)
-    doc = load_document(p)
-    return parse_site(doc.data, p, doc)
+    return parse_site_text(read_site_text(p), p)

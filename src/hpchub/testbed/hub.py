@@ -7,9 +7,7 @@ import os
 import urllib.request
 from pathlib import Path
 
-import yaml
-
-from ..config.loader import parse_site
+from ..config.loader import parse_site_text
 from ..config.models import SiteConfig
 from ..deploy.install import Installer, Report
 from ..deploy.paths import DeployPaths
@@ -81,7 +79,7 @@ def site_text(layout: Layout, proxy_bin: str, jupyter_node: str) -> str:
 
 
 def load_site_text(text: str, path: Path) -> SiteConfig:
-    return parse_site(yaml.safe_load(text), path)
+    return parse_site_text(text, path)
 
 
 def write_site(layout: Layout, text: str) -> bool:
