@@ -73,7 +73,8 @@ def test_server_memory_below_what_a_server_needs_is_refused(tmp_path):
         " memory: 4M, time: 1h}\n"
     )
     (problem,) = _errors(tmp_path, text)
-    assert "profiles[0].memory" in problem and "needs at least 256M" in problem
+    assert "profiles[0].memory: 4M is too little for a Jupyter server to start" in problem
+    assert "at least 256M, custom.min_memory" in problem
 
 
 def test_a_duplicate_key_names_both_lines(tmp_path):

@@ -56,6 +56,11 @@ def test_the_test_bed_site_file_validates(tmp_path):
     values["courses_dir"] = "/srv/tb/courses"
     site = parse_site_text(render("testbed/hpchub.yaml.j2", **values))
     assert site.custom.min_memory == 1  # the OOM-at-start test asks for less than a server needs
+    # The benchmark adds a profile of 100M stand-in jobs to the test bed's site file.
+    data = site.model_dump(mode="json")
+    light = {"key": "bench-light", "display_name": "Stand-in", "partitions": ["jupyter-short"]}
+    data["profiles"].append({**light, "memory": "100M", "time": "1h"})
+    assert parse_site(data).profiles[-1].memory == 100
 
 
 def test_shipped_profiles_are_used_only_where_their_partitions_exist():

@@ -18,7 +18,14 @@ from .deploy import DeploySettings
 from .kernels import ExtensionSettings, KernelSettings
 from .names import SlurmName, UnixName
 from .profiles import CustomResources, Profile, ServerSettings, default_profiles
-from .units import DurationSeconds, MemoryMiB, duration, format_duration, format_memory
+from .units import (
+    SERVER_MEMORY_FLOOR,
+    DurationSeconds,
+    MemoryMiB,
+    duration,
+    format_duration,
+    format_memory,
+)
 
 
 class HubSettings(Strict):
@@ -292,7 +299,7 @@ class SiteConfig(Strict):
         offered = {p.name: p for p in self.slurm.partitions}
         if "profiles" not in self.model_fields_set:
             # The shipped profiles name partitions of their own: keep those that fit this site.
-            fitting = [p for p in self.profiles if not profile_problems(p, offered)]
+            fitting = [p for p in self.profiles if not profile_problems(p, offered, 1)]
             self.__dict__["profiles"] = fitting
         if "partitions" not in self.custom.model_fields_set:
             chosen = [n for n in self.custom.partitions if n in offered]
@@ -302,7 +309,7 @@ class SiteConfig(Strict):
             if key in keys[:i]:
                 problems.add(("profiles", i, "key"), f"{key!r} is used by an earlier profile too")
         for i, prof in enumerate(self.profiles):
-            for rel, msg in profile_problems(prof, offered):
+            for rel, msg in profile_problems(prof, offered, self.custom.min_memory):
                 problems.add(("profiles", i, *rel), msg)
         for i, name in enumerate(self.custom.partitions):
             if name not in offered:
@@ -336,9 +343,19 @@ class SiteConfig(Strict):
         return self
 
 
-def profile_problems(prof: Profile, offered: dict[str, Partition]) -> list[tuple[tuple, str]]:
+def profile_problems(
+    prof: Profile, offered: dict[str, Partition], floor: int = SERVER_MEMORY_FLOOR
+) -> list[tuple[tuple, str]]:
     """What in ``prof`` does not fit the partitions the site offers (empty if it fits)."""
     out: list[tuple[tuple, str]] = []
+    if prof.memory < floor:
+        out.append(
+            (
+                ("memory",),
+                f"{format_memory(prof.memory)} is too little for a Jupyter server to start "
+                f"(at least {format_memory(floor)}, custom.min_memory)",
+            )
+        )
     for j, name in enumerate(prof.partitions):
         part = offered.get(name)
         if part is None:

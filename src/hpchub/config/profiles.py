@@ -12,7 +12,6 @@ from .units import (
     DurationSeconds,
     IdleSeconds,
     MemoryMiB,
-    ServerMemory,
     format_duration,
     format_memory,
 )
@@ -59,7 +58,7 @@ class Profile(Audience):
         description="Partitions in order of preference; later ones (overflow) are used only "
         "when earlier ones are full. Submitted as one multi-partition job.",
     )
-    memory: ServerMemory = Field(description="The server's memory (at least 256M).")
+    memory: MemoryMiB = Field(description="The server's memory (at least custom.min_memory).")
     cpus: int = Field(1, ge=1, le=4096)
     time: DurationSeconds = Field(description="The job's time limit (Slurm enforces it).")
     gpus: int = Field(0, ge=0, le=64, description="GPUs requested as gres gpu[:type]:N.")
@@ -121,13 +120,14 @@ class CustomResources(Audience):
     min_memory: MemoryMiB = Field(
         "256M",
         validate_default=True,
-        description="The least memory a user may ask for. Below 256M a Jupyter server does not "
-        "start; set it lower only to show users that failure (as the test bed does).",
+        description="The least memory of any server: every profile and every custom request. "
+        "Below 256M a Jupyter server does not start; lower it only to show users that failure "
+        "or for stand-in jobs (as the test bed and the benchmark do).",
     )
     max_cpus: int = Field(8, ge=1, le=4096)
     max_time: DurationSeconds = Field("7d", validate_default=True)
     max_gpus: int = Field(0, ge=0, le=64)
-    default_memory: ServerMemory = Field("2G", validate_default=True)
+    default_memory: MemoryMiB = Field("2G", validate_default=True)
     default_cpus: int = Field(1, ge=1, le=4096)
     default_time: DurationSeconds = Field("8h", validate_default=True)
     idle_timeouts: list[IdleRule] = Field(

@@ -198,16 +198,6 @@ MemoryMiB = Annotated[
 ]
 """Memory in MiB, written with its unit ('4G'); serialises back to '4G'."""
 
-ServerMemory = Annotated[
-    int,
-    BeforeValidator(partial(memory_input, floor=SERVER_MEMORY_FLOOR, what="memory for a server")),
-    PlainSerializer(format_memory, return_type=str),
-    WithJsonSchema(
-        {"type": "string", "description": MEMORY_HELP + "; at least 256M (a server's needs)"}
-    ),
-]
-"""The memory of a Jupyter server: at least SERVER_MEMORY_FLOOR."""
-
 DurationSeconds = duration(60)
 """A job time limit in seconds (whole minutes); '8h', '1-00:00:00'; serialises back to '8h'."""
 
