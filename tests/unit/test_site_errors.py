@@ -188,3 +188,13 @@ def test_a_misspelt_key_gets_the_likely_one(tmp_path):
     assert any(
         "slurm.poll_intervall: unknown key (did you mean 'poll_interval'?)" in p for p in problems
     )
+
+
+def test_every_problem_of_one_section_is_listed(tmp_path):
+    text = GROUPS + (
+        "singleuser:\n  port_range: [80, 90]\n  environment:\n    1BAD: x\n    ALSO-BAD: y\n"
+    )
+    problems = _errors(tmp_path, text)
+    assert any("singleuser.port_range: 80-90 is not within" in p for p in problems)
+    assert any("singleuser.environment.1BAD: '1BAD' is not a variable name" in p for p in problems)
+    assert any("singleuser.environment.ALSO-BAD: 'ALSO-BAD'" in p for p in problems)

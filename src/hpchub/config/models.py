@@ -6,6 +6,7 @@ instead of a setting that silently does nothing.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -237,16 +238,20 @@ class SingleUserSettings(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> SingleUserSettings:
+        problems = ProblemList()
         lo, hi = self.port_range
         if not (1024 <= lo <= hi <= 65535):
-            raise ValueError(f"port_range must satisfy 1024 <= low <= high <= 65535, got {lo}-{hi}")
-        import re
-
+            problems.add(("port_range",), f"{lo}-{hi} is not within 1024 <= low <= high <= 65535")
         for key, value in self.environment.items():
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-                raise ValueError(f"environment name {key!r} is not a valid variable name")
+                problems.add(
+                    ("environment", key),
+                    f"{key!r} is not a variable name: use letters, digits and '_', "
+                    "not starting with a digit",
+                )
             if "\n" in value or "\0" in value:
-                raise ValueError(f"environment value of {key} must be a single line")
+                problems.add(("environment", key), "the value must be a single line")
+        problems.raise_if_any()
         return self
 
 
