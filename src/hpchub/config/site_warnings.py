@@ -24,7 +24,8 @@ class Finding:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        # A check whose message already names its key path gives path "".
+        return f"{self.path}: {self.message}" if self.path else self.message
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,9 @@ def user_config_allowed(site: SiteConfig, facts: NodeFacts) -> list[Finding]:
 
 Check = Callable[[SiteConfig, NodeFacts], list[Finding]]
 
-# The hook: a feature adds its own check here (for example, config/courses.py's check for
-# a course target in a folder that other users share).
+# The hook: a feature adds its own check here, e.g. config/courses.py's course_warnings (a
+# course target in a folder that other users share), as
+#   lambda site, facts: [Finding("", w) for w in course_warnings(site)]
 CHECKS: list[Check] = [missing_accounts, loopback_hub_url, user_config_allowed]
 
 
