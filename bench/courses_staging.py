@@ -87,7 +87,7 @@ def run_once(work: Path, n: int, seed: int) -> dict[str, float]:
                 {
                     "name": "bench",
                     "users": ["student"],
-                    "source": {"git": str(repo), "refresh_interval": 0},
+                    "source": {"git": str(repo), "refresh_interval": "0s"},
                     "target": "~/course",
                 }
             ],

@@ -6,9 +6,7 @@ import hashlib
 import urllib.request
 from pathlib import Path
 
-import yaml
-
-from hpchub.config.loader import parse_site
+from hpchub.config.loader import parse_site_text
 from hpchub.config.models import SiteConfig
 from hpchub.core.files import atomic_write, set_owner_mode
 from hpchub.core.templates import render_from
@@ -83,7 +81,7 @@ def site_text(layout: Layout, proxy_bin: str, jupyter_node: str) -> str:
 
 
 def load_site_text(text: str, path: Path) -> SiteConfig:
-    return parse_site(yaml.safe_load(text), path)
+    return parse_site_text(text, path)
 
 
 def write_site(layout: Layout, text: str) -> bool:

@@ -91,7 +91,7 @@ def make_site(tmp_path: Path, source: dict, **course):
                     "name": "pyintro",
                     "title": "Python intro",
                     "users": ["alice", "bob"],
-                    "source": {"refresh_interval": 0, **source},
+                    "source": {"refresh_interval": "0s", **source},
                     **course,
                 }
             ],

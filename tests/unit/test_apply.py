@@ -13,7 +13,7 @@ def test_apply_site_on_empty_config():
                 "admin_users": ["root2"],
                 "data_dir": "/srv/hub",
             },
-            "slurm": {"poll_interval": 10},
+            "slurm": {"poll_interval": "10s"},
         }
     )
     c = site_config(site)

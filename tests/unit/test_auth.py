@@ -113,7 +113,7 @@ def test_one_place_picks_the_authenticator():
 
     c = auth_piece(parse_site({}))
     assert c.JupyterHub.authenticator_class == "pam"
-    gate = {"enabled": True, "user_pattern": PATTERN}
+    gate = {"enabled": True, "directives": ["AuthType shibboleth"], "user_pattern": PATTERN}
     c = auth_piece(parse_site({"deploy": {"web": {"gate": gate}}}))
     assert c.JupyterHub.authenticator_class == "hpchub.auth.gate.GatedPAMAuthenticator"
     assert c.GatedPAMAuthenticator.gate_user_pattern == PATTERN
@@ -207,7 +207,12 @@ def test_client_address_believes_forwarding_only_from_this_machine():
 def test_the_gate_gets_its_secret_and_exempt_networks():
     from hpchub.config.loader import parse_site
 
-    gate = {"enabled": True, "match_user": False, "exempt_networks": ["10.0.0.0/8"]}
+    gate = {
+        "enabled": True,
+        "match_user": False,
+        "exempt_networks": ["10.0.0.0/8"],
+        "directives": ["AuthType shibboleth"],
+    }
     c = auth_piece(parse_site({"deploy": {"web": {"gate": gate}}}))
     assert c.JupyterHub.authenticator_class == "hpchub.auth.gate.GatedPAMAuthenticator"
     assert c.GatedPAMAuthenticator.gate_match_user is False

@@ -138,3 +138,10 @@ def test_one_clock_can_be_moved():
     finally:
         clock.set_clock(None)
     assert clock.now() > 42.0
+
+
+def test_accounts_exist_or_not():
+    from hpchub.core.accounts import group_exists, user_exists
+
+    assert user_exists("root") and group_exists("root")
+    assert not user_exists("no-such-user-xyz") and not group_exists("no-such-group-xyz")

@@ -173,7 +173,7 @@ async def test_unreachable_source_with_cache_stages_the_last_good_revision(stage
 
 
 async def test_refresh_interval_reuses_the_fetched_revision(tmp_path, repo):
-    site = make_site(tmp_path, {"git": str(repo.path), "refresh_interval": 60})
+    site = make_site(tmp_path, {"git": str(repo.path), "refresh_interval": "1m"})
     stager = LocalStager(site, tmp_path / "home")
     now = [1000.0]
     stager.cache.clock = lambda: now[0]

@@ -68,9 +68,18 @@ def test_user_pattern_must_name_the_account():
 def test_remote_user_needs_the_gate_and_no_exemptions():
     hub = {"authenticator": "remote_user", "allowed_groups": ["jupyter"]}
     assert "deploy.web.gate.enabled" in _err({"hub": hub})
-    gate = {"enabled": True, "exempt_networks": ["10.0.0.0/8"]}
+    gate = {
+        "enabled": True,
+        "directives": ["AuthType shibboleth"],
+        "exempt_networks": ["10.0.0.0/8"],
+    }
     assert "exempt_networks must be empty" in _err({"hub": hub, "deploy": {"web": {"gate": gate}}})
-    ok = parse_site({"hub": hub, "deploy": {"web": {"gate": {"enabled": True}}}})
+    ok = parse_site(
+        {
+            "hub": hub,
+            "deploy": {"web": {"gate": {"enabled": True, "directives": ["AuthType shibboleth"]}}},
+        }
+    )
     assert ok.hub.authenticator == "remote_user"
 
 

@@ -68,7 +68,7 @@ def test_hub_unit_runs_unprivileged_without_no_new_privileges():
 def test_remote_user_hub_is_not_in_the_shadow_group():
     data = {
         "hub": {"authenticator": "remote_user", "allowed_groups": ["jupyter"]},
-        "deploy": {"web": {"gate": {"enabled": True}}},
+        "deploy": {"web": {"gate": {"enabled": True, "directives": ["AuthType shibboleth"]}}},
     }
     assert parse_service(R.hub_unit(paths(data))).supplementary_groups == ()
 
@@ -136,7 +136,7 @@ def test_vhost_gate_sends_identity_to_the_hub_only():
 def test_vhost_remote_user_includes_the_secret_file():
     data = {
         "hub": {"authenticator": "remote_user", "allowed_groups": ["jupyter"]},
-        "deploy": {"web": {"gate": {"enabled": True}}},
+        "deploy": {"web": {"gate": {"enabled": True, "directives": ["AuthType shibboleth"]}}},
     }
     text = R.apache_vhost(paths(data))
     assert "Include /etc/hpchub/apache-frontend-secret.conf" in text

@@ -372,6 +372,7 @@ def _gate_paths(tmp_path, **gate):
     from hpchub.config.loader import parse_site
     from hpchub.deploy.paths import DeployPaths
 
+    gate = {"directives": ["AuthType shibboleth"], **gate}
     site = parse_site({"deploy": {"web": {"gate": {"enabled": True, **gate}}}})
     return DeployPaths(site, tmp_path / "hpchub.yaml")
 

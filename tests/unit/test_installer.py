@@ -158,7 +158,10 @@ def test_secrets_are_private_and_the_frontend_copies_agree(tmp_path):
     base = tmp_site(tmp_path)
     data = base.site.model_dump(mode="json")
     data["hub"]["authenticator"] = "remote_user"
-    data["deploy"]["web"] = {"enabled": True, "gate": {"enabled": True}}
+    data["deploy"]["web"] = {
+        "enabled": True,
+        "gate": {"enabled": True, "directives": ["AuthType shibboleth"]},
+    }
     p = DeployPaths(parse_site(data), base.site_path)
     done = ensure_secrets(p, chown=False)
     assert len(done) == 4

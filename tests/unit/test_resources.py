@@ -135,12 +135,12 @@ def test_custom_within_limits():
         (
             {"profile": "custom", "memory": "32G"},
             {},
-            "memory: 32G is more than jupyter-short allows (1M to 16G)",
+            "memory: 32G is more than jupyter-short allows (256M to 16G)",
         ),
         (
             {"profile": "custom", "partition": "jupyter-long", "memory": "8G"},
             {},
-            "memory: 8G is more than jupyter-long allows (1M to 4G)",
+            "memory: 8G is more than jupyter-long allows (256M to 4G)",
         ),
         (
             {"profile": "custom", "time": "13h"},
@@ -183,7 +183,7 @@ def test_live_limits_tighten_custom():
     live = {"jupyter-short": LiveLimits(max_time=3600, max_node_memory=4096, gpus=0)}
     with pytest.raises(OptionsError) as e:
         resolve({"profile": "custom", "memory": "6G", "time": "2h"}, live=live)
-    assert "memory: 6G is more than jupyter-short allows (1M to 4G)" in str(e.value)
+    assert "memory: 6G is more than jupyter-short allows (256M to 4G)" in str(e.value)
     assert "time: 2h is more than jupyter-short allows (1m to 1h)" in str(e.value)
 
 

@@ -44,7 +44,7 @@ def test_nested_list_path():
 def test_default_partition_must_be_listed():
     with pytest.raises(SiteConfigError) as e:
         parse_site({"slurm": {"partitions": [{"name": "a"}], "default_partition": "b"}})
-    assert "default_partition 'b' is not among" in str(e.value)
+    assert "slurm.default_partition: 'b' is not among" in str(e.value)
 
 
 def test_nobody_could_log_in():
@@ -71,11 +71,13 @@ def test_profiles_fit_partitions():
     }
     with pytest.raises(SiteConfigError) as e:
         parse_site({"profiles": [prof]})
-    assert "profiles[0] (big): time is longer than max_time of partition 'jupyter-short'" in str(
+    assert "profiles[0].time: 13h is more than partition 'jupyter-short' allows (12h)" in str(
         e.value
     )
     prof.update(time="1h", partitions=["nope"])
-    with pytest.raises(SiteConfigError, match="partition 'nope' is not in slurm.partitions"):
+    with pytest.raises(
+        SiteConfigError, match=r"profiles\[0\].partitions\[0\]: 'nope' is not in slurm.partitions"
+    ):
         parse_site({"profiles": [prof]})
 
 
@@ -92,7 +94,10 @@ def test_profile_key_custom_is_reserved():
 
 
 def test_idle_table_must_end_open():
-    with pytest.raises(SiteConfigError, match="last idle_timeouts row"):
+    with pytest.raises(
+        SiteConfigError,
+        match=r"idle_timeouts\[0\].max_memory: the last row must have no max_memory",
+    ):
         parse_site({"custom": {"idle_timeouts": [{"max_memory": "4G", "idle_timeout": "1h"}]}})
 
 
@@ -148,7 +153,7 @@ def test_cli_schema_is_generated(capsys):
 
 def test_env_var_names_the_file(tmp_path, monkeypatch):
     p = tmp_path / "s.yaml"
-    p.write_text("slurm:\n  poll_interval: 7\n")
+    p.write_text("slurm:\n  poll_interval: 7s\n")
     monkeypatch.setenv("HPCHUB_CONFIG", str(p))
     assert load_site().slurm.poll_interval == 7
 

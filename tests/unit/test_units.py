@@ -87,3 +87,36 @@ def test_compound_durations_and_round_trip():
         assert parse_duration_seconds(format_duration(seconds), minimum=1) == seconds
 
     round_trip()
+
+
+@pytest.mark.parametrize("bare", [4, "4", " 4 ", 4.5, "4.5", "4B", "4 iB"])
+def test_memory_input_needs_a_unit(bare):
+    from hpchub.config.units import memory_input
+
+    with pytest.raises(ValueError, match="unit"):
+        memory_input(bare)
+
+
+@pytest.mark.parametrize("bare", [30, "30", 1.5, "90"])
+def test_duration_input_needs_a_unit(bare):
+    from hpchub.config.units import duration_input
+
+    with pytest.raises(ValueError, match="has no unit"):
+        duration_input(bare)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("12:00:00", 43200), ("1-00:00:00", 86400), ("90m", 5400), ("10:00", 600)]
+)
+def test_duration_input_takes_units_and_slurm_forms(text, seconds):
+    from hpchub.config.units import duration_input
+
+    assert duration_input(text) == seconds
+
+
+def test_memory_input_floor_is_named():
+    from hpchub.config.units import SERVER_MEMORY_FLOOR, memory_input
+
+    with pytest.raises(ValueError, match="needs at least 256M"):
+        memory_input("100M", SERVER_MEMORY_FLOOR)
+    assert memory_input("256M", SERVER_MEMORY_FLOOR) == 256

@@ -1,21 +1,36 @@
-"""`hpchub config validate | show | schema`."""
+"""`hpchub config validate | show | schema | reference | init`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 
 import yaml
 
 from ..config.loader import SiteConfigError, load_site, site_path
-from ..config.models import SiteConfig
+from ..config.models import SiteConfig, SlurmSettings
+from ..core.text import printable
 
 
 def register(sub) -> None:
     p = sub.add_parser("config", help="check and show the site file")
     csub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    v = csub.add_parser("validate", help="check the site file; exit 2 if it is invalid")
+    v = csub.add_parser(
+        "validate",
+        help="check the site file; exit 2 if it is invalid (warnings too, with --strict)",
+        description="Lists every problem with its file, line and column, then the warnings: "
+        "things that are valid but likely wrong on this node (a group that does not exist, a "
+        "loopback hub address with several Slurm nodes).",
+    )
+    v.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 2)")
     v.set_defaults(func=validate)
+    i = csub.add_parser(
+        "init",
+        help="write a commented starter site file with the cluster's partitions (from sinfo)",
+    )
+    i.add_argument("--force", action="store_true", help="overwrite an existing file")
+    i.set_defaults(func=init)
     s = csub.add_parser("show", help="print the effective configuration, defaults included")
     s.add_argument("--format", choices=["yaml", "json"], default="yaml")
     s.set_defaults(func=show)
@@ -25,25 +40,79 @@ def register(sub) -> None:
     r.set_defaults(func=reference)
 
 
+def report(err: SiteConfigError) -> None:
+    """Print a site-file error: one line for a file that cannot be read, else every problem."""
+    prefix = f"{err.path}, "
+    if len(err.problems) == 1 and not err.problems[0].startswith(prefix):
+        print(f"hpchub: {err.path}: {err.problems[0]}", file=sys.stderr)
+        return
+    print(f"{err.path}: invalid site file:", file=sys.stderr)
+    for problem in err.problems:
+        print(f"  - {problem}", file=sys.stderr)
+
+
 def _load(args) -> SiteConfig | None:
     try:
         return load_site(args.config)
     except SiteConfigError as err:
-        print(f"{err.path}: invalid site file:", file=sys.stderr)
-        for problem in err.problems:
-            print(f"  - {problem}", file=sys.stderr)
+        report(err)
+        return None
+
+
+def _slurm_nodes(site: SiteConfig) -> int | None:
+    """How many nodes Slurm has (None when sinfo cannot say: that check is then skipped)."""
+    from ..slurm.client import SlurmClient, SlurmError
+    from ..slurm.runner import CommandTimeout
+
+    try:
+        return len(asyncio.run(SlurmClient(site.slurm).nodes()))
+    except (SlurmError, CommandTimeout, OSError, ValueError):
         return None
 
 
 def validate(args) -> int:
+    from ..config.site_warnings import NodeFacts, warnings
+
     site = _load(args)
     if site is None:
         return 2
-    from ..config.courses import course_warnings
+    path = site_path(args.config)
+    found = warnings(site, NodeFacts(slurm_nodes=_slurm_nodes(site)))
+    label = "error" if args.strict else "warning"
+    count = f"{len(found)} warning" + ("s" if len(found) != 1 else "")
+    for w in found:
+        print(f"{path}: {label}: {printable(w)}", file=sys.stderr)
+    if found and args.strict:
+        print(f"{path}: invalid with --strict ({count})", file=sys.stderr)
+        return 2
+    print(f"{path}: valid" + (f" ({count})" if found else ""))
+    return 0
 
-    print(f"{site_path(args.config)}: valid")
-    for warning in course_warnings(site):
-        print(f"warning: {warning}", file=sys.stderr)
+
+def init(args) -> int:
+    from ..config.starter import FoundPartition, starter_text
+    from ..core.files import atomic_write
+    from ..slurm.client import SlurmClient, SlurmError
+    from ..slurm.runner import CommandTimeout
+
+    path = site_path(args.config)
+    if (path.exists() or path.is_symlink()) and not args.force:
+        print(
+            f"hpchub config init: {path} exists; keeping it (--force replaces it)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        found = asyncio.run(SlurmClient(SlurmSettings()).partitions())
+    except (SlurmError, CommandTimeout, OSError) as err:
+        print(f"hpchub config init: cannot list partitions with sinfo: {err}", file=sys.stderr)
+        return 1
+    parts = [FoundPartition(name, state.max_time) for name, state in found.items()]
+    source = f"from the {len(parts)} partitions sinfo listed" if parts else "(sinfo listed none)"
+    text = starter_text(parts, source)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, text, mode=0o644)
+    print(f"{path}: written {source}; check it with `hpchub config validate`")
     return 0
 
 

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from ..config.loader import site_path
+from ..core.accounts import user_exists
 from .config_cmd import _load
 
 
@@ -121,6 +122,11 @@ def status(args) -> int:
     from ..resources.membership import course_members, today
 
     paths = StagerPaths.from_site(site)
+    if not paths.data_dir.is_dir():
+        return _fail(
+            f"{paths.data_dir} (hub.data_dir) does not exist: has the hub ever run with this "
+            "site file? Nobody has been staged yet"
+        )
     if not os.access(paths.data_dir, os.R_OK | os.X_OK):
         return _fail(f"cannot read {paths.data_dir}: run as root (or sudo) or as the hub user")
     store = ReportStore(paths.reports)
@@ -131,7 +137,7 @@ def status(args) -> int:
         print(json.dumps(r, indent=2) if args.json else _details(r, summary))
         return 0
     members = course_members(course)
-    known = [u for u in members if _exists(u)]
+    known = [u for u in members if user_exists(u)]
     jobs, problem = st.query_jobs(known, site.slurm, site.hub.name)
     rows = st.build_rows(members, store.for_course(course.name), jobs)
     fetched = st.cache_revision(paths.cache / course.name)
@@ -140,14 +146,6 @@ def status(args) -> int:
     else:
         print(st.render(course, rows, today(), fetched, problem), end="")
     return 0
-
-
-def _exists(user: str) -> bool:
-    try:
-        pwd.getpwnam(user)
-    except KeyError:
-        return False
-    return True
 
 
 def _details(r: dict, summary) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pwd
@@ -37,9 +38,25 @@ def register(sub) -> None:
     t.add_argument("--user", help="run as this user, in their login environment (needs root)")
     t.add_argument("--in-slurm", action="store_true", help="run inside a Slurm allocation (srun)")
     t.add_argument("--partition", help="partition for --in-slurm (default: the site default)")
-    t.add_argument("--timeout", type=float, default=120, help="seconds per kernel (default 120)")
+    t.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=120,
+        help="seconds per kernel, more than 0 and at most 3600 (default 120)",
+    )
     t.add_argument("--json", action="store_true", help="print the report as JSON")
     t.set_defaults(func=test)
+
+
+def _seconds(text: str) -> float:
+    """A --timeout value: a number of seconds above 0 and at most an hour."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 (excluded) and 3600 seconds")
+    return value
 
 
 def sync(args) -> int:

@@ -18,6 +18,7 @@ from ..core.coursepaths import check_target
 from .base import Strict
 from .names import CourseName, UnixName
 from .profiles import ProfileKey
+from .units import duration
 
 if TYPE_CHECKING:
     from .models import SiteConfig
@@ -113,17 +114,16 @@ class CourseSource(Strict):
             "(`answers/*.ipynb`). `.git` and hpchub's own names are always excluded."
         ),
     )
-    refresh_interval: int = Field(
-        60,
-        ge=0,
-        le=86400,
+    refresh_interval: duration(0, 86400) = Field(  # type: ignore[valid-type]
+        "1m",
+        validate_default=True,
         description=(
-            "Seconds during which a fetched git revision is reused without asking the server "
+            "How long a fetched git revision is reused without asking the server "
             "again (a workshop's first minute starts many servers at once)."
         ),
     )
-    fetch_timeout: int = Field(
-        60, ge=5, le=3600, description="Seconds a git fetch may take before it counts as failed."
+    fetch_timeout: duration(5, 3600) = Field(  # type: ignore[valid-type]
+        "1m", validate_default=True, description="How long a git fetch may take before it fails."
     )
 
     @field_validator("git")

@@ -17,14 +17,14 @@ from pydantic import (
     BeforeValidator,
     Field,
     PlainSerializer,
-    StringConstraints,
     WithJsonSchema,
     model_validator,
 )
 
 from ..core.names import DEFAULT_USER_PATTERN
-from .base import Strict
+from .base import Strict, text_matching
 from .names import SlurmName, UnixName
+from .units import duration
 
 SAFE_PATH_HELP = "an absolute path of letters, digits and _ . / + @ : - (no spaces, quotes or '..')"
 
@@ -39,30 +39,36 @@ def _safe_path(value: Path) -> Path:
 SafePath = Annotated[Path, AfterValidator(_safe_path)]
 """An absolute path that can be written into a unit file, sudoers or Apache config as is."""
 
-HostName = Annotated[
-    str,
-    StringConstraints(
-        pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
-        max_length=253,
-    ),
-]
+HostName = text_matching(
+    r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
+    "a DNS host name such as jupyter.cluster.example.org",
+    max_length=253,
+)
 """A DNS host name such as jupyter.cluster.example.org."""
 
-ApacheModule = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,40}$")]
+ApacheModule = text_matching(
+    r"^[a-z0-9_]{1,40}$",
+    "an Apache module name: lower-case letters, digits and '_'",
+)
 """An Apache module name as a2enmod knows it, e.g. shib or auth_openidc."""
 
-UnitName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,200}\.service$")]
+UnitName = text_matching(
+    r"^[A-Za-z0-9_.@-]{1,200}\.service$",
+    "a systemd unit name ending in .service",
+)
 """A systemd service unit file name, e.g. hpchub.service."""
 
-SlurmHostList = Annotated[
-    str,
-    StringConstraints(
-        pattern=r"^(ALL|[A-Za-z0-9_.\-]+(\[[0-9,\-]+\])?([A-Za-z0-9_.\-]*)(,[A-Za-z0-9_.\-]+(\[[0-9,\-]+\])?[A-Za-z0-9_.\-]*)*)$"
-    ),
-]
+SlurmHostList = text_matching(
+    r"^(ALL|[A-Za-z0-9_.\-]+(\[[0-9,\-]+\])?([A-Za-z0-9_.\-]*)(,[A-Za-z0-9_.\-]+(\[[0-9,\-]+\])?[A-Za-z0-9_.\-]*)*)$",
+    "ALL or a Slurm node list such as node1 or jupyter[1-2],gpu3",
+)
 """Slurm's node list syntax: ALL, node1, jupyter[1-2],gpu3."""
 
-UrlPath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9_.~/-]*$", max_length=200)]
+UrlPath = text_matching(
+    r"^/[A-Za-z0-9_.~/-]*$",
+    "a URL path starting with '/', of letters, digits and '_.~/-'",
+    max_length=200,
+)
 """An absolute URL path such as /Shibboleth.sso."""
 
 
@@ -174,14 +180,13 @@ class WebSettings(Strict):
         Path("/etc/ssl/private/ssl-cert-snakeoil.key"),
         description="Private key of the certificate, PEM, readable by root only.",
     )
-    hsts_max_age: int = Field(
-        63072000, ge=0, le=63072000, description="Strict-Transport-Security max-age in seconds."
+    hsts_max_age: duration(0, 730 * 86400) = Field(  # type: ignore[valid-type]
+        "730d", validate_default=True, description="Strict-Transport-Security max-age (0s: off)."
     )
-    proxy_timeout: int = Field(
-        3600,
-        ge=30,
-        le=86400,
-        description="Seconds Apache keeps an idle request or websocket to the proxy open.",
+    proxy_timeout: duration(30, 86400) = Field(  # type: ignore[valid-type]
+        "1h",
+        validate_default=True,
+        description="How long Apache keeps an idle request or websocket to the proxy open.",
     )
     vhost_file: SafePath = Field(
         Path("/etc/apache2/sites-available/hpchub.conf"),

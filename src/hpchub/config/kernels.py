@@ -14,13 +14,20 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from .base import Strict
+from .base import Strict, described
+from .units import duration
 
-MODULE_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.+/-]{0,199}$"
+MODULE_NAME_PATTERN = described(
+    r"^[A-Za-z0-9_][A-Za-z0-9_.+/-]{0,199}$",
+    "a module name such as python/3.11: letters, digits and '_.+/-', not starting with '.', '+', '/' or '-'",
+)
 ModuleName = Annotated[str, StringConstraints(pattern=MODULE_NAME_PATTERN)]
 """An Lmod module name such as ``python/3.11`` or ``gcc``: no spaces, no leading '-'."""
 
-MODULE_GLOB_PATTERN = r"^[A-Za-z0-9_*?\[][A-Za-z0-9_.+/*?\[\]!-]{0,199}$"
+MODULE_GLOB_PATTERN = described(
+    r"^[A-Za-z0-9_*?\[][A-Za-z0-9_.+/*?\[\]!-]{0,199}$",
+    "a module pattern such as python/*: letters, digits, '_.+/-' and the wildcards '*?[]!'",
+)
 ModuleGlob = Annotated[str, StringConstraints(pattern=MODULE_GLOB_PATTERN)]
 """A shell-style pattern matched against full module names, e.g. ``python/*``."""
 
@@ -98,7 +105,9 @@ class KernelRule(Strict):
     )
     language: str | None = Field(
         None,
-        pattern=r"^[A-Za-z0-9_+#.-]{1,40}$",
+        pattern=described(
+            r"^[A-Za-z0-9_+#.-]{1,40}$", "letters, digits and '_+#.-', at most 40 characters"
+        ),
         description="kind custom only: the kernel's language (e.g. julia).",
     )
     test_code: str | None = Field(
@@ -163,12 +172,18 @@ class KernelSettings(Strict):
     )
     name_prefix: str = Field(
         "module-",
-        pattern=r"^[a-z0-9._-]{0,20}$",
+        pattern=described(
+            r"^[a-z0-9._-]{0,20}$",
+            "lower-case letters, digits, '.', '_' and '-', at most 20 characters",
+        ),
         description="Prefix of generated kernel names (folder names), e.g. module-python-3.11.",
     )
     base_path: str = Field(
         "/usr/local/bin:/usr/bin:/bin",
-        pattern=r"^/[A-Za-z0-9_./+-]*(:/[A-Za-z0-9_./+-]*)*$",
+        pattern=described(
+            r"^/[A-Za-z0-9_./+-]*(:/[A-Za-z0-9_./+-]*)*$",
+            "absolute folders joined by ':' (letters, digits and '_./+-')",
+        ),
         description="PATH a kernel starts from, before its modules are loaded.",
     )
     base_modules: list[ModuleName] = Field(
@@ -201,8 +216,8 @@ class KernelSettings(Strict):
             "on every cell instead of exiting (which Jupyter would restart in a loop)."
         ),
     )
-    load_timeout: int = Field(
-        120, ge=5, le=3600, description="Seconds a kernel may spend loading its modules."
+    load_timeout: duration(5, 3600) = Field(  # type: ignore[valid-type]
+        "2m", validate_default=True, description="How long a kernel may spend loading its modules."
     )
 
     @model_validator(mode="after")

@@ -6,19 +6,27 @@ instead of a setting that silently does nothing.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import Strict, check_sbatch_option
+from .base import ProblemList, Strict, check_sbatch_option, described
 from .courses import Course, check_course_profiles, check_course_sources, check_unique_courses
 from .culling import CullingSettings
 from .deploy import DeploySettings
 from .kernels import ExtensionSettings, KernelSettings
 from .names import SlurmName, UnixName
 from .profiles import CustomResources, Profile, ServerSettings, default_profiles
-from .units import DurationSeconds, MemoryMiB
+from .units import (
+    SERVER_MEMORY_FLOOR,
+    DurationSeconds,
+    MemoryMiB,
+    duration,
+    format_duration,
+    format_memory,
+)
 
 
 class HubSettings(Strict):
@@ -31,12 +39,18 @@ class HubSettings(Strict):
     public_url: str = Field(
         "http://127.0.0.1:8000/",
         description="URL the proxy listens on for users (behind Apache in production).",
-        pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+(:\d+)?/?$",
+        pattern=described(
+            r"^https?://[A-Za-z0-9.\-\[\]:]+(:\d+)?/?$",
+            "a URL of the form http(s)://HOST[:PORT]/ with no path",
+        ),
     )
     hub_bind_url: str = Field(
         "http://127.0.0.1:8081/",
         description="Where the hub's own API listens (the proxy and services reach it here).",
-        pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+(:\d+)?/?$",
+        pattern=described(
+            r"^https?://[A-Za-z0-9.\-\[\]:]+(:\d+)?/?$",
+            "a URL of the form http(s)://HOST[:PORT]/ with no path",
+        ),
     )
     hub_connect_url: str | None = Field(
         None,
@@ -44,7 +58,10 @@ class HubSettings(Strict):
             "URL that compute nodes use to reach the hub API, when it differs from "
             "hub_bind_url (for example the login node's cluster-network address)."
         ),
-        pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+(:\d+)?/?$",
+        pattern=described(
+            r"^https?://[A-Za-z0-9.\-\[\]:]+(:\d+)?/?$",
+            "a URL of the form http(s)://HOST[:PORT]/ with no path",
+        ),
     )
     authenticator: Literal["pam", "remote_user"] = Field(
         "pam",
@@ -76,7 +93,10 @@ class HubSettings(Strict):
     proxy_api_url: str = Field(
         "http://127.0.0.1:8001/",
         description="configurable-http-proxy's API, which the hub drives.",
-        pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+(:\d+)?/?$",
+        pattern=described(
+            r"^https?://[A-Za-z0-9.\-\[\]:]+(:\d+)?/?$",
+            "a URL of the form http(s)://HOST[:PORT]/ with no path",
+        ),
     )
     external_proxy: bool = Field(
         True,
@@ -125,11 +145,13 @@ class SlurmSettings(Strict):
         min_length=1,
     )
     default_partition: SlurmName = "jupyter-short"
-    submit_timeout: int = Field(
-        60, ge=5, le=600, description="Seconds to wait for sbatch before giving up."
+    submit_timeout: duration(5, 600) = Field(  # type: ignore[valid-type]
+        "1m", validate_default=True, description="How long to wait for sbatch before giving up."
     )
-    poll_interval: int = Field(
-        30, ge=1, le=600, description="Seconds between the monitor's batched squeue queries."
+    poll_interval: duration(1, 600) = Field(  # type: ignore[valid-type]
+        "30s",
+        validate_default=True,
+        description="Time between the monitor's batched squeue queries.",
     )
     extra_sbatch_args: list[str] = Field(
         default_factory=list,
@@ -138,15 +160,27 @@ class SlurmSettings(Strict):
 
     @model_validator(mode="after")
     def _default_is_listed(self) -> SlurmSettings:
+        problems = ProblemList()
         names = [p.name for p in self.partitions]
-        if len(set(names)) != len(names):
-            raise ValueError(f"partition names must be unique, got {names}")
-        if self.default_partition not in names:
-            raise ValueError(
-                f"default_partition {self.default_partition!r} is not among the partitions {names}"
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                problems.add(("partitions", i, "name"), f"{name!r} is listed twice")
+        if "default_partition" not in self.model_fields_set and names:
+            # The shipped default names a partition of its own: use the admin's first one.
+            self.__dict__["default_partition"] = (
+                self.default_partition if self.default_partition in names else names[0]
             )
-        for arg in self.extra_sbatch_args:
-            check_sbatch_option(arg)
+        if self.default_partition not in names:
+            problems.add(
+                ("default_partition",),
+                f"{self.default_partition!r} is not among the partitions {names}",
+            )
+        for i, arg in enumerate(self.extra_sbatch_args):
+            try:
+                check_sbatch_option(arg)
+            except ValueError as err:
+                problems.add(("extra_sbatch_args", i), str(err))
+        problems.raise_if_any()
         return self
 
     def partition(self, name: str) -> Partition:
@@ -164,7 +198,13 @@ class SingleUserSettings(Strict):
         Path("/opt/hpchub/env"),
         description="Python environment with jupyterlab and hpchub; root-owned, world-readable.",
     )
-    default_url: str = Field("/lab", pattern=r"^/[A-Za-z0-9_/.-]*$")
+    default_url: str = Field(
+        "/lab",
+        pattern=described(
+            r"^/[A-Za-z0-9_/.-]*$",
+            "a URL path starting with '/', of letters, digits, '_', '/', '.' and '-'",
+        ),
+    )
     port_range: tuple[int, int] = Field(
         (40000, 49999),
         description="Ports the server may listen on, on the compute node (firewalls).",
@@ -172,14 +212,21 @@ class SingleUserSettings(Strict):
     log_dir: str = Field(
         "~/.hpchub/logs",
         description="Where job logs go; '~' is the user's home. Created mode 700 by the user.",
-        pattern=r"^(~|/)[A-Za-z0-9_./-]*$",
+        pattern=described(
+            r"^(~|/)[A-Za-z0-9_./-]*$",
+            "a path starting with '~' or '/', of letters, digits, '_', '.', '/' and '-'",
+        ),
     )
     log_max_age_days: int = Field(7, ge=1, le=3650, description="Job logs older than this go.")
-    start_timeout: int = Field(
-        300, ge=30, le=7200, description="Seconds a running job may take to report its port."
+    start_timeout: duration(30, 7200) = Field(  # type: ignore[valid-type]
+        "5m",
+        validate_default=True,
+        description="How long a running job may take to report its port.",
     )
-    pending_timeout: int = Field(
-        1800, ge=30, le=86400, description="Seconds a job may wait in the queue before giving up."
+    pending_timeout: duration(30, 86400) = Field(  # type: ignore[valid-type]
+        "30m",
+        validate_default=True,
+        description="How long a job may wait in the queue before giving up.",
     )
     disable_user_config: bool = Field(
         True, description="Ignore ~/.jupyter config in users' servers (security)."
@@ -191,16 +238,20 @@ class SingleUserSettings(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> SingleUserSettings:
+        problems = ProblemList()
         lo, hi = self.port_range
         if not (1024 <= lo <= hi <= 65535):
-            raise ValueError(f"port_range must satisfy 1024 <= low <= high <= 65535, got {lo}-{hi}")
-        import re
-
+            problems.add(("port_range",), f"{lo}-{hi} is not within 1024 <= low <= high <= 65535")
         for key, value in self.environment.items():
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-                raise ValueError(f"environment name {key!r} is not a valid variable name")
+                problems.add(
+                    ("environment", key),
+                    f"{key!r} is not a variable name: use letters, digits and '_', "
+                    "not starting with a digit",
+                )
             if "\n" in value or "\0" in value:
-                raise ValueError(f"environment value of {key} must be a single line")
+                problems.add(("environment", key), "the value must be a single line")
+        problems.raise_if_any()
         return self
 
 
@@ -248,40 +299,83 @@ class SiteConfig(Strict):
     )
 
     @model_validator(mode="after")
-    def _choices_fit_partitions(self) -> SiteConfig:
+    def _consistent(self) -> SiteConfig:
+        problems = ProblemList()
         offered = {p.name: p for p in self.slurm.partitions}
+        if "profiles" not in self.model_fields_set:
+            # The shipped profiles name partitions of their own: keep those that fit this site.
+            fitting = [p for p in self.profiles if not profile_problems(p, offered, 1)]
+            self.__dict__["profiles"] = fitting
+        if "partitions" not in self.custom.model_fields_set:
+            chosen = [n for n in self.custom.partitions if n in offered]
+            self.custom.__dict__["partitions"] = chosen or [self.slurm.default_partition]
         keys = [p.key for p in self.profiles]
-        if len(set(keys)) != len(keys):
-            raise ValueError(f"profile keys must be unique, got {keys}")
+        for i, key in enumerate(keys):
+            if key in keys[:i]:
+                problems.add(("profiles", i, "key"), f"{key!r} is used by an earlier profile too")
         for i, prof in enumerate(self.profiles):
-            where = f"profiles[{i}] ({prof.key})"
-            for name in prof.partitions:
-                if name not in offered:
-                    raise ValueError(
-                        f"{where}: partition {name!r} is not in slurm.partitions {sorted(offered)}"
-                    )
-                part = offered[name]
-                if part.max_time is not None and prof.time > part.max_time:
-                    raise ValueError(f"{where}: time is longer than max_time of partition {name!r}")
-                if part.max_memory is not None and prof.memory > part.max_memory:
-                    raise ValueError(
-                        f"{where}: memory is more than max_memory of partition {name!r}"
-                    )
-                if part.max_cpus is not None and prof.cpus > part.max_cpus:
-                    raise ValueError(f"{where}: cpus is more than max_cpus of partition {name!r}")
-        for name in self.custom.partitions:
+            for rel, msg in profile_problems(prof, offered, self.custom.min_memory):
+                problems.add(("profiles", i, *rel), msg)
+        for i, name in enumerate(self.custom.partitions):
             if name not in offered:
-                raise ValueError(
-                    f"custom.partitions: {name!r} is not in slurm.partitions {sorted(offered)}"
+                problems.add(
+                    ("custom", "partitions", i),
+                    f"{name!r} is not in slurm.partitions {sorted(offered)}",
                 )
+        gate = self.deploy.web.gate
+        if gate.enabled and not gate.directives:
+            problems.add(
+                ("deploy", "web", "gate", "directives"),
+                "the gate is enabled but has no directives, so nothing sets REMOTE_USER and "
+                "every outside request is refused: add directives (e.g. ['AuthType "
+                "shibboleth', 'ShibRequestSetting requireSession 1']) or set enabled: false",
+            )
         if not self.profiles and not self.custom.enabled:
-            raise ValueError("no way to start a server: define profiles or enable custom resources")
-        self.deploy.check_site(self)
+            problems.add(
+                ("profiles",),
+                "no way to start a server: define profiles or enable custom resources",
+            )
+        for path, check in (
+            ((), lambda: self.deploy.check_site(self)),
+            ((), lambda: check_unique_courses(self.courses)),
+            ((), lambda: check_course_profiles(self)),
+            ((), lambda: check_course_sources(self)),
+        ):
+            try:
+                check()
+            except ValueError as err:
+                problems.absorb(path, err)
+        problems.raise_if_any()
         return self
 
-    @model_validator(mode="after")
-    def _courses_are_consistent(self) -> SiteConfig:
-        check_unique_courses(self.courses)
-        check_course_profiles(self)
-        check_course_sources(self)
-        return self
+
+def profile_problems(
+    prof: Profile, offered: dict[str, Partition], floor: int = SERVER_MEMORY_FLOOR
+) -> list[tuple[tuple, str]]:
+    """What in ``prof`` does not fit the partitions the site offers (empty if it fits)."""
+    out: list[tuple[tuple, str]] = []
+    if prof.memory < floor:
+        out.append(
+            (
+                ("memory",),
+                f"{format_memory(prof.memory)} is too little for a Jupyter server to start "
+                f"(at least {format_memory(floor)}, custom.min_memory)",
+            )
+        )
+    for j, name in enumerate(prof.partitions):
+        part = offered.get(name)
+        if part is None:
+            out.append(
+                (("partitions", j), f"{name!r} is not in slurm.partitions {sorted(offered)}")
+            )
+            continue
+        for key, value, cap, fmt in (
+            ("time", prof.time, part.max_time, format_duration),
+            ("memory", prof.memory, part.max_memory, format_memory),
+            ("cpus", prof.cpus, part.max_cpus, str),
+        ):
+            if cap is not None and value > cap:
+                out.append(
+                    ((key,), f"{fmt(value)} is more than partition {name!r} allows ({fmt(cap)})")
+                )
+    return out

@@ -6,12 +6,31 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from .base import Strict, check_sbatch_option
+from .base import ProblemList, Strict, check_sbatch_option, described
 from .names import SlurmName, UnixName
-from .units import DurationSeconds, IdleSeconds, MemoryMiB
+from .units import (
+    DurationSeconds,
+    IdleSeconds,
+    MemoryMiB,
+    format_duration,
+    format_memory,
+)
 
-ProfileKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
-OneLine = Annotated[str, StringConstraints(pattern=r"^[^\r\n\x00]*$", max_length=300)]
+ProfileKey = Annotated[
+    str,
+    StringConstraints(
+        pattern=described(
+            r"^[a-z0-9][a-z0-9-]{0,31}$",
+            "lower-case letters, digits and '-', starting with a letter or digit, at most 32 characters",
+        )
+    ),
+]
+OneLine = Annotated[
+    str,
+    StringConstraints(
+        pattern=described(r"^[^\r\n\x00]*$", "a single line of text"), max_length=300
+    ),
+]
 CUSTOM_KEY = "custom"
 
 
@@ -39,7 +58,7 @@ class Profile(Audience):
         description="Partitions in order of preference; later ones (overflow) are used only "
         "when earlier ones are full. Submitted as one multi-partition job.",
     )
-    memory: MemoryMiB
+    memory: MemoryMiB = Field(description="The server's memory (at least custom.min_memory).")
     cpus: int = Field(1, ge=1, le=4096)
     time: DurationSeconds = Field(description="The job's time limit (Slurm enforces it).")
     gpus: int = Field(0, ge=0, le=64, description="GPUs requested as gres gpu[:type]:N.")
@@ -54,7 +73,10 @@ class Profile(Audience):
     reservation: SlurmName | None = Field(None, description="Slurm reservation (admin-set only).")
     constraint: str | None = Field(
         None,
-        pattern=r"^[A-Za-z0-9_&|,()\[\]*-]+$",
+        pattern=described(
+            r"^[A-Za-z0-9_&|,()\[\]*-]+$",
+            "node features joined by '&', '|' or ',' (letters, digits, '_', '-', brackets, '*')",
+        ),
         description="Node features (sbatch --constraint), admin-set only.",
     )
     extra_sbatch_args: list[str] = Field(
@@ -95,6 +117,13 @@ class CustomResources(Audience):
         description="Partitions a user may pick for a custom server.",
     )
     max_memory: MemoryMiB = Field("16G", validate_default=True)
+    min_memory: MemoryMiB = Field(
+        "256M",
+        validate_default=True,
+        description="The least memory of any server: every profile and every custom request. "
+        "Below 256M a Jupyter server does not start; lower it only to show users that failure "
+        "or for stand-in jobs (as the test bed and the benchmark do).",
+    )
     max_cpus: int = Field(8, ge=1, le=4096)
     max_time: DurationSeconds = Field("7d", validate_default=True)
     max_gpus: int = Field(0, ge=0, le=64)
@@ -113,13 +142,32 @@ class CustomResources(Audience):
 
     @model_validator(mode="after")
     def _table(self) -> CustomResources:
+        problems = ProblemList()
+        last = len(self.idle_timeouts) - 1
         if self.idle_timeouts[-1].max_memory is not None:
-            raise ValueError(
-                "the last idle_timeouts row must have no max_memory (it catches the rest)"
+            problems.add(
+                ("idle_timeouts", last, "max_memory"),
+                "the last row must have no max_memory (it catches the rest)",
             )
         bounds = [r.max_memory for r in self.idle_timeouts[:-1]]
         if any(b is None for b in bounds) or bounds != sorted(bounds):  # type: ignore[type-var]
-            raise ValueError("idle_timeouts rows must have increasing max_memory")
+            problems.add(("idle_timeouts",), "rows must have increasing max_memory")
+        # Defaults stand on their own: each lies within its own cap.
+        for key, low, value, high, fmt in (
+            (
+                "default_memory",
+                self.min_memory,
+                self.default_memory,
+                self.max_memory,
+                format_memory,
+            ),
+            ("default_cpus", 1, self.default_cpus, self.max_cpus, str),
+            ("default_time", 60, self.default_time, self.max_time, format_duration),
+        ):
+            if not low <= value <= high:
+                cap = key.replace("default_", "max_")
+                problems.add((key,), f"{fmt(value)} is outside {fmt(low)} to {cap} {fmt(high)}")
+        problems.raise_if_any()
         return self
 
     def idle_timeout_for(self, memory_mib: int) -> int:

@@ -25,6 +25,18 @@ def _type_name(annotation: Any) -> str:
     return text.replace("|", "or")
 
 
+def _field_type(field: FieldInfo) -> str:
+    # Sizes and durations are ints inside; the reader writes them with a unit.
+    text = repr(field.metadata) + repr(field.annotation)
+    if "duration_input" in text:
+        kind = "duration"
+    elif "memory_input" in text:
+        kind = "size"
+    else:
+        return _type_name(field.annotation)
+    return kind + (" or None" if "None" in repr(field.annotation) else "")
+
+
 def _default(defaults: dict | None, name: str, field: FieldInfo) -> str:
     if defaults is not None and name in defaults:
         value = defaults[name]
@@ -37,11 +49,11 @@ def _default(defaults: dict | None, name: str, field: FieldInfo) -> str:
     return "`" + json.dumps(value) + "`"
 
 
-def _nested(annotation: Any) -> type[BaseModel] | None:
+def nested_model(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in getattr(annotation, "__args__", ()) or ():
-        found = _nested(arg)
+        found = nested_model(arg)
         if found is not None:
             return found
     return None
@@ -57,7 +69,7 @@ def _section(
     out.append("|---|---|---|---|")
     children = []
     for name, field in model.model_fields.items():
-        sub = _nested(field.annotation)
+        sub = nested_model(field.annotation)
         desc = (field.description or "").replace("|", "\\|")
         if sub is not None:
             children.append((name, sub))
@@ -65,7 +77,7 @@ def _section(
             out.append(f"| `{name}` | {kind} | (see `{path}.{name}`) | {desc} |")
         else:
             out.append(
-                f"| `{name}` | {_type_name(field.annotation)} | {_default(defaults, name, field)} | {desc} |"
+                f"| `{name}` | {_field_type(field)} | {_default(defaults, name, field)} | {desc} |"
             )
     out.append("")
     for name, sub in children:
@@ -88,8 +100,10 @@ def markdown() -> str:
         "# Site file reference",
         "",
         "Generated from hpchub's models by `hpchub config reference`; do not edit by hand.",
-        "Every section forbids unknown keys. Sizes accept `512M`, `4G`; durations accept",
-        "`30m`, `8h`, `2d` or Slurm's `D-HH:MM:SS` (a bare number is minutes, as in Slurm).",
+        "Every section forbids unknown keys. A size is written with its unit: `512M`, `4G`. A",
+        "duration is written with its unit: `30s`, `90m`, `8h`, `2d`, or Slurm's `D-HH:MM:SS` as",
+        "a quoted string. A bare number is refused in both, because it could mean anything.",
+        "Switches are `true` or `false` (not yes/no/on/off).",
         "",
     ]
     _section(SiteConfig, "site", out, set(), SiteConfig().model_dump(mode="json"))

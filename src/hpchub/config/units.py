@@ -2,11 +2,17 @@
 
 Both are stored as integers (MiB and seconds) so that comparisons against limits are exact,
 and rendered back into the one spelling Slurm accepts.
+
+What admins and users write (the site file, the form, the REST API) must carry its unit: a bare
+number is refused, because it meant minutes in one key, hours in another and MiB in a third.
+The pydantic types below apply that rule to input; code that already holds whole MiB or seconds
+(Slurm's own output, values read back from a model) uses ``parse_*`` and ``format_*`` directly.
 """
 
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
@@ -14,8 +20,10 @@ from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 _MEM_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$", re.IGNORECASE)
 _MEM_FACTOR = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024 * 1024}
 
-MEMORY_HELP = "a size such as 512M, 4G or 1.5T (a bare number means MiB, as in Slurm)"
-DURATION_HELP = "a duration such as 30m, 8h, 2d, or Slurm's MM, HH:MM:SS, D-HH, D-HH:MM:SS"
+MEMORY_HELP = "a size with its unit, such as 512M, 4G or 1.5T"
+DURATION_HELP = "a duration with its unit, such as 30s, 90m, 8h, 2d, or Slurm's 'D-HH:MM:SS'"
+SERVER_MEMORY_FLOOR = 256
+"""MiB below which a Jupyter server does not start (the interpreter, the server and a kernel)."""
 
 
 def parse_memory_mib(value: object) -> int:
@@ -58,7 +66,7 @@ _SLURM_RE = re.compile(
 )
 
 
-def parse_duration_seconds(value: object, minimum: int = 60) -> int:
+def parse_duration_seconds(value: object, minimum: int = 60, maximum: int = 365 * 86400) -> int:
     """Parse a duration ('8h', '1-12:00:00', '90', '01:30:00') into whole seconds.
 
     Bare numbers and 'MM' follow Slurm: they are minutes. Job time limits are whole minutes
@@ -94,12 +102,10 @@ def parse_duration_seconds(value: object, minimum: int = 60) -> int:
     else:
         raise ValueError(f"expected {DURATION_HELP}, got {value!r}")
     if seconds < minimum:
-        floor = (
-            "one minute" if minimum == 60 else f"{minimum} second" + ("s" if minimum > 1 else "")
-        )
+        floor = "one minute" if minimum == 60 else format_duration(minimum)
         raise ValueError(f"a duration must be at least {floor}, got {value!r}")
-    if seconds > 365 * 86400:
-        raise ValueError(f"a duration must be at most 365 days, got {value!r}")
+    if seconds > maximum:
+        raise ValueError(f"a duration must be at most {format_duration(maximum)}, got {value!r}")
     return seconds
 
 
@@ -125,37 +131,78 @@ def format_duration(seconds: int) -> str:
     return out
 
 
+_BARE_NUMBER = re.compile(r"^\s*\d+(?:\.\d+)?\s*$")
+
+
+def _bare(value: object) -> str | None:
+    """The number as written if ``value`` is a number without a unit, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return f"{value:g}"
+    if isinstance(value, str) and _BARE_NUMBER.match(value):
+        return value.strip()
+    return None
+
+
+def memory_input(value: object, floor: int = 1, what: str = "memory") -> int:
+    """A size written by a person ('4G'); a bare number is refused with how to write it."""
+    n = _bare(value)
+    if n is not None:
+        raise ValueError(
+            f"{n} has no unit: write the size with one, e.g. {n}M for MiB or {n}G for GiB"
+        )
+    if isinstance(value, str) and not re.search(r"[KMGT]", value, re.IGNORECASE):
+        raise ValueError(f"{value!r} has no unit: write the size as e.g. 512M or 4G")
+    mib = parse_memory_mib(value)
+    if mib < floor:
+        raise ValueError(
+            f"{format_memory(mib)} is too little {what}: a Jupyter server needs at least "
+            f"{format_memory(floor)} to start"
+        )
+    return mib
+
+
+def duration_input(value: object, minimum: int = 60, maximum: int = 365 * 86400) -> int:
+    """A duration written by a person ('8h', '1-00:00:00'); a bare number is refused."""
+    n = _bare(value)
+    if n is not None:
+        raise ValueError(
+            f"{n} has no unit: write the duration with one, e.g. {n}s, {n}m or {n}h, "
+            "or quote Slurm's form as a string, e.g. '12:00:00'"
+        )
+    return parse_duration_seconds(value, minimum=minimum, maximum=maximum)
+
+
+def duration(minimum: int = 60, maximum: int = 365 * 86400) -> object:
+    """A pydantic type for a duration input between ``minimum`` and ``maximum`` seconds."""
+    return Annotated[
+        int,
+        BeforeValidator(partial(duration_input, minimum=minimum, maximum=maximum)),
+        PlainSerializer(format_duration, return_type=str),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "description": f"{DURATION_HELP}; from {format_duration(minimum)} "
+                f"to {format_duration(maximum)}",
+            }
+        ),
+    ]
+
+
 MemoryMiB = Annotated[
     int,
-    BeforeValidator(parse_memory_mib),
+    BeforeValidator(memory_input),
     PlainSerializer(format_memory, return_type=str),
-    WithJsonSchema({"type": ["string", "integer"], "description": MEMORY_HELP}),
+    WithJsonSchema({"type": "string", "description": MEMORY_HELP}),
 ]
-"""Memory in MiB; accepts '4G' and friends, serialises back to '4G'."""
+"""Memory in MiB, written with its unit ('4G'); serialises back to '4G'."""
 
-DurationSeconds = Annotated[
-    int,
-    BeforeValidator(parse_duration_seconds),
-    PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema({"type": ["string", "integer"], "description": DURATION_HELP}),
-]
-"""A duration in seconds; accepts '8h', '1-00:00:00' and friends, serialises back to '8h'."""
+DurationSeconds = duration(60)
+"""A job time limit in seconds (whole minutes); '8h', '1-00:00:00'; serialises back to '8h'."""
 
-
-IdleSeconds = Annotated[
-    int,
-    BeforeValidator(lambda v: parse_duration_seconds(v, minimum=10)),
-    PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema(
-        {"type": ["string", "integer"], "description": DURATION_HELP + "; at least 10s"}
-    ),
-]
+IdleSeconds = duration(10)
 """An idle timeout in seconds (like DurationSeconds, but '30s' is allowed)."""
 
-IntervalSeconds = Annotated[
-    int,
-    BeforeValidator(lambda v: parse_duration_seconds(v, minimum=1)),
-    PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema({"type": ["string", "integer"], "description": DURATION_HELP + "; at least 1s"}),
-]
+IntervalSeconds = duration(1)
 """A polling interval in seconds ('5s', '5m')."""

@@ -12,6 +12,24 @@ _GROUP_CACHE: dict[str, tuple[float, frozenset[str]]] = {}
 _TTL = 60.0
 
 
+def user_exists(name: str) -> bool:
+    """Whether this node knows a user called ``name``."""
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def group_exists(name: str) -> bool:
+    """Whether this node knows a group called ``name``."""
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
+
+
 def home_of(user: str) -> str | None:
     try:
         return pwd.getpwnam(user).pw_dir

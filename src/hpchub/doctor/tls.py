@@ -59,6 +59,16 @@ def accepts(host: str, port: int, server_name: str, version: ssl.TLSVersion) -> 
         return False
 
 
+def speaks_plain_http(host: str, port: int) -> bool:
+    """Whether the server on ``port`` answers a plain-text HTTP request (so it does not do TLS)."""
+    try:
+        with socket.create_connection((host, port), timeout=5) as sock:
+            sock.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
+            return sock.recv(5) == b"HTTP/"
+    except OSError:
+        return False
+
+
 def _head(host: str, port: int, server_name: str, tls: bool, path: str = "/hub/login"):
     if tls:
         conn = http.client.HTTPSConnection(host, port, timeout=10, context=_context())
@@ -90,6 +100,16 @@ def check(
                 name,
                 f"nothing answers on {host}:{https_port}: {err}",
                 "start Apache (apachectl start / systemctl start apache2)",
+            )
+        ]
+    if speaks_plain_http(host, https_port):
+        return [
+            error(
+                name,
+                f"{host}:{https_port} answers plain HTTP, not TLS: browsers cannot connect "
+                "with https://",
+                "SSLEngine on in the virtual host for this port (hpchub install writes it), "
+                "or set deploy.web.https_port to the port that serves TLS",
             )
         ]
     unknown = []

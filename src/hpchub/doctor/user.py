@@ -252,6 +252,15 @@ def check_account(user: str, site: SiteConfig) -> list[Finding]:
         pw = pwd.getpwnam(user)
     except KeyError:
         return [error(name, f"{user} has no account on this node", "check the user's name")]
+    if pw.pw_uid == 0:
+        return [
+            error(
+                name,
+                f"{user} has uid 0: the hub never starts a server as root (the sudo rule and "
+                "JupyterHub both refuse it), whatever its groups",
+                "check the account of the person who has the problem, not root",
+            )
+        ]
     out = []
     hub = site.hub
     groups = {g.gr_name for g in grp.getgrall() if user in g.gr_mem}

@@ -51,6 +51,8 @@ def parse_spider_json(text: str) -> list[ModuleInfo]:
         data = json.loads(text or "{}")
     except json.JSONDecodeError as err:
         raise LmodError(f"Lmod's spider printed something that is not JSON: {err}") from None
+    if data == []:
+        return []  # an empty Lua table: no modules at all
     if not isinstance(data, dict):
         raise LmodError("Lmod's spider output is not a JSON object")
     found = []
@@ -107,6 +109,13 @@ def discover(
     spider_cmd: Path, modulepath: str, env: Mapping[str, str] | None = None
 ) -> list[ModuleInfo]:
     """Every module on ``modulepath``, hierarchical ones included, as Lmod sees them."""
+    missing = [p for p in modulepath.split(":") if p and not os.path.isdir(p)]
+    if missing:
+        # Spider would print an empty table for them, which reads as a broken Lmod.
+        raise LmodError(
+            f"kernels.modulepath names folders that do not exist on this node: "
+            f"{', '.join(missing)}; fix the site file or mount them"
+        )
     base = dict(env if env is not None else clean_environment(os.environ, "/usr/bin:/bin"))
     base["MODULEPATH"] = modulepath
     return parse_spider_json(run_spider(spider_cmd, modulepath, base))

@@ -175,7 +175,12 @@ def _custom(raw: _Options, catalog: Catalog, user: str, groups: set[str], live) 
     time_cap = min(x for x in (c.max_time, part.max_time, lim.max_time) if x is not None)
     cpu_cap = min(x for x in (c.max_cpus, part.max_cpus) if x is not None)
     gpu_cap = min(x for x in (c.max_gpus, lim.gpus) if x is not None)
-    _within(problems, "memory", memory, mem_cap, format_memory, name, "1M")
+    if memory < c.min_memory:
+        problems.append(
+            f"memory: {format_memory(memory)} is too little for a Jupyter server to start "
+            f"(at least {format_memory(c.min_memory)})"
+        )
+    _within(problems, "memory", memory, mem_cap, format_memory, name, format_memory(c.min_memory))
     _within(problems, "cpus", cpus, cpu_cap, str, name, "1")
     _within(problems, "time", time, time_cap, format_duration, name, "1m")
     if gpus > gpu_cap:

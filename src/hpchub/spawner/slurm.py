@@ -17,6 +17,7 @@ from jupyterhub.utils import maybe_future
 from traitlets import Bool, Callable, Dict, Float, Integer, List, Tuple, Unicode, default
 
 from ..config.models import Partition, SlurmSettings
+from ..config.units import format_duration
 from ..core import clock
 from ..core.accounts import home_of
 from ..resources.request import ResourceRequest
@@ -160,8 +161,8 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
             sudo=self.sudo_path,
             partitions=[Partition.model_validate(p) for p in self.partitions],
             default_partition=self.default_partition,
-            submit_timeout=self.submit_timeout,
-            poll_interval=max(1, int(self.poll_interval_s)),
+            submit_timeout=format_duration(self.submit_timeout),
+            poll_interval=format_duration(max(1, int(self.poll_interval_s))),
             extra_sbatch_args=list(self.extra_sbatch_args),
         )
 
