@@ -1,7 +1,8 @@
 from traitlets.config import Config
 
 from hpchub.config.loader import parse_site
-from hpchub.hub.pieces import hub_piece, slurm_piece
+from hpchub.hub.pieces import hub_piece
+from hpchub.spawner.slurm import SlurmSpawner
 from hpchub.hub.wiring import site_config
 
 
@@ -23,10 +24,7 @@ def test_apply_site_on_empty_config():
     assert c.PAMAuthenticator.allowed_groups == {"jupyter"}
     assert c.PAMAuthenticator.open_sessions is False
     assert c.Authenticator.admin_users == {"root2"}
-    assert c.SlurmSpawner.poll_interval_s == 10.0
-    assert [p["key"] for p in c.SlurmSpawner.profiles] == ["small-long", "medium", "large-short"]
-    assert c.SlurmSpawner.profiles[1]["partitions"] == ["jupyter-short", "jupyter-overflow"]
-    assert c.SlurmSpawner.custom_resources["max_memory"] == "16G"
+    assert c.SlurmSpawner.site is site
     assert c.JupyterHub.allow_named_servers is True
     assert c.JupyterHub.named_server_limit_per_user == 3
     assert c.Spawner.default_url == "/lab"
@@ -40,15 +38,31 @@ def test_external_proxy_is_not_started_by_hub():
     assert c.JupyterHub.cleanup_proxy is False
 
 
-def test_slurm_partitions_are_plain_data():
-    c = slurm_piece(parse_site({}))
-    assert c.SlurmSpawner.partitions[0] == {
-        "name": "jupyter-short",
-        "description": "",
-        "max_time": "12h",
-        "max_memory": None,
-        "max_cpus": None,
-    }
+def test_every_spawner_reads_the_one_site_model():
+    """The spawner holds the model, not copies of its values or of its defaults."""
+    site = parse_site(
+        {
+            "slurm": {
+                "poll_interval": "10s",
+                "partitions": [
+                    {"name": "jupyter-short"},
+                    {"name": "jupyter-long", "max_time": "3d"},
+                    {"name": "jupyter-overflow"},
+                ],
+            }
+        }
+    )
+    a, b = SlurmSpawner(config=site_config(site)), SlurmSpawner(config=site_config(site))
+    assert a.site is site and b.site is site  # traitlets deep-copies config: never this one
+    assert a.catalog is b.catalog
+    assert a.poll_interval_s == 10.0
+    assert a.port_range == tuple(site.singleuser.port_range)
+    assert [p.key for p in a.catalog.profiles] == ["small-long", "medium", "large-short"]
+    assert a.catalog.profiles[1].partitions == ["jupyter-short", "jupyter-overflow"]
+    # With nothing set, the spawner's defaults are the model's own, not a copy that can drift.
+    from hpchub.config.models import SiteConfig
+
+    assert SlurmSpawner().site == SiteConfig()
 
 
 def test_no_batchspawner_anywhere():
@@ -74,10 +88,9 @@ def test_pieces_merge_in_any_order_and_conflicts_are_named():
     pieces = [
         wiring.hub_piece(site),
         wiring.auth_piece(site),
-        wiring.slurm_piece(site),
-        wiring.singleuser_piece(site),
+        wiring.spawner_piece(site),
         wiring.environment_piece(site),
-        wiring.choices_piece(site),
+        wiring.servers_piece(site),
         wiring.culling_piece(site, None),
         wiring.deploy_piece(site),
         wiring.callback_piece(),

@@ -15,6 +15,7 @@ from jupyterhub.objects import Hub
 from jupyterhub.spawner import SpawnException
 from jupyterhub.user import User
 
+from hpchub.config.loader import parse_site
 from hpchub.core import clock
 from hpchub.slurm.livestate import LiveState
 from hpchub.spawner.monitor import UNKNOWN, JobMonitor
@@ -62,12 +63,17 @@ PROFILE = {
 }
 
 
+def site_with(**singleuser):
+    """The site model the spawner holds: one profile, and ``singleuser`` settings."""
+    return parse_site({"profiles": [PROFILE], "singleuser": singleuser})
+
+
 def new_spawner(db, fake, **kwargs) -> SlurmSpawner:
     """A SlurmSpawner for alice on the fake Slurm (as jupyterhub's tests build theirs)."""
     user = User(db.query(orm.User).filter_by(name="alice").one(), {})
     kwargs.setdefault("hub", Hub())
     kwargs.setdefault("runner", fake)
-    kwargs.setdefault("profiles", [PROFILE])
+    kwargs.setdefault("site", site_with())
     kwargs.setdefault("api_token", TOKEN)
     kwargs.setdefault("oauth_client_id", "mock-client-id")
     kwargs.setdefault("cmd", ["jupyterhub-singleuser"])
@@ -144,7 +150,7 @@ async def test_slow_squeue_start_never_cancels_the_users_job(db, fake):
 
 
 async def test_pending_too_long_gives_up_and_cancels(db, fake, t):
-    sp = new_spawner(db, fake, pending_timeout=600, poll_interval_s=0.01)
+    sp = new_spawner(db, fake, site=site_with(pending_timeout="10m"), poll_interval_s=0.01)
     task = asyncio.ensure_future(sp.start())
     await until(lambda: sp.job_id)
     job_id = sp.job_id

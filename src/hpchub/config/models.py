@@ -258,6 +258,14 @@ class SingleUserSettings(Strict):
 class SiteConfig(Strict):
     """The whole site file (/etc/hpchub/hpchub.yaml)."""
 
+    def __deepcopy__(self, memo):
+        # The hub loads the site once and every spawner shares it; traitlets deep-copies
+        # config values into each instance, which must not make thousands of copies.
+        return self
+
+    def __copy__(self):
+        return self
+
     hub: HubSettings = Field(
         default_factory=lambda: HubSettings(allowed_groups=["jupyter"]),
         description="The hub: addresses, login policy, state.",

@@ -27,8 +27,6 @@ def hub_piece(site: SiteConfig) -> Config:
     c.JupyterHub.db_url = f"sqlite:///{hub.data_dir / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(hub.data_dir / "jupyterhub_cookie_secret")
     c.JupyterHub.log_level = hub.log_level
-    c.SlurmSpawner.state_dir = str(hub.data_dir)
-    c.SlurmSpawner.hub_name = hub.name
     # Our page templates (home page notes) extend JupyterHub's own.
     c.JupyterHub.template_paths = [str(HUB_TEMPLATES)]
     # Servers are Slurm jobs: they outlive hub restarts, and the hub finds them again.
@@ -41,34 +39,17 @@ def hub_piece(site: SiteConfig) -> Config:
     return c
 
 
-def slurm_piece(site: SiteConfig) -> Config:
-    """How the spawner reaches Slurm."""
-    slurm, c = site.slurm, Config()
-    c.SlurmSpawner.slurm_bin_dir = str(slurm.bin_dir)
-    c.SlurmSpawner.sudo_path = str(slurm.sudo)
-    c.SlurmSpawner.partitions = [p.model_dump(mode="json") for p in slurm.partitions]
-    c.SlurmSpawner.default_partition = slurm.default_partition
-    c.SlurmSpawner.submit_timeout = slurm.submit_timeout
-    c.SlurmSpawner.poll_interval_s = float(slurm.poll_interval)
-    # JupyterHub's own poll reads the monitor's latest view: no Slurm call per server.
-    c.Spawner.poll_interval = slurm.poll_interval
-    c.SlurmSpawner.extra_sbatch_args = list(slurm.extra_sbatch_args)
-    return c
-
-
-def singleuser_piece(site: SiteConfig) -> Config:
-    """What runs in the job and how long the hub waits for it."""
+def spawner_piece(site: SiteConfig) -> Config:
+    """The spawner holds the site model itself; JupyterHub's own spawner traits come from it."""
     su, c = site.singleuser, Config()
     c.JupyterHub.spawner_class = "hpchub.spawner.slurm.SlurmSpawner"
-    c.SlurmSpawner.singleuser_prefix = str(su.prefix)
+    c.SlurmSpawner.site = site
     c.SlurmSpawner.cmd = [str(su.prefix / "bin" / "jupyterhub-singleuser")]
     c.Spawner.default_url = su.default_url
-    c.SlurmSpawner.port_range = tuple(su.port_range)
-    c.SlurmSpawner.log_dir = su.log_dir
-    c.SlurmSpawner.log_max_age_days = su.log_max_age_days
     c.SlurmSpawner.start_timeout = su.start_timeout + su.pending_timeout
-    c.SlurmSpawner.pending_timeout = su.pending_timeout
     c.Spawner.disable_user_config = su.disable_user_config
+    # JupyterHub's own poll reads the monitor's latest view: no Slurm call per server.
+    c.Spawner.poll_interval = site.slurm.poll_interval
     return c
 
 
@@ -84,12 +65,9 @@ def environment_piece(site: SiteConfig) -> Config:
     return c
 
 
-def choices_piece(site: SiteConfig) -> Config:
-    """Profiles, custom limits and named servers: what the form offers."""
+def servers_piece(site: SiteConfig) -> Config:
+    """Named servers and how many each user may have."""
     c = Config()
-    c.SlurmSpawner.profiles = [p.model_dump(mode="json") for p in site.profiles]
-    c.SlurmSpawner.custom_resources = site.custom.model_dump(mode="json")
-    c.SlurmSpawner.courses = [course.model_dump(mode="json") for course in site.courses]
     c.JupyterHub.allow_named_servers = site.servers.named_servers
     c.JupyterHub.named_server_limit_per_user = site.servers.named_server_limit
     return c

@@ -16,7 +16,7 @@ from ..culling.hubconfig import culling_piece
 from ..deploy.hubconfig import deploy_piece
 from ..spawner.callback import callback_piece
 from .merge import merge
-from .pieces import choices_piece, environment_piece, hub_piece, singleuser_piece, slurm_piece
+from .pieces import environment_piece, hub_piece, servers_piece, spawner_piece
 
 
 def site_config(site: SiteConfig, site_file: str | None = None) -> Config:
@@ -25,10 +25,9 @@ def site_config(site: SiteConfig, site_file: str | None = None) -> Config:
         [
             hub_piece(site),
             auth_piece(site),
-            slurm_piece(site),
-            singleuser_piece(site),
+            spawner_piece(site),
             environment_piece(site),
-            choices_piece(site),
+            servers_piece(site),
             culling_piece(site, site_file),
             deploy_piece(site),
             callback_piece(),

@@ -9,6 +9,9 @@ from ..config.courses import Course
 from ..config.models import Partition, SiteConfig
 from ..config.profiles import CustomResources, Profile
 
+# Catalogs by site model: the hub holds one model, so this holds one entry (tests: a few).
+_BUILT: dict[int, tuple[SiteConfig, Catalog]] = {}
+
 
 @dataclass(frozen=True)
 class Catalog:
@@ -27,6 +30,14 @@ class Catalog:
             site.custom,
             tuple(site.courses),
         )
+
+    @classmethod
+    def for_site(cls, site: SiteConfig) -> Catalog:
+        """The catalog of ``site``, built once for that model (the hub holds one)."""
+        held = _BUILT.get(id(site))
+        if held is None or held[0] is not site:
+            held = _BUILT[id(site)] = (site, cls.from_site(site))
+        return held[1]
 
     def visible(self, user: str, groups: set[str]) -> list[Profile]:
         """Profiles ``user`` may see and use: their active courses' profiles first; a profile

@@ -8,15 +8,10 @@ user's input kept.
 from __future__ import annotations
 
 import datetime as dt
-from functools import cached_property
 
 from jupyterhub.spawner import SpawnException
-from traitlets import Dict, List
 from traitlets.config import Configurable
 
-from ..config.courses import Course
-from ..config.models import Partition
-from ..config.profiles import CustomResources, Profile
 from ..core.accounts import groups_of
 from ..form.render import render_form
 from ..form.submit import options_from_form
@@ -38,23 +33,10 @@ _REJECTED: dict[str, dict] = {}
 class OptionsMixin(Configurable):
     """Mixed into SlurmSpawner: turns what the user asked for into a ResourceRequest."""
 
-    profiles = List(
-        Dict(), help="Profiles offered on the form (dicts of the site file's Profile model)."
-    ).tag(config=True)
-    custom_resources = Dict(
-        help="Custom-resource limits (a dict of the site file's CustomResources model)."
-    ).tag(config=True)
-    courses = List(
-        Dict(), help="Courses (dicts of the site file's Course model): their profiles are theirs."
-    ).tag(config=True)
-
-    @cached_property
+    @property
     def catalog(self) -> Catalog:
-        parts = {p["name"]: Partition.model_validate(p) for p in self.partitions}
-        profiles = tuple(Profile.model_validate(p) for p in self.profiles)
-        custom = CustomResources.model_validate(self.custom_resources or {"enabled": False})
-        courses = tuple(Course.model_validate(c) for c in self.courses)
-        return Catalog(parts, profiles, custom, courses)
+        """What the form offers: built once per site model, shared by every spawner."""
+        return Catalog.for_site(self.site)
 
     @property
     def live_state(self) -> LiveState:

@@ -17,7 +17,7 @@ class ReportingMixin:
     async def progress(self):
         """Events for the spawn progress page: queue state and reason, node, Jupyter start."""
         yield {"progress": 5, "message": "Submitting the job to Slurm."}
-        for _ in range(self.submit_timeout * 10):
+        for _ in range(self.site.slurm.submit_timeout * 10):
             if self.job_id:
                 break
             await asyncio.sleep(0.1)

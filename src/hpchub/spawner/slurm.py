@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from pathlib import Path
 
 from jupyterhub.spawner import Spawner
 from jupyterhub.utils import maybe_future
-from traitlets import Bool, Callable, Dict, Float, Integer, List, Tuple, Unicode, default
+from traitlets import Bool, Callable, Dict, Float, Instance, Integer, List, Unicode, default
 
-from ..config.models import Partition, SlurmSettings
-from ..config.units import format_duration
+from ..config.models import SiteConfig
 from ..core import clock
 from ..core.accounts import home_of
 from ..resources.request import ResourceRequest
@@ -51,53 +49,18 @@ def token_digest(token: str) -> str:
 class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
     """Runs each single-user server as a Slurm batch job owned by the user."""
 
-    slurm_bin_dir = Unicode(
-        "/usr/bin", help="Folder holding sbatch, squeue, scancel and sinfo."
+    site = Instance(
+        SiteConfig,
+        help=(
+            "The site file's model, loaded once by the hub and set by its wiring. Every "
+            "spawner reads this one object (it is never copied); the settings below come from it."
+        ),
     ).tag(config=True)
-    sudo_path = Unicode("/usr/bin/sudo", help="sudo, used to submit and cancel as the user.").tag(
-        config=True
-    )
-    partitions = List(
-        Dict(),
-        default_value=[{"name": "jupyter-short"}],
-        help="Partitions offered, as dicts of the site file's Partition model.",
-    ).tag(config=True)
-    default_partition = Unicode("jupyter-short", help="Partition used when none is chosen.").tag(
-        config=True
-    )
-    extra_sbatch_args = List(
-        Unicode(), help="Site-wide sbatch options added to every job (validated)."
-    ).tag(config=True)
-    submit_timeout = Integer(60, help="Seconds to wait for sbatch.").tag(config=True)
     poll_interval_s = Float(
-        30.0, help="Seconds between the hub-wide monitor's batched squeue queries."
-    ).tag(config=True)
-    singleuser_prefix = Unicode(
-        "/opt/hpchub/env", help="Root-owned environment with jupyterlab and hpchub."
-    ).tag(config=True)
-    port_range = Tuple(
-        Integer(),
-        Integer(),
-        default_value=(40000, 49999),
-        help="Ports the server may use on the node.",
-    ).tag(config=True)
-    log_dir = Unicode("~/.hpchub/logs", help="Folder of the job logs; '~' is the user's home.").tag(
-        config=True
-    )
-    log_max_age_days = Integer(7, help="Job logs older than this many days are deleted.").tag(
-        config=True
-    )
-    pending_timeout = Integer(
-        1800, help="Seconds a job may wait in the queue before the spawn gives up."
+        help="Seconds between the hub-wide monitor's batched squeue queries (slurm.poll_interval)."
     ).tag(config=True)
     job_environment = Dict(
         help="Extra environment variables written into the job script (no secrets)."
-    ).tag(config=True)
-    hub_name = Unicode("hpchub", help="This hub's name, put in each job's Slurm comment.").tag(
-        config=True
-    )
-    state_dir = Unicode(
-        "", help="The hub's data folder; pending cancels are kept here across hub restarts."
     ).tag(config=True)
     internal_pre_spawn_hooks = List(
         help=(
@@ -154,25 +117,40 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
             await maybe_future(hook(self))
         await maybe_future(super().run_pre_spawn_hook())
 
-    # -- helpers ---------------------------------------------------------------
-    def _settings(self) -> SlurmSettings:
-        return SlurmSettings(
-            bin_dir=self.slurm_bin_dir,
-            sudo=self.sudo_path,
-            partitions=[Partition.model_validate(p) for p in self.partitions],
-            default_partition=self.default_partition,
-            submit_timeout=format_duration(self.submit_timeout),
-            poll_interval=format_duration(max(1, int(self.poll_interval_s))),
-            extra_sbatch_args=list(self.extra_sbatch_args),
-        )
+    @default("site")
+    def _site_default(self) -> SiteConfig:
+        return SiteConfig()  # the shipped defaults; the hub's wiring sets the site's own
+
+    @default("poll_interval_s")
+    def _poll_interval_s_default(self) -> float:
+        return float(self.site.slurm.poll_interval)
+
+    # -- what the site says ------------------------------------------------------
+    @property
+    def port_range(self) -> tuple[int, int]:
+        lo, hi = self.site.singleuser.port_range
+        return lo, hi
 
     @property
+    def hub_name(self) -> str:
+        return self.site.hub.name
+
+    @property
+    def log_dir(self) -> str:
+        return self.site.singleuser.log_dir
+
+    @property
+    def prefix_bin(self) -> str:
+        return str(self.site.singleuser.prefix).rstrip("/") + "/bin"
+
+    # -- helpers ---------------------------------------------------------------
+    @property
     def client(self) -> SlurmClient:
-        return SlurmClient(self._settings(), runner=self.runner)
+        return SlurmClient(self.site.slurm, runner=self.runner)
 
     @property
     def monitor(self) -> JobMonitor:
-        cancels = Path(self.state_dir) / "pending-cancels.json" if self.state_dir else None
+        cancels = self.site.hub.data_dir / "pending-cancels.json"
         return JobMonitor.shared(self.client, self.poll_interval_s, cancels)
 
     def _home(self) -> str:
@@ -202,10 +180,10 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
             time_seconds=req.time_seconds,
             log_dir=self.log_folder(home),
             workdir=home,
-            prefix_bin=self.singleuser_prefix.rstrip("/") + "/bin",
+            prefix_bin=self.prefix_bin,
             port_low=lo,
             port_high=hi,
-            extra_sbatch_lines=sbatch_lines(req, self.extra_sbatch_args),
+            extra_sbatch_lines=sbatch_lines(req, self.site.slurm.extra_sbatch_args),
             environment=tuple(sorted(self.job_environment.items())),
             server_args=tuple(self.get_args()),
             hub_name=self.hub_name,
@@ -214,8 +192,8 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
 
     async def _as_user(self, *args: str) -> str | None:
         """Run hpchub's fixed helper as the user (through sudo); its stdout, or None on failure."""
-        helper = self.singleuser_prefix.rstrip("/") + "/bin/hpchub-user"
-        argv = [self.sudo_path, "-n", "-u", self.user.name, helper, *args]
+        helper = self.prefix_bin + "/hpchub-user"
+        argv = [str(self.site.slurm.sudo), "-n", "-u", self.user.name, helper, *args]
         try:
             res = await self.runner(
                 argv, timeout=30, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
@@ -233,7 +211,7 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
     async def _prepare_log_dir(self) -> None:
         """Create the user's log folder (mode 700) and drop old logs, as the user."""
         await self._as_user(
-            "prepare-logs", "--dir", self.log_dir, "--max-age-days", str(self.log_max_age_days)
+            "prepare-logs", "--dir", self.log_dir, "--max-age-days", str(self.site.singleuser.log_max_age_days)
         )
 
     async def log_tail(self, lines: int = 20) -> str:
@@ -385,9 +363,9 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
             st = self.monitor.status(self.job_id)
             if st.ended:
                 raise spawn_error(await self.describe_end(st), reason="job-ended")
-            if st.state == "PENDING" and clock.now() - queued_since > self.pending_timeout:
+            if st.state == "PENDING" and clock.now() - queued_since > self.site.singleuser.pending_timeout:
                 raise spawn_error(
-                    f"The job waited longer than {self.pending_timeout} s in the queue "
+                    f"The job waited longer than {self.site.singleuser.pending_timeout} s in the queue "
                     f"({explain_pending(st.info.reason if st.info else '')}). "
                     "Try a smaller request or another profile.",
                     reason="pending-timeout",
