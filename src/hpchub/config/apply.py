@@ -64,7 +64,7 @@ def apply_singleuser(su: SingleUserSettings, c: Config) -> None:
     """What runs in the job and how long the hub waits for it."""
     c.JupyterHub.spawner_class = "hpchub.spawner.slurm.SlurmSpawner"
     c.SlurmSpawner.singleuser_prefix = str(su.prefix)
-    c.SlurmSpawner.cmd = [str(su.prefix / "bin" / "jupyterhub-singleuser")]
+    c.SlurmSpawner.cmd = [str(su.prefix / "bin" / "hpchub-jupyterhub-singleuser")]
     c.Spawner.default_url = su.default_url
     c.SlurmSpawner.port_range = tuple(su.port_range)
     c.SlurmSpawner.log_dir = su.log_dir

@@ -133,7 +133,13 @@ def install_software(
         raise SoftwareError(
             f"{len(loose)} entries under {prefix} stay writable by others, e.g. {loose[0]}"
         )
-    for tool in ("jupyterhub", "jupyterhub-singleuser", "hpchub-singleuser", "hpchub-user"):
+    for tool in (
+        "jupyterhub",
+        "jupyterhub-singleuser",
+        "hpchub-singleuser",
+        "hpchub-jupyterhub-singleuser",
+        "hpchub-user",
+    ):
         if not (prefix / "bin" / tool).exists():
             raise SoftwareError(f"{prefix}/bin/{tool} is missing after the install")
     log(f"{prefix}: readable by everyone, writable only by uid {os.geteuid()}")

@@ -39,7 +39,8 @@ class JobRequest:
     environment: tuple[tuple[str, str], ...] = ()
     server_args: tuple[str, ...] = field(default_factory=tuple)
     hub_name: str = "hpchub"
-    # The server command (Spawner.cmd); empty means the prefix's jupyterhub-singleuser.
+    # The server command (Spawner.cmd); empty means the prefix's hpchub-jupyterhub-singleuser,
+    # which serves on the socket the launcher holds.
     server_cmd: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -47,9 +48,7 @@ class JobRequest:
         check_name("slurm", self.hub_name, "hub name")
         if not _SAFE_NAME.fullmatch(self.server_name):
             raise ValueError(f"bad server name {self.server_name!r}")
-        if not self.partitions or not all(
-            is_name("slurm", p) for p in self.partitions
-        ):
+        if not self.partitions or not all(is_name("slurm", p) for p in self.partitions):
             raise ValueError(f"bad partitions {self.partitions!r}")
         for n in (self.memory_mib, self.cpus, self.time_seconds, self.port_low, self.port_high):
             if not isinstance(n, int) or isinstance(n, bool) or n < 1:
@@ -90,7 +89,7 @@ class JobRequest:
     @property
     def command(self) -> tuple[str, ...]:
         """The single-user server's command line, before its arguments."""
-        return self.server_cmd or (self.prefix_bin + "/jupyterhub-singleuser",)
+        return self.server_cmd or (self.prefix_bin + "/hpchub-jupyterhub-singleuser",)
 
     @property
     def time_slurm(self) -> str:
