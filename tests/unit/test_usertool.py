@@ -42,24 +42,33 @@ def test_refuses_root(monkeypatch, tmp_path):
         main(["prepare-logs", "--dir", str(tmp_path)])
 
 
-def test_launch_reports_only_once_listening(monkeypatch):
+# A server that adopts the launcher's socket, like hpchub-jupyterhub-singleuser does.
+ADOPTING_SERVER = (
+    "import os, socket, time; s = socket.socket(fileno=int(os.environ['HPCHUB_LISTEN_FD']));"
+    "time.sleep(0.3); s.setblocking(True); c, _ = s.accept(); c.recv(100);"
+    "c.sendall(b'HTTP/1.0 200 OK\\r\\n\\r\\n'); c.close(); time.sleep(0.3)"
+)
+
+
+def _fake_hub(monkeypatch, launch):
+    told = []
+    monkeypatch.setattr(launch, "tell_hub", lambda url, tok, msg, **kw: told.append(msg))
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "t")
+    monkeypatch.setenv("JUPYTERHUB_API_URL", "http://127.0.0.1:1/hub/api")
+    return told
+
+
+def test_launch_reports_once_serving_then_says_ended(monkeypatch):
     import sys
 
     from hpchub.singleuser import launch
 
-    reported = []
-    monkeypatch.setattr(launch, "report_port", lambda url, tok, port: reported.append(port))
-    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "t")
-    monkeypatch.setenv("JUPYTERHUB_API_URL", "http://127.0.0.1:1/hub/api")
-    server = (
-        "import socket,time,os; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1);"
-        "time.sleep(0.3); s.bind(('0.0.0.0', int(os.environ['JUPYTERHUB_SERVICE_URL'].rsplit(':',1)[1].strip('/'))));"
-        "s.listen(); time.sleep(0.5)"
-    )
+    told = _fake_hub(monkeypatch, launch)
     with pytest.raises(SystemExit) as e:
-        launch.main(["--port-range=45000-45999", "--", sys.executable, "-c", server])
+        launch.main(["--port-range=45000-45999", "--", sys.executable, "-c", ADOPTING_SERVER])
     assert e.value.code == 0
-    assert len(reported) == 1 and 45000 <= reported[0] <= 45999
+    assert len(told) == 2 and 45000 <= told[0]["port"] <= 45999
+    assert told[1] == {"ended": True}
 
 
 def test_launch_never_reports_a_server_that_died(monkeypatch):
@@ -67,13 +76,48 @@ def test_launch_never_reports_a_server_that_died(monkeypatch):
 
     from hpchub.singleuser import launch
 
-    reported = []
-    monkeypatch.setattr(launch, "report_port", lambda *a: reported.append(a))
-    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "t")
-    monkeypatch.setenv("JUPYTERHUB_API_URL", "http://127.0.0.1:1/hub/api")
+    told = _fake_hub(monkeypatch, launch)
     with pytest.raises(SystemExit) as e:
         launch.main(["--port-range=45000-45999", "--", sys.executable, "-c", "raise SystemExit(3)"])
-    assert e.value.code == 3 and reported == []
+    assert e.value.code == 3 and told == []
+
+
+def test_port_is_held_on_both_families_until_closed():
+    import socket
+
+    from hpchub.singleuser.listen import answer_ended, bind_port, http_answers
+
+    def other_can_bind(family, host, port):
+        with socket.socket(family) as t:
+            if family == socket.AF_INET6:
+                t.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                t.bind((host, port))
+            except OSError:
+                return False
+            return True
+
+    sock = bind_port(0)
+    port = sock.getsockname()[1]
+    assert not other_can_bind(socket.AF_INET, "0.0.0.0", port)  # noqa: S104
+    if sock.family == socket.AF_INET6:
+        assert not other_can_bind(socket.AF_INET6, "::", port)
+    answer_ended(sock)
+    assert http_answers(port)  # 503 from the launcher, and the port is still held
+    assert not other_can_bind(socket.AF_INET, "0.0.0.0", port)  # noqa: S104
+    sock.close()
+
+
+def test_exhausted_range_is_named():
+    from hpchub.singleuser.listen import PortsExhausted, bind_port, open_listener
+
+    held = bind_port(0)
+    port = held.getsockname()[1]
+    try:
+        with pytest.raises(PortsExhausted, match=f"every port of {port}-{port}"):
+            open_listener(port, port)
+    finally:
+        held.close()
 
 
 TCP_TABLE = """\
@@ -93,28 +137,6 @@ def test_listening_inodes_takes_only_listen_state_on_the_port():
     assert listening_inodes(45001, [TCP_TABLE]) == set()
 
 
-def test_serves_is_true_only_for_the_process_tree_that_listens():
-    import socket
-    import subprocess
-    import sys
-
-    from hpchub.singleuser.launch import serves
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        assert not serves(os.getpid(), port)  # bound, not listening yet
-        s.listen()
-        assert serves(os.getpid(), port)
-        other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-        try:
-            # Someone else's listener on the port does not make another process its server.
-            assert not serves(other.pid, port)
-        finally:
-            other.kill()
-            other.wait()
-
-
 def test_answers_probes_from_another_loopback_address():
     import socket
 
@@ -128,23 +150,15 @@ def test_answers_probes_from_another_loopback_address():
         assert answers(port)
 
 
-def test_launch_reports_a_server_started_by_a_wrapper(monkeypatch):
-    """Spawner.cmd may be a wrapper: the listener is then a grandchild of the launcher."""
+def test_launch_passes_the_socket_through_a_wrapper(monkeypatch):
+    """Spawner.cmd may be a wrapper: the server is then a grandchild and still gets the socket."""
     import sys
 
     from hpchub.singleuser import launch
 
-    reported = []
-    monkeypatch.setattr(launch, "report_port", lambda url, tok, port: reported.append(port))
-    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "t")
-    monkeypatch.setenv("JUPYTERHUB_API_URL", "http://127.0.0.1:1/hub/api")
-    server = (
-        "import socket,time,os; s=socket.socket();"
-        "s.bind(('0.0.0.0', int(os.environ['JUPYTERHUB_SERVICE_URL'].rsplit(':',1)[1].strip('/'))));"
-        "s.listen(); time.sleep(0.5)"
-    )
-    wrapper = f'{sys.executable} -c "{server}"; true'
+    told = _fake_hub(monkeypatch, launch)
+    wrapper = f'{sys.executable} -c "{ADOPTING_SERVER}"; true'
     with pytest.raises(SystemExit) as e:
         launch.main(["--port-range=46000-46999", "--", "/bin/sh", "-c", wrapper])
     assert e.value.code == 0
-    assert len(reported) == 1 and 46000 <= reported[0] <= 46999
+    assert len(told) == 2 and 46000 <= told[0]["port"] <= 46999

@@ -72,8 +72,9 @@ def answer_ended(sock: socket.socket) -> threading.Thread:
     (shutdown() of a listening socket would refuse connections, but it also unbinds the port.)
     """
 
+    sock.settimeout(0.2)
+
     def serve() -> None:
-        sock.settimeout(0.2)
         while sock.fileno() >= 0:
             try:
                 conn, _ = sock.accept()

@@ -27,7 +27,7 @@ def parse_port_body(body: bytes, port_range: tuple[int, int]) -> int | str:
         raise ValueError('the body must be JSON: {"port": <integer>} or {"ended": true}') from None
     if not isinstance(data, dict):
         raise ValueError('the body must be a JSON object: {"port": <integer>} or {"ended": true}')
-    if data == {"ended": True}:
+    if list(data) == ["ended"] and data["ended"] is True:
         return ENDED
     extra = sorted(set(data) - {"port"})
     if extra:
