@@ -7,6 +7,7 @@ end while a client keeps sending her requests, with her token, through the proxy
 
 from __future__ import annotations
 
+import html
 import os
 import signal
 import subprocess
@@ -109,10 +110,60 @@ def _kill(sig):
     return trigger
 
 
+# Run as root inside the job's memory cgroup, shielded from the OOM killer: take what is left of
+# the job's memory and a little more, so the kernel's OOM killer must kill the server (made its
+# first choice), then leave once it is gone.
+HOG = r"""
+import os, sys, time
+open("/proc/self/oom_score_adj", "w").write("-1000")
+victim, size = int(sys.argv[1]), int(sys.argv[2])
+sys.stdin.readline()
+hog = b"x" * size
+end = time.monotonic() + 30
+while os.path.exists(f"/proc/{victim}") and time.monotonic() < end:
+    time.sleep(0.05)
+"""
+
+
+def _oom(alice, job):
+    """A real OOM kill of the server process by the kernel, in the job's memory limit."""
+    pid = _jupyter_pid(job)
+    memcg = next(
+        ln.split(":", 2)[2]
+        for ln in Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        if ln.split(":")[1] == "memory"
+    )
+    base = Path("/sys/fs/cgroup/memory") / memcg.lstrip("/")
+    limit = int((base / "memory.limit_in_bytes").read_text())
+    usage = int((base / "memory.usage_in_bytes").read_text())
+    kills = _oom_kills()
+    Path(f"/proc/{pid}/oom_score_adj").write_text("1000")
+    hog = subprocess.Popen(
+        ["/usr/bin/python3", "-c", HOG, str(pid), str(limit - usage + 30 * 2**20)],
+        stdin=subprocess.PIPE,
+        text=True,
+    )
+    (base / "cgroup.procs").write_text(str(hog.pid))
+    hog.stdin.write("go\n")
+    hog.stdin.flush()
+    hog.wait(60)
+    assert not Path(f"/proc/{pid}").exists(), "the OOM killer did not kill the server"
+    assert _oom_kills() > kills
+
+
+def _oom_kills() -> int:
+    return next(
+        int(ln.split()[1])
+        for ln in Path("/proc/vmstat").read_text().splitlines()
+        if ln.startswith("oom_kill ")
+    )
+
+
 TRIGGERS = {
     "shutdown": _shutdown,
     "scancel": _scancel,
-    "sigkill": _kill(signal.SIGKILL),  # what the OOM killer sends
+    "oom": _oom,
+    "sigkill": _kill(signal.SIGKILL),
     "sigsegv": _kill(signal.SIGSEGV),
 }
 
@@ -179,5 +230,9 @@ def test_freed_port_never_receives_the_owners_requests(alice, testbed, how):
             f"freed port routed for {window if window is None else round(window, 2)} s; "
             f"requests stolen: {len(stolen)}\n"
         )
+    # The job still ends as Slurm says (CANCELLED, OUT_OF_MEMORY...), and the home page says so.
+    expected = {"scancel": "CANCELLED", "oom": "OUT_OF_MEMORY"}.get(how, "")
+    if expected:
+        assert f"Job {job}: {expected}" in html.unescape(alice.home())
     assert not stolen, f"bob's squatter received alice's requests: {stolen[:3]}"
     assert not [a for a in answers if a[2].startswith("squatted")]

@@ -18,6 +18,7 @@ from ..deploy.software import writable_by_others
 from ..deploy.units import UnitError, parse_service
 from . import tls
 from .findings import Finding, Runner, error, info, ok, run_checks, run_command, warning
+from .ports import check_port_range
 from .sudo import judge_sudo, parse_sudo_ll
 
 FIXED_JUPYTERHUB = (5, 4, 5)
@@ -489,6 +490,7 @@ SYSTEM_CHECKS: tuple[Callable[[Deployment], list[Finding]], ...] = (
     check_pam,
     check_tls,
     check_installed_files,
+    check_port_range,
 )
 
 

@@ -20,6 +20,7 @@ import urllib.request
 from urllib.parse import urlparse, urlunparse
 
 from .listen import LISTEN_FD_ENV, PortsExhausted, answer_ended, http_answers, open_listener
+from .ports import by_user, listeners, read_tables, summary
 
 
 def tell_hub(api_url: str, token: str, message: dict, deadline_s: float = 120) -> None:
@@ -56,42 +57,6 @@ def tell_hub(api_url: str, token: str, message: dict, deadline_s: float = 120) -
         delay = min(delay * 2, 10)
 
 
-def listening_inodes(port: int, tables: list[str]) -> set[str]:
-    """Inodes of the sockets in LISTEN state on ``port``, from /proc/net/tcp-format tables."""
-    needle = f":{port:04X} "
-    found = set()
-    for text in tables:
-        if needle not in text:  # the common case, without parsing a thousand lines
-            continue
-        for line in text.splitlines()[1:]:
-            if needle not in line:
-                continue
-            fields = line.split()
-            if len(fields) < 10 or fields[3] != "0A":  # 0A: TCP_LISTEN
-                continue
-            if int(fields[1].rsplit(":", 1)[1], 16) == port:
-                found.add(fields[9])
-    return found
-
-
-def socket_inodes(pids: list[int]) -> set[str]:
-    """Inodes of the sockets that ``pids`` hold open."""
-    found = set()
-    for pid in pids:
-        try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                link = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if link.startswith("socket:["):
-                found.add(link[8:-1])
-    return found
-
-
 def answers(port: int) -> bool:
     """Whether something accepts connections on 127.0.0.1:``port`` (a cheap first sign).
 
@@ -105,6 +70,18 @@ def answers(port: int) -> bool:
         with contextlib.suppress(OSError):
             s.bind(("127.0.0.2", 0))
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def exhausted_message(low: int, high: int, tables: list[str] | None = None) -> str:
+    """Why no port of the range is free, for the job log's last lines (the hub shows them)."""
+    held = by_user(listeners(read_tables() if tables is None else tables, low, high))
+    who = f": {summary(held)}" if held else " (by sockets we cannot see)"
+    return (
+        f"hpchub: the server cannot start: every port of singleuser.port_range {low}-{high} on "
+        f"{socket.gethostname()} is in use{who}. Ask the administrators to stop what holds "
+        "them (`hpchub doctor` on the node names the processes) or to widen the range; "
+        "choosing another node or partition may work meanwhile."
+    )
 
 
 def wait_serving(proc: subprocess.Popen, port: int, poll_s: float = 0.1) -> bool:
@@ -148,8 +125,8 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         sock = open_listener(low, high)
-    except PortsExhausted as err:
-        raise SystemExit(f"hpchub: {err}") from None
+    except PortsExhausted:
+        raise SystemExit(exhausted_message(low, high)) from None
     port = sock.getsockname()[1]
     service = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://0.0.0.0/"))
     env = dict(os.environ)
