@@ -7,6 +7,7 @@ end while a client keeps sending her requests, with her token, through the proxy
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import os
 import signal
@@ -134,8 +135,11 @@ def _oom(alice, job):
         if ln.split(":")[1] == "memory"
     )
     base = Path("/sys/fs/cgroup/memory") / memcg.lstrip("/")
-    limit = int((base / "memory.limit_in_bytes").read_text())
-    usage = int((base / "memory.usage_in_bytes").read_text())
+    limited = base  # Slurm limits the step (and the job); the task folder below has no limit
+    while int((limited / "memory.limit_in_bytes").read_text()) > 2**50:
+        limited = limited.parent
+    limit = int((limited / "memory.limit_in_bytes").read_text())
+    usage = int((limited / "memory.usage_in_bytes").read_text())
     kills = _oom_kills()
     Path(f"/proc/{pid}/oom_score_adj").write_text("1000")
     hog = subprocess.Popen(
@@ -145,7 +149,7 @@ def _oom(alice, job):
     )
     (base / "cgroup.procs").write_text(str(hog.pid))
     hog.stdin.write("go\n")
-    hog.stdin.flush()
+    hog.stdin.close()
     hog.wait(60)
     assert not Path(f"/proc/{pid}").exists(), "the OOM killer did not kill the server"
     assert _oom_kills() > kills
@@ -157,6 +161,19 @@ def _oom_kills() -> int:
         for ln in Path("/proc/vmstat").read_text().splitlines()
         if ln.startswith("oom_kill ")
     )
+
+
+def _proxy_removed(testbed, after: float) -> float | None:
+    """When the proxy logged the removal of alice's route (more exact than polling its API)."""
+    found = None
+    for line in (Path(testbed["logs"]) / "proxy.log").read_text(errors="replace").splitlines():
+        if "Removing route /user/alice" not in line:
+            continue
+        stamp = dt.datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+        t = stamp.replace(tzinfo=dt.UTC).timestamp()
+        if t >= after:
+            found = t if found is None else min(found, t)
+    return found
 
 
 TRIGGERS = {
@@ -220,6 +237,7 @@ def test_freed_port_never_receives_the_owners_requests(alice, testbed, how):
         subprocess.run(["pkill", "-P", str(squatter.pid)], check=False)  # sudo's child
         squatter.terminate()
         out, _ = squatter.communicate(timeout=10)
+    route_gone = min(route_gone, _proxy_removed(testbed, ended_at) or route_gone)
     bound = [float(ln.split()[2]) for ln in out.splitlines() if ln.startswith("BOUND")]
     stolen = [ln for ln in out.splitlines() if ln.startswith("REQ")]
     window = (route_gone - min(bound)) if bound else None
@@ -236,3 +254,55 @@ def test_freed_port_never_receives_the_owners_requests(alice, testbed, how):
         assert f"Job {job}: {expected}" in html.unescape(alice.home())
     assert not stolen, f"bob's squatter received alice's requests: {stolen[:3]}"
     assert not [a for a in answers if a[2].startswith("squatted")]
+
+
+HOLDER = r"""
+import socket, sys, time
+held = []
+for port in range(int(sys.argv[1]), int(sys.argv[2]) + 1):
+    s = socket.socket(socket.AF_INET6)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.bind(("::", port))
+    s.listen()
+    held.append(s)
+print("READY", flush=True)
+time.sleep(120)
+"""
+
+
+def test_exhausted_range_names_who_holds_it(testbed):
+    """bob holds every port of a (small) range: alice's launcher says so and gives up."""
+    low, high = 9190, 9192  # outside every hub's range on this machine: nobody else is hurt
+    holder = subprocess.Popen(
+        ["sudo", "-u", "bob", "/usr/bin/python3", "-c", HOLDER, str(low), str(high)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd="/tmp",
+    )
+    try:
+        assert holder.stdout.readline().strip() == "READY"
+        r = subprocess.run(
+            [
+                "sudo",
+                "-u",
+                "alice",
+                "env",
+                "JUPYTERHUB_API_TOKEN=unused",
+                "JUPYTERHUB_API_URL=http://127.0.0.1:1/hub/api",
+                f"{testbed['prefix']}/bin/hpchub-singleuser",
+                f"--port-range={low}-{high}",
+                "--",
+                "/bin/true",
+            ],
+            capture_output=True,
+            text=True,
+            cwd="/tmp",
+            timeout=60,
+        )
+    finally:
+        holder.terminate()
+        holder.communicate(timeout=10)
+    assert r.returncode != 0
+    assert f"every port of singleuser.port_range {low}-{high}" in r.stderr, r.stderr
+    assert f"bob holds 3 ports ({low}, {low + 1}, {high})" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
