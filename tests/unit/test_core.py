@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from hpchub.core.files import UnsafePath, atomic_write, open_dir, set_owner_mode
-from hpchub.core.names import check_name, is_name, is_unix_name
+from hpchub.core.names import check_name, is_name, is_unix_name, user_name
 from hpchub.core.text import printable
 
 
@@ -78,3 +78,8 @@ def test_root_links_in_root_only_folders_are_followed():
 
 def test_set_owner_mode_on_a_missing_file_says_so(tmp_path):
     assert set_owner_mode(tmp_path / "none", 0o600) is False
+
+
+def test_user_name_falls_back_to_the_number():
+    assert user_name(0) == "root"
+    assert user_name(2**31 - 7) == str(2**31 - 7)

@@ -61,7 +61,13 @@ def test_install_with_a_fake_pip(tmp_path):
             (prefix / "bin").mkdir(parents=True)
             (prefix / "pyvenv.cfg").write_text("home = /usr/bin\n")
         else:
-            for tool in ("jupyterhub", "jupyterhub-singleuser", "hpchub-singleuser", "hpchub-user"):
+            for tool in (
+                "jupyterhub",
+                "jupyterhub-singleuser",
+                "hpchub-singleuser",
+                "hpchub-jupyterhub-singleuser",
+                "hpchub-user",
+            ):
                 (prefix / "bin" / tool).write_text("#!/bin/sh\n")
         return subprocess.CompletedProcess(argv, 0, "", "")
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.names import user_name
 from ..deploy.paths import DeployPaths
 from ..deploy.render import render_all, sudo_commands
 from ..deploy.secrets import secret_files
@@ -363,7 +364,7 @@ def check_services(d: Deployment) -> list[Finding]:
             )
             continue
         for pid, uid in running:
-            user = _user_name(uid)
+            user = user_name(uid)
             if uid == 0:
                 out.append(
                     error(
@@ -383,13 +384,6 @@ def check_services(d: Deployment) -> list[Finding]:
             else:
                 out.append(ok(name, f"the {what} (pid {pid}) runs as {user}"))
     return out
-
-
-def _user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
 
 
 # -- PAM ---------------------------------------------------------------------------------

@@ -8,10 +8,11 @@ or for all as root).
 from __future__ import annotations
 
 import os
-import pwd
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..core.names import user_name
 
 TCP_LISTEN = "0A"
 
@@ -48,14 +49,6 @@ def listeners(tables: Iterable[str], low: int = 0, high: int = 65535) -> list[Li
             if low <= port <= high:
                 found.append(Listener(port, int(fields[7]), fields[9]))
     return found
-
-
-def user_name(uid: int) -> str:
-    """The account name of ``uid`` (the number when it has none)."""
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
 
 
 def by_user(found: Iterable[Listener]) -> dict[str, list[int]]:
