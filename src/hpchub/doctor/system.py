@@ -178,11 +178,12 @@ def check_singleuser_env(d: Deployment) -> list[Finding]:
     """Users can read and run the environment their servers run from, and cannot change it."""
     name = "single-user environment"
     prefix = d.paths.prefix
-    if not (prefix / "bin" / "jupyterhub-singleuser").exists():
+    # The server command of every job (it adopts the launcher's socket).
+    if not (prefix / "bin" / "hpchub-jupyterhub-singleuser").exists():
         return [
             error(
                 name,
-                f"{prefix}/bin/jupyterhub-singleuser does not exist",
+                f"{prefix}/bin/hpchub-jupyterhub-singleuser does not exist",
                 f"hpchub install --software --prefix {prefix}",
             )
         ]
