@@ -88,6 +88,8 @@ class PortCallbackHandler(APIHandler):
         """
         self.log.info("Job %s of %s says its server ended", spawner.job_id, user.name)
         spawner.server_ended()
+        if spawner._stop_pending:
+            return  # JupyterHub is stopping it already, and removed the route first
         for _ in range(50):  # a start finishing right now adds the route when it is done
             if not spawner._spawn_pending:
                 break
