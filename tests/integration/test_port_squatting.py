@@ -267,7 +267,7 @@ import socket, sys, time
 held = []
 for port in range(int(sys.argv[1]), int(sys.argv[2]) + 1):
     s = socket.socket(socket.AF_INET6)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(sys.argv[3]))
     s.bind(("::", port))
     s.listen()
     held.append(s)
@@ -276,11 +276,15 @@ time.sleep(120)
 """
 
 
-def test_exhausted_range_names_who_holds_it(testbed):
-    """bob holds every port of a (small) range: alice's launcher says so and gives up."""
+@pytest.mark.parametrize("v6only", [0, 1], ids=["both-families", "ipv6-only"])
+def test_exhausted_range_names_who_holds_it(testbed, v6only):
+    """bob holds every port of a (small) range: alice's launcher says so and gives up.
+
+    Holding only the IPv6 side is enough: a server must hold both families of its port.
+    """
     low, high = 9190, 9192  # outside every hub's range on this machine: nobody else is hurt
     holder = subprocess.Popen(
-        ["sudo", "-u", "bob", "/usr/bin/python3", "-c", HOLDER, str(low), str(high)],
+        ["sudo", "-u", "bob", "/usr/bin/python3", "-c", HOLDER, str(low), str(high), str(v6only)],
         stdout=subprocess.PIPE,
         text=True,
         cwd="/tmp",
