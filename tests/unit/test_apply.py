@@ -2,8 +2,8 @@ from traitlets.config import Config
 
 from hpchub.config.loader import parse_site
 from hpchub.hub.pieces import hub_piece
-from hpchub.spawner.slurm import SlurmSpawner
 from hpchub.hub.wiring import site_config
+from hpchub.spawner.slurm import SlurmSpawner
 
 
 def test_apply_site_on_empty_config():

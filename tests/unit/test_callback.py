@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from hpchub.spawner.callback import parse_port_body
+from hpchub.spawner.callback import ENDED, parse_port_body
 
 R = (40000, 49999)
 
@@ -28,6 +28,13 @@ def test_refuses_everything_else(body, needle):
     with pytest.raises(ValueError, match=".*") as e:
         parse_port_body(json.dumps(body).encode(), R)
     assert needle in str(e.value)
+
+
+def test_ended_only_alone_and_exactly_true():
+    assert parse_port_body(json.dumps({"ended": True}).encode(), R) == ENDED
+    for body in ({"ended": 1}, {"ended": True, "port": 40001}, {"ended": "yes"}):
+        with pytest.raises(ValueError, match="refused keys"):
+            parse_port_body(json.dumps(body).encode(), R)
 
 
 def test_refuses_non_json():

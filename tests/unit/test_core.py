@@ -14,7 +14,7 @@ from hpchub.core.files import (
     open_owned_dir,
     set_owner_mode,
 )
-from hpchub.core.names import check_name, is_name, is_unix_name
+from hpchub.core.names import check_name, is_name, is_unix_name, user_name
 from hpchub.core.text import printable
 
 
@@ -145,3 +145,8 @@ def test_accounts_exist_or_not():
 
     assert user_exists("root") and group_exists("root")
     assert not user_exists("no-such-user-xyz") and not group_exists("no-such-group-xyz")
+
+
+def test_user_name_falls_back_to_the_number():
+    assert user_name(0) == "root"
+    assert user_name(2**31 - 7) == str(2**31 - 7)

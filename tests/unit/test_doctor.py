@@ -118,7 +118,7 @@ def test_secrets_modes(tmp_path, monkeypatch):
 def test_singleuser_env_writable_by_others(tmp_path):
     d = deployment(tmp_path)
     prefix = d.paths.prefix
-    (prefix / "bin" / "jupyterhub-singleuser").write_text("")
+    (prefix / "bin" / "hpchub-jupyterhub-singleuser").write_text("")
     os.chmod(tmp_path, 0o755)
     assert sev(system.check_singleuser_env(d)) == {Severity.OK}
     (prefix / "lib").mkdir()
@@ -131,7 +131,7 @@ def test_singleuser_env_writable_by_others(tmp_path):
 def test_old_jupyterhub_in_the_environment_is_an_error(tmp_path):
     d = deployment(tmp_path)
     prefix = d.paths.prefix
-    (prefix / "bin" / "jupyterhub-singleuser").write_text("")
+    (prefix / "bin" / "hpchub-jupyterhub-singleuser").write_text("")
     os.chmod(tmp_path, 0o755)
     meta = prefix / "lib/python3.11/site-packages/jupyterhub-5.4.4.dist-info/METADATA"
     meta.parent.mkdir(parents=True)

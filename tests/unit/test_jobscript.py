@@ -82,7 +82,7 @@ def test_named_server_job_name():
 
 def test_default_server_command_is_the_prefix_singleuser():
     s = render_job_script(make(server_args=("--debug",)))
-    assert "\n    /opt/hpchub/env/bin/jupyterhub-singleuser --debug\n" in s
+    assert "\n    /opt/hpchub/env/bin/hpchub-jupyterhub-singleuser --debug\n" in s
 
 
 def test_server_command_from_spawner_cmd_is_quoted():

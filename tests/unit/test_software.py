@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hpchub.deploy import software
-from hpchub.deploy.software import SoftwareError, install_software, writable_by_others
+from hpchub.deploy.software import TOOLS, SoftwareError, install_software, writable_by_others
 
 
 def test_world_readable_owner_writable(tmp_path):
@@ -62,7 +62,7 @@ def test_install_with_a_fake_pip(tmp_path):
             (prefix / "bin").mkdir(parents=True)
             (prefix / "pyvenv.cfg").write_text("home = /usr/bin\n")
         else:
-            for tool in ("jupyterhub", "jupyterhub-singleuser", "hpchub-singleuser", "hpchub-user"):
+            for tool in TOOLS:
                 (prefix / "bin" / tool).write_text("#!/bin/sh\n")
         return subprocess.CompletedProcess(argv, 0, "", "")
 

@@ -106,6 +106,16 @@ def constraints_file(tmp: Path) -> Path:
     return own
 
 
+TOOLS = (
+    "jupyterhub",
+    "jupyterhub-singleuser",
+    "hpchub-singleuser",
+    "hpchub-jupyterhub-singleuser",
+    "hpchub-user",
+)
+"""Commands the prefix must have after an install (the hub's, the job's and the helper)."""
+
+
 def install_software(
     prefix: Path,
     *,
@@ -149,7 +159,7 @@ def install_software(
         raise SoftwareError(
             f"{len(loose)} entries under {prefix} stay writable by others, e.g. {loose[0]}"
         )
-    for tool in ("jupyterhub", "jupyterhub-singleuser", "hpchub-singleuser", "hpchub-user"):
+    for tool in TOOLS:
         if not (prefix / "bin" / tool).exists():
             raise SoftwareError(f"{prefix}/bin/{tool} is missing after the install")
     log(f"{prefix}: readable by everyone, writable only by uid {os.geteuid()}")

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.names import user_name
 from ..deploy.paths import DeployPaths
 from ..deploy.render import render_all, sudo_commands
 from ..deploy.secrets import secret_files
@@ -19,6 +20,7 @@ from ..deploy.units import UnitError, parse_service
 from . import tls
 from .findings import Finding, Runner, error, info, ok, run_checks, run_command, warning
 from .gate import check_gate_bypass
+from .ports import check_port_range
 from .sudo import judge_sudo, parse_sudo_ll
 
 FIXED_JUPYTERHUB = (5, 4, 5)
@@ -177,11 +179,12 @@ def check_singleuser_env(d: Deployment) -> list[Finding]:
     """Users can read and run the environment their servers run from, and cannot change it."""
     name = "single-user environment"
     prefix = d.paths.prefix
-    if not (prefix / "bin" / "jupyterhub-singleuser").exists():
+    # The server command of every job (it adopts the launcher's socket).
+    if not (prefix / "bin" / "hpchub-jupyterhub-singleuser").exists():
         return [
             error(
                 name,
-                f"{prefix}/bin/jupyterhub-singleuser does not exist",
+                f"{prefix}/bin/hpchub-jupyterhub-singleuser does not exist",
                 f"hpchub install --software --prefix {prefix}",
             )
         ]
@@ -363,7 +366,7 @@ def check_services(d: Deployment) -> list[Finding]:
             )
             continue
         for pid, uid in running:
-            user = _user_name(uid)
+            user = user_name(uid)
             if uid == 0:
                 out.append(
                     error(
@@ -383,13 +386,6 @@ def check_services(d: Deployment) -> list[Finding]:
             else:
                 out.append(ok(name, f"the {what} (pid {pid}) runs as {user}"))
     return out
-
-
-def _user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
 
 
 # -- PAM ---------------------------------------------------------------------------------
@@ -496,6 +492,7 @@ SYSTEM_CHECKS: tuple[Callable[[Deployment], list[Finding]], ...] = (
     check_tls,
     check_gate,
     check_installed_files,
+    check_port_range,
 )
 
 

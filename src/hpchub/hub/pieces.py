@@ -44,7 +44,7 @@ def spawner_piece(site: SiteConfig) -> Config:
     su, c = site.singleuser, Config()
     c.JupyterHub.spawner_class = "hpchub.spawner.slurm.SlurmSpawner"
     c.SlurmSpawner.site = site
-    c.SlurmSpawner.cmd = [str(su.prefix / "bin" / "jupyterhub-singleuser")]
+    c.SlurmSpawner.cmd = [str(su.prefix / "bin" / "hpchub-jupyterhub-singleuser")]
     c.Spawner.default_url = su.default_url
     c.SlurmSpawner.start_timeout = su.start_timeout + su.pending_timeout
     c.Spawner.disable_user_config = su.disable_user_config

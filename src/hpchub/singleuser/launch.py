@@ -1,4 +1,4 @@
-"""`hpchub-singleuser`: pick a free port in the site's range, tell the hub, start Jupyter.
+"""`hpchub-singleuser`: hold a port of the site's range, start Jupyter on it, tell the hub.
 
 Runs on the compute node as the user. The hub learns the port through a callback that accepts
 exactly one integer and authenticates with this server's own API token.
@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import json
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -21,28 +19,15 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlparse, urlunparse
 
-
-def pick_port(low: int, high: int, rng: random.Random | None = None, attempts: int = 200) -> int:
-    """A port in [low, high] that nothing listens on right now."""
-    rng = rng or random.SystemRandom()
-    candidates = list(range(low, high + 1))
-    rng.shuffle(candidates)
-    for port in candidates[:attempts]:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(("", port))
-            except OSError as e:
-                if e.errno in (errno.EADDRINUSE, errno.EACCES):
-                    continue
-                raise
-            return port
-    raise RuntimeError(f"no free port in {low}-{high}")
+from .listen import LISTEN_FD_ENV, PortsExhausted, answer_ended, http_answers, open_listener
+from .ports import by_user, listeners, read_tables, summary
 
 
-def report_port(api_url: str, token: str, port: int, deadline_s: float = 120) -> None:
-    """POST {"port": port} to the hub; retry while the hub is unreachable, stop on a refusal."""
+def tell_hub(api_url: str, token: str, message: dict, deadline_s: float = 120) -> None:
+    """POST ``message`` to the hub's callback; retry while the hub is unreachable, stop on a
+    refusal or at the deadline."""
     url = api_url.rstrip("/") + "/hpchub/port"
-    body = json.dumps({"port": port}).encode()
+    body = json.dumps(message).encode()
     delay = 0.5
     end = time.monotonic() + deadline_s
     while True:
@@ -52,100 +37,24 @@ def report_port(api_url: str, token: str, port: int, deadline_s: float = 120) ->
             method="POST",
             headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
         )
+        left = end - time.monotonic()
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - the hub's own URL
+            with urllib.request.urlopen(req, timeout=max(1, min(10, left))) as resp:  # noqa: S310
                 resp.read()
             return
         except urllib.error.HTTPError as e:
             if e.code < 500:
                 detail = e.read().decode(errors="replace")[:500]
                 raise SystemExit(
-                    f"hpchub: the hub refused the port report ({e.code}): {detail}"
+                    f"hpchub: the hub refused {message} ({e.code}): {detail}"
                 ) from None
         except (urllib.error.URLError, OSError) as e:
             if time.monotonic() > end:
                 raise SystemExit(f"hpchub: cannot reach the hub at {url}: {e}") from None
-        time.sleep(delay)
+        if time.monotonic() > end:
+            raise SystemExit(f"hpchub: the hub did not answer {message} in {deadline_s} s")
+        time.sleep(min(delay, max(0.1, end - time.monotonic())))
         delay = min(delay * 2, 10)
-
-
-def listening_inodes(port: int, tables: list[str]) -> set[str]:
-    """Inodes of the sockets in LISTEN state on ``port``, from /proc/net/tcp-format tables."""
-    needle = f":{port:04X} "
-    found = set()
-    for text in tables:
-        if needle not in text:  # the common case, without parsing a thousand lines
-            continue
-        for line in text.splitlines()[1:]:
-            if needle not in line:
-                continue
-            fields = line.split()
-            if len(fields) < 10 or fields[3] != "0A":  # 0A: TCP_LISTEN
-                continue
-            if int(fields[1].rsplit(":", 1)[1], 16) == port:
-                found.add(fields[9])
-    return found
-
-
-def process_tree(root: int) -> list[int]:
-    """``root`` and its descendants (a wrapper's server may be a grandchild)."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        parents.setdefault(ppid, []).append(int(entry))
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(parents.get(pid, []))
-    return tree
-
-
-def socket_inodes(pids: list[int]) -> set[str]:
-    """Inodes of the sockets that ``pids`` hold open."""
-    found = set()
-    for pid in pids:
-        try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                link = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if link.startswith("socket:["):
-                found.add(link[8:-1])
-    return found
-
-
-def serves(pid: int, port: int) -> bool:
-    """Whether the process ``pid`` (or one of its descendants) listens on ``port``.
-
-    Asking the kernel who holds the listening socket, rather than connecting to the port,
-    is what makes the report trustworthy: a connection succeeds to whatever listens there,
-    and to a port in the ephemeral range it can even reach itself (a TCP self-connect), so
-    the hub would route the user to a server that is not theirs, or to none.
-    """
-    tables = []
-    for name in ("tcp", "tcp6"):
-        try:
-            with open(f"/proc/net/{name}") as f:
-                tables.append(f.read())
-        except OSError:
-            continue
-    listening = listening_inodes(port, tables)
-    if not listening:
-        return False
-    return bool(listening & socket_inodes([pid])) or bool(
-        listening & socket_inodes(process_tree(pid))
-    )
 
 
 def answers(port: int) -> bool:
@@ -163,14 +72,26 @@ def answers(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def wait_listening(proc: subprocess.Popen, port: int, poll_s: float = 0.1) -> bool:
-    """Wait until the server itself listens on ``port``; False if it exited first.
+def exhausted_message(low: int, high: int, tables: list[str] | None = None) -> str:
+    """Why no port of the range is free, for the job log's last lines (the hub shows them)."""
+    held = by_user(listeners(read_tables() if tables is None else tables, low, high))
+    who = f": {summary(held)}" if held else " (by sockets we cannot see)"
+    return (
+        f"hpchub: the server cannot start: every port of singleuser.port_range {low}-{high} on "
+        f"{socket.gethostname()} is in use{who}. Ask the administrators to stop what holds "
+        "them (`hpchub doctor` on the node names the processes) or to widen the range; "
+        "choosing another node or partition may work meanwhile."
+    )
 
-    A connection attempt is the cheap first sign (microseconds); the kernel's socket tables
-    then say whether the listener is really ours (milliseconds, so only when something answers).
+
+def wait_serving(proc: subprocess.Popen, port: int, poll_s: float = 0.1) -> bool:
+    """Wait until the server answers HTTP on ``port``; False if it exited first.
+
+    We hold the listening socket, so whatever answers on it is our own server: a probe
+    connection waits in the backlog until the server has adopted the socket and accepts it.
     """
     while proc.poll() is None:
-        if answers(port) and serves(proc.pid, port):
+        if http_answers(port):
             return True
         time.sleep(poll_s)
     return False
@@ -179,9 +100,12 @@ def wait_listening(proc: subprocess.Popen, port: int, poll_s: float = 0.1) -> bo
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `hpchub-singleuser --port-range=LO-HI -- COMMAND...`.
 
-    The server runs as a child; its port is reported only once it accepts connections, so
-    the hub never routes to a server that is not there (and a server that dies while
-    starting is reported by Slurm's state, not by a timeout).
+    The launcher binds the port (both IP families) and passes the socket to the server in
+    ``HPCHUB_LISTEN_FD``; the port is reported only once the server answers on it, so a
+    server that dies while starting is explained by Slurm's state, not by a timeout. When the
+    server ends, for any reason, the launcher answers 503 on the port it keeps
+    bound, tells the hub, and exits only once the hub has removed the route (or after a
+    bounded wait): a freed port is never routed to.
     """
     parser = argparse.ArgumentParser(prog="hpchub-singleuser")
     parser.add_argument("--port-range", required=True, help="LOW-HIGH")
@@ -199,14 +123,27 @@ def main(argv: list[str] | None = None) -> None:
     if not token or not api_url:
         raise SystemExit("hpchub: JUPYTERHUB_API_TOKEN and JUPYTERHUB_API_URL must be set")
 
-    port = pick_port(low, high)
+    try:
+        sock = open_listener(low, high)
+    except PortsExhausted:
+        raise SystemExit(exhausted_message(low, high)) from None
+    port = sock.getsockname()[1]
     service = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://0.0.0.0/"))
-    os.environ["JUPYTERHUB_SERVICE_URL"] = urlunparse(service._replace(netloc=f"0.0.0.0:{port}"))
-    proc = subprocess.Popen(command)  # noqa: S603 - argv list from the job script
+    env = dict(os.environ)
+    env["JUPYTERHUB_SERVICE_URL"] = urlunparse(service._replace(netloc=f"0.0.0.0:{port}"))
+    env[LISTEN_FD_ENV] = str(sock.fileno())
+    proc = subprocess.Popen(command, env=env, pass_fds=(sock.fileno(),))  # noqa: S603 - argv list
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, lambda signum, _frame: proc.send_signal(signum))
-    if wait_listening(proc, port):
-        report_port(api_url, token, port)
+    reported = wait_serving(proc, port)
+    if reported:
+        tell_hub(api_url, token, {"port": port})
         print(f"hpchub: serving on {socket.gethostname()}:{port}", flush=True)
     code = proc.wait()
+    if reported:
+        answer_ended(sock)
+        # Slurm's KillWait (often 30 s, at least a few) bounds the time after a SIGTERM.
+        with contextlib.suppress(SystemExit):
+            tell_hub(api_url, token, {"ended": True}, deadline_s=8)
+    sock.close()
     sys.exit(code if code >= 0 else 128 - code)

@@ -37,7 +37,8 @@ class JobRequest:
     environment: tuple[tuple[str, str], ...] = ()
     server_args: tuple[str, ...] = field(default_factory=tuple)
     hub_name: str = "hpchub"
-    # The server command (Spawner.cmd); empty means the prefix's jupyterhub-singleuser.
+    # The server command (Spawner.cmd); empty means the prefix's hpchub-jupyterhub-singleuser,
+    # which serves on the socket the launcher holds.
     server_cmd: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -86,7 +87,7 @@ class JobRequest:
     @property
     def command(self) -> tuple[str, ...]:
         """The single-user server's command line, before its arguments."""
-        return self.server_cmd or (self.prefix_bin + "/jupyterhub-singleuser",)
+        return self.server_cmd or (self.prefix_bin + "/hpchub-jupyterhub-singleuser",)
 
     @property
     def comment(self) -> str:

@@ -1,12 +1,13 @@
 """POST /hub/api/hpchub/port: a running job reports its port, and nothing else.
 
 Unlike batchspawner's handler (which setattr()s every key of the body onto the spawner), this
-accepts exactly ``{"port": <int>}`` within the site's range, authenticated by the token of
-that very server. Anything else is a 400 and changes nothing.
+accepts exactly ``{"port": <int>}`` within the site's range, or ``{"ended": true}`` when the
+server has exited, authenticated by the token of that very server. Anything else is a 400 and changes nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from jupyterhub.apihandlers.base import APIHandler
@@ -15,18 +16,23 @@ from traitlets.config import Config
 
 from .slurm import SlurmSpawner
 
+ENDED = "ended"
 
-def parse_port_body(body: bytes, port_range: tuple[int, int]) -> int:
-    """The port from a callback body, or ValueError naming what is wrong."""
+
+def parse_port_body(body: bytes, port_range: tuple[int, int]) -> int | str:
+    """The port from a callback body, or ``ENDED`` for ``{"ended": true}``; ValueError naming
+    what is wrong otherwise."""
     try:
         data = json.loads(body or b"")
     except (ValueError, UnicodeDecodeError):
-        raise ValueError('the body must be JSON: {"port": <integer>}') from None
+        raise ValueError('the body must be JSON: {"port": <integer>} or {"ended": true}') from None
     if not isinstance(data, dict):
-        raise ValueError('the body must be a JSON object: {"port": <integer>}')
+        raise ValueError('the body must be a JSON object: {"port": <integer>} or {"ended": true}')
+    if list(data) == ["ended"] and data["ended"] is True:
+        return ENDED
     extra = sorted(set(data) - {"port"})
     if extra:
-        raise ValueError(f"only 'port' is accepted; refused keys: {extra}")
+        raise ValueError(f"only 'port' (or 'ended': true alone) is accepted; refused keys: {extra}")
     port = data.get("port")
     if not isinstance(port, int) or isinstance(port, bool):
         raise ValueError("port must be an integer")
@@ -63,12 +69,36 @@ class PortCallbackHandler(APIHandler):
             port = parse_port_body(self.request.body, tuple(spawner.port_range))
         except ValueError as err:
             raise web.HTTPError(400, str(err)) from None
+        if port == ENDED:
+            await self._server_ended(user, spawner)
+            self.set_status(204)
+            self.finish()
+            return
         if spawner.job_port and spawner.ready:
             raise web.HTTPError(409, "the server already reported its port")
         spawner.port_reported(port)
         self.log.info("Job %s of %s listens on port %d", spawner.job_id, user.name, port)
         self.set_status(204)
         self.finish()
+
+    async def _server_ended(self, user, spawner: SlurmSpawner) -> None:
+        """The job's server has exited: remove its route before the launcher frees the port.
+
+        JupyterHub's own stop path then stops the spawner; the launcher exits on our answer,
+        and the spawner records Slurm's final state once the job has ended.
+        """
+        self.log.info("Job %s of %s says its server ended", spawner.job_id, user.name)
+        spawner.server_ended()
+        if spawner._stop_pending:
+            return  # JupyterHub is stopping it already, and removed the route first
+        for _ in range(50):  # a start finishing right now adds the route when it is done
+            if not spawner._spawn_pending:
+                break
+            await asyncio.sleep(0.1)
+        await self.proxy.delete_user(user, spawner.name)
+        if spawner.ready:
+            asyncio.ensure_future(self.stop_single_user(user, spawner.name))
+            await asyncio.sleep(0)  # marks the spawner as stopping: no route is added back
 
 
 def callback_piece() -> Config:

@@ -211,7 +211,11 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
     async def _prepare_log_dir(self) -> None:
         """Create the user's log folder (mode 700) and drop old logs, as the user."""
         await self._as_user(
-            "prepare-logs", "--dir", self.log_dir, "--max-age-days", str(self.site.singleuser.log_max_age_days)
+            "prepare-logs",
+            "--dir",
+            self.log_dir,
+            "--max-age-days",
+            str(self.site.singleuser.log_max_age_days),
         )
 
     async def log_tail(self, lines: int = 20) -> str:
@@ -314,8 +318,15 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
             fut.set_result(port)
         self._persist()
 
+    _ended_by_job = False
+
+    def server_ended(self) -> None:
+        """Called by the callback handler when the job says its server has exited."""
+        self._ended_by_job = True
+
     # -- lifecycle -------------------------------------------------------------
     async def start(self):
+        self._ended_by_job = False
         try:
             req = await self.resolve_resources(self.user_options)
         except Exception:
@@ -363,12 +374,19 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
             st = self.monitor.status(self.job_id)
             if st.ended:
                 raise spawn_error(await self.describe_end(st), reason="job-ended")
-            if st.state == "PENDING" and clock.now() - queued_since > self.site.singleuser.pending_timeout:
+            if (
+                st.state == "PENDING"
+                and clock.now() - queued_since > self.site.singleuser.pending_timeout
+            ):
                 raise spawn_error(
                     f"The job waited longer than {self.site.singleuser.pending_timeout} s in the queue "
                     f"({explain_pending(st.info.reason if st.info else '')}). "
                     "Try a smaller request or another profile.",
                     reason="pending-timeout",
+                )
+            if self._ended_by_job:
+                raise spawn_error(
+                    "The server exited right after it started; see its log.", reason="ended"
                 )
             if st.state == "RUNNING" and st.info and st.info.host and self._port_future.done():
                 self.job_host = await self._node_address(st.info.host)
@@ -422,6 +440,13 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
     async def stop(self, now=False):
         if not self.job_id:
             return
+        if self._ended_by_job:
+            # The job ends by itself once the hub has answered it: wait, then record why.
+            await self._await_end(60)
+            if not self.monitor.status(self.job_id).ended:
+                await self._cancel_quietly()
+            await self.poll()
+            return
         try:
             await self.client.cancel(self.user.name, self.job_id)
         except (SlurmUnavailable, CommandTimeout):
@@ -432,7 +457,10 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
             self.log.error("scancel of job %s failed: %s", self.job_id, err)
             return
         # Wait (bounded) until Slurm no longer runs it, so a restart gets fresh resources.
-        deadline = clock.now() + 30
+        await self._await_end(30)
+
+    async def _await_end(self, seconds: float) -> None:
+        deadline = clock.now() + seconds
         self.monitor.watch(self.job_id, fast=True)
         while clock.now() < deadline:
             st = self.monitor.status(self.job_id)
