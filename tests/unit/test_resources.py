@@ -7,7 +7,7 @@ from hpchub.resources.catalog import Catalog
 from hpchub.resources.request import OptionsError, resolve_request
 from hpchub.slurm.jobscript import JobRequest, render_job_script
 from hpchub.slurm.livestate import LiveLimits
-from hpchub.spawner.slurm import sbatch_lines
+from hpchub.spawner.job import sbatch_lines
 from tests.sbatch_rules import ALLOWED_SBATCH
 
 SITE = parse_site(

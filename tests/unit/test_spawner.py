@@ -46,7 +46,7 @@ def db(monkeypatch):
     # Each test gets its own hub-wide monitor and form cache, and a known account.
     monkeypatch.setattr(JobMonitor, "_shared", {})
     monkeypatch.setattr(LiveState, "_shared", {})
-    monkeypatch.setattr("hpchub.spawner.slurm.home_of", lambda name: f"/home/{name}")
+    monkeypatch.setattr("hpchub.spawner.job.home_of", lambda name: f"/home/{name}")
     monkeypatch.setattr("hpchub.spawner.options.groups_of", lambda name: ["jupyter"])
     session = orm.new_session_factory("sqlite:///:memory:")()
     session.add(orm.User(name="alice"))

@@ -17,28 +17,15 @@ from traitlets import Bool, Callable, Dict, Float, Instance, Integer, List, Unic
 
 from ..config.models import SiteConfig
 from ..core import clock
-from ..core.accounts import home_of
-from ..resources.request import ResourceRequest
 from ..slurm.client import SlurmClient, SlurmError, SlurmUnavailable
 from ..slurm.explain import explain_pending
-from ..slurm.jobscript import JobRequest, render_job_script
+from ..slurm.jobscript import render_job_script
 from ..slurm.runner import CommandTimeout, run
 from .errors import spawn_error
+from .job import JobMixin
 from .monitor import NOT_QUERIED, UNKNOWN, JobMonitor
 from .options import OptionsMixin
 from .reporting import ReportingMixin
-
-
-def sbatch_lines(req: ResourceRequest, site_args) -> tuple[str, ...]:
-    """The optional #SBATCH options of a request (GPUs, account, QOS...), then the site's."""
-    lines = []
-    if req.gpus:
-        lines.append(f"--gres=gpu:{req.gpu_type + ':' if req.gpu_type else ''}{req.gpus}")
-    for name in ("account", "qos", "reservation", "constraint"):
-        value = getattr(req, name)
-        if value:
-            lines.append(f"--{name}={value}")
-    return (*lines, *req.extra_sbatch_args, *site_args)
 
 
 def token_digest(token: str) -> str:
@@ -46,7 +33,7 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
+class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
     """Runs each single-user server as a Slurm batch job owned by the user."""
 
     site = Instance(
@@ -152,80 +139,6 @@ class SlurmSpawner(ReportingMixin, OptionsMixin, Spawner):
     def monitor(self) -> JobMonitor:
         cancels = self.site.hub.data_dir / "pending-cancels.json"
         return JobMonitor.shared(self.client, self.poll_interval_s, cancels)
-
-    def _home(self) -> str:
-        home = home_of(self.user.name)
-        if home:
-            return home
-        raise spawn_error(
-            f"User {self.user.name} has no account on this cluster (no passwd entry).",
-            reason="no-such-user",
-        )
-
-    def log_folder(self, home: str) -> str:
-        """The log folder with '~' expanded to ``home``."""
-        base = self.log_dir.replace("~", home, 1) if self.log_dir.startswith("~") else self.log_dir
-        return base.rstrip("/") or "/"
-
-    def build_job(self, req: ResourceRequest) -> JobRequest:
-        """The typed job description for this spawner and request."""
-        home = self._home()
-        lo, hi = self.port_range
-        return JobRequest(
-            user=self.user.name,
-            server_name=self.name or "",
-            partitions=req.partitions,
-            memory_mib=req.memory_mib,
-            cpus=req.cpus,
-            time_seconds=req.time_seconds,
-            log_dir=self.log_folder(home),
-            workdir=home,
-            prefix_bin=self.prefix_bin,
-            port_low=lo,
-            port_high=hi,
-            extra_sbatch_lines=sbatch_lines(req, self.site.slurm.extra_sbatch_args),
-            environment=tuple(sorted(self.job_environment.items())),
-            server_args=tuple(self.get_args()),
-            hub_name=self.hub_name,
-            server_cmd=tuple(self.cmd),
-        )
-
-    async def _as_user(self, *args: str) -> str | None:
-        """Run hpchub's fixed helper as the user (through sudo); its stdout, or None on failure."""
-        helper = self.prefix_bin + "/hpchub-user"
-        argv = [str(self.site.slurm.sudo), "-n", "-u", self.user.name, helper, *args]
-        try:
-            res = await self.runner(
-                argv, timeout=30, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
-            )
-        except CommandTimeout:
-            self.log.warning("hpchub-user %s for %s timed out", args[0], self.user.name)
-            return None
-        if not res.ok:
-            self.log.warning(
-                "hpchub-user %s for %s failed: %s", args[0], self.user.name, res.message()
-            )
-            return None
-        return res.stdout
-
-    async def _prepare_log_dir(self) -> None:
-        """Create the user's log folder (mode 700) and drop old logs, as the user."""
-        await self._as_user(
-            "prepare-logs",
-            "--dir",
-            self.log_dir,
-            "--max-age-days",
-            str(self.site.singleuser.log_max_age_days),
-        )
-
-    async def log_tail(self, lines: int = 20) -> str:
-        """The last lines of this job's log, read as the user ('' if unavailable)."""
-        if not self.job_id:
-            return ""
-        out = await self._as_user(
-            "log-tail", "--dir", self.log_dir, "--job", self.job_id, "--lines", str(lines)
-        )
-        return (out or "").strip()
 
     # -- state -----------------------------------------------------------------
     def get_state(self):
