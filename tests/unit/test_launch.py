@@ -89,7 +89,7 @@ TCP_TABLE = """\
 
 
 def test_listeners_take_only_listen_state_in_the_range():
-    from hpchub.singleuser.ports import Listener, listeners
+    from hpchub.core.ports import Listener, listeners
 
     # 0xAFC8 = 45000: one listener (inode 4242) and a TIME_WAIT self-connect that is not one.
     assert listeners([TCP_TABLE], 45000, 45000) == [Listener(45000, 1001, "4242")]
@@ -98,7 +98,8 @@ def test_listeners_take_only_listen_state_in_the_range():
 
 
 def test_exhausted_range_names_who_holds_it(monkeypatch):
-    from hpchub.singleuser import launch, ports
+    from hpchub.core import ports
+    from hpchub.singleuser import launch
 
     monkeypatch.setattr(ports, "user_name", lambda uid: {1001: "bob", 999: "carol"}[uid])
     msg = launch.exhausted_message(45000, 45000, [TCP_TABLE])
@@ -109,7 +110,7 @@ def test_exhausted_range_names_who_holds_it(monkeypatch):
 
 
 def test_summary_lists_the_biggest_holder_first():
-    from hpchub.singleuser.ports import summary
+    from hpchub.core.ports import summary
 
     held = {"bob": list(range(40000, 40010)), "alice": [40011]}
     assert summary(held) == "bob holds 10 ports (40000, 40001, 40002, ...), alice 1 port (40011)"
@@ -118,8 +119,8 @@ def test_summary_lists_the_biggest_holder_first():
 def test_doctor_reports_who_holds_the_range(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
+    from hpchub.core import ports
     from hpchub.doctor.ports import check_port_range
-    from hpchub.singleuser import ports
 
     monkeypatch.setattr(ports, "user_name", lambda uid: {1001: "bob", 999: "carol"}[uid])
     (tmp_path / "net").mkdir()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..singleuser.ports import by_user, holding_processes, listeners, read_tables, summary
+from ..core.ports import by_user, holding_processes, listeners, read_tables, summary
 from .findings import Finding, error, info, ok, warning
 
 

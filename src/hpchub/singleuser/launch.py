@@ -19,8 +19,8 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlparse, urlunparse
 
+from ..core.ports import by_user, listeners, read_tables, summary
 from .listen import LISTEN_FD_ENV, PortsExhausted, answer_ended, http_answers, open_listener
-from .ports import by_user, listeners, read_tables, summary
 
 
 def tell_hub(api_url: str, token: str, message: dict, deadline_s: float = 120) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.names import user_name
+from .names import user_name
 
 TCP_LISTEN = "0A"
 
