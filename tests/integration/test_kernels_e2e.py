@@ -1,7 +1,7 @@
 """Issue 5 end to end: Lmod modules as kernels, immune to the user's shell; panel; nbdime.
 
 Runs on the testbed with real Lmod and the module tree that `hpchub-testbed up` builds
-(hpchub.testbed.testmodules): two Python modules backed by different venvs and a broken one.
+(hpchub_testbed.testmodules): two Python modules backed by different venvs and a broken one.
 The user under test (bob) gets a hostile ~/.bashrc for the duration of this module: it loads a
 module from a private MODULEPATH that shadows the site's, and sets a PYTHONPATH that breaks
 ipykernel. Kernels must not care.

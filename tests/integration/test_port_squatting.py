@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from hpchub.testbed.cluster import BATCH_ADDR, NETNS
+from hpchub_testbed.cluster import BATCH_ADDR, NETNS
 
 from .conftest import squeue_ids
 from .test_spawn_e2e import _routes
