@@ -115,6 +115,7 @@ def status(args) -> int:
         return found
     site, course = found
     from ..courses import status as st
+    from ..courses.cache import SourceCache
     from ..courses.stager import StagerPaths
     from ..courses.store import ReportStore
     from ..resources.membership import course_members, today
@@ -133,7 +134,7 @@ def status(args) -> int:
     known = [u for u in members if _exists(u)]
     jobs, problem = st.query_jobs(known, site.slurm, site.hub.name)
     rows = st.build_rows(members, store.for_course(course.name), jobs)
-    fetched = st.cache_revision(paths.cache / course.name)
+    fetched = SourceCache(paths.cache).fetched(course.name)
     if args.json:
         print(json.dumps(st.as_json(course, rows, fetched, problem), indent=2, default=str))
     else:

@@ -85,10 +85,7 @@ def local_state(target: Path, rel: str, staged: Staged | None) -> tuple[str, os.
         return BLOCKED, None
     if not stat.S_ISREG(st.st_mode):
         return BLOCKED, st
-    if staged is not None and (st.st_size, st.st_mtime_ns) == (
-        staged.local_size,
-        staged.local_mtime_ns,
-    ):
+    if staged is not None and _seen(st) == (staged.local_size, staged.local_mtime_ns):
         return staged.local_sha256, st
     try:
         return file_sha256(target / rel), st
@@ -150,13 +147,15 @@ def receive(stream: IO[bytes], size: int, dest: Path, up: Upstream) -> os.stat_r
 
 def explain(err: Exception) -> str:
     """An error in words a student can act on."""
-    if isinstance(err, OSError):
-        if err.errno == errno.EDQUOT:
-            return "your disk quota is full"
-        if err.errno == errno.ENOSPC:
-            return "the filesystem is full"
-        return err.strerror or str(err)
-    return str(err)
+    if not isinstance(err, OSError):
+        return str(err)
+    full = {errno.EDQUOT: "your disk quota is full", errno.ENOSPC: "the filesystem is full"}
+    return full.get(err.errno or 0) or err.strerror or str(err)
+
+
+def _seen(st: os.stat_result | None) -> tuple[int, int] | None:
+    """What tells a copy changed without reading it: its size and mtime."""
+    return (st.st_size, st.st_mtime_ns) if st else None
 
 
 class Staging:
@@ -247,15 +246,11 @@ class Staging:
         return Manifest(new, {c.path: c.upstream_copy for c in self.report.conflicts})
 
     def _changed_since_scan(self, rel: str) -> bool:
-        before = self.stats.get(rel)
         try:
             now = os.lstat(self.target / rel)
         except OSError:
-            return before is not None
-        return before is None or (now.st_size, now.st_mtime_ns) != (
-            before.st_size,
-            before.st_mtime_ns,
-        )
+            now = None
+        return _seen(now) != _seen(self.stats.get(rel))
 
     # One handler per kind of outcome: it lists the path in the report and returns the
     # path's manifest entry (None: no longer tracked).
@@ -308,7 +303,7 @@ class Staging:
         self.report.files[kind.value].append(rel)
 
     def _forgotten(self, rel: str, kind: Kind) -> None:
-        return None
+        pass
 
 
 HANDLERS: dict[Kind, Callable[[Staging, str, Kind], Staged | None]] = {

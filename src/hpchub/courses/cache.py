@@ -94,12 +94,16 @@ class SourceCache:
             snap.root_id,
         )
 
-    def _current(self, home: Path, key: str) -> dict | None:
+    def fetched(self, course: str) -> dict | None:
+        """What the last fetch of a git course got: source, revision, tree, fetched_at."""
         try:
-            data = json.loads((home / "current.json").read_text())
+            return json.loads((self.root / course / "current.json").read_text())
         except (OSError, ValueError):
             return None
-        if data.get("source") != key or not (home / str(data.get("tree"))).is_dir():
+
+    def _current(self, home: Path, key: str) -> dict | None:
+        data = self.fetched(home.name)
+        if not data or data.get("source") != key or not (home / str(data.get("tree"))).is_dir():
             return None  # the site file now names another repository, ref or sub-folder
         return data
 

@@ -95,18 +95,8 @@ class CourseStager:
     def helper_argv(self, course: Course, user: str) -> list[str]:
         """sudo -n -u USER hpchub-user stage-course --course NAME --target TEMPLATE."""
         check_name("unix", user, "user name")
-        return [
-            self.paths.sudo,
-            "-n",
-            "-u",
-            user,
-            self.paths.helper,
-            "stage-course",
-            "--course",
-            course.name,
-            "--target",
-            course.target_template,
-        ]
+        target = ["--course", course.name, "--target", course.target_template]
+        return [self.paths.sudo, "-n", "-u", user, self.paths.helper, "stage-course", *target]
 
     async def snapshot(self, course: Course) -> Snapshot:
         """The course's materials now (a git fetch runs in a worker thread)."""
@@ -130,15 +120,9 @@ class CourseStager:
         except Exception as err:  # a bug must not cost the student their server
             _log().exception("Reading the materials of course %s failed", course.name)
             snap, problem = None, f"the hub could not read the materials: {err}"
-        header = Header(
-            course=course.name,
-            title=course.title,
-            source=source,
-            revision=snap.revision if snap else None,
-            fetched_at=snap.fetched_at if snap else None,
-            problem=problem,
-            files=snap.files if snap else None,
-        )
+        found = (snap.revision, snap.fetched_at) if snap else (None, None)
+        files = snap.files if snap else None
+        header = Header(course.name, course.title, source, *found, problem, files)
         try:
             result = await run_helper(self.helper_argv(course, user), header, snap, user)
         except Exception as err:
@@ -160,11 +144,8 @@ class CourseStager:
         """
         user = spawner.user.name
         try:
-            courses = [
-                c
-                for c in courses_for(self.site, user, unix_groups(user), today())
-                if c.stage_on_spawn
-            ]
+            courses = courses_for(self.site, user, unix_groups(user), today())
+            courses = [c for c in courses if c.stage_on_spawn]
         except Exception:
             _log().exception("Finding the courses of %s failed", user)
             return

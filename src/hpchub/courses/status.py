@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config.models import SlurmSettings
@@ -85,14 +83,6 @@ def build_rows(
             )
         )
     return rows
-
-
-def cache_revision(cache_dir: Path) -> dict[str, Any] | None:
-    """The revision the hub last fetched for a git course (None for folders, or not yet)."""
-    try:
-        return json.loads((cache_dir / "current.json").read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def render(

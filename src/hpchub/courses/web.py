@@ -43,14 +43,7 @@ def _courses(stager: CourseStager, user: str) -> list[tuple[dict[str, Any], str 
 
 def student_view(stager: CourseStager, user: str) -> list[dict[str, Any]]:
     """One entry per active course of ``user``: where the files go, and the latest report."""
-    out = []
-    for entry, view in _courses(stager, user):
-        try:
-            shown = json.loads(view) if view else rep.never_view()
-        except ValueError:
-            shown = rep.never_view()
-        out.append({**entry, **shown})
-    return out
+    return json.loads(student_view_json(stager, user))["courses"]
 
 
 def student_view_json(stager: CourseStager, user: str) -> str:
