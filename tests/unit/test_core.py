@@ -11,6 +11,7 @@ import pytest
 from hpchub.core.files import (
     UnsafePath,
     atomic_write,
+    file_lock,
     open_dir,
     open_owned_dir,
     set_owner_mode,
@@ -80,6 +81,22 @@ def test_sha256_fd(tmp_path):
         assert sha256_fd(fd, chunk=2) == hashlib.sha256(b"abc").hexdigest()
     finally:
         os.close(fd)
+
+
+def test_file_lock_waits_then_gives_up(tmp_path):
+    # A second open file description is a second holder, as another process would be.
+    with (
+        file_lock(tmp_path / "lock"),
+        pytest.raises(TimeoutError, match="locked by another process"),
+        file_lock(tmp_path / "lock", wait=0.1),
+    ):
+        pass
+    with file_lock(tmp_path / "lock", wait=0.1):
+        pass
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(OSError), file_lock(tmp_path / "link"):
+        pass
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def test_a_link_planted_by_a_user_is_never_followed(tmp_path):

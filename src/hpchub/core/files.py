@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import os
 import pwd
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -242,3 +244,27 @@ def sha256_fd(fd: int, chunk: int = 1024 * 1024) -> str:
     while data := os.read(fd, chunk):
         h.update(data)
     return h.hexdigest()
+
+
+@contextlib.contextmanager
+def file_lock(
+    path: str | os.PathLike, *, dir_fd: int | None = None, wait: float | None = None
+) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (made with mode 600, never through a link).
+    With ``wait``, TimeoutError when it is still held by another process after that long."""
+    fd = os.open(
+        path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd
+    )
+    try:
+        deadline = None if wait is None else time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if deadline is None else fcntl.LOCK_NB))
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{path} is locked by another process") from None
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..config.courses import local_source
 from ..core.clock import now
-from ..core.files import atomic_write
+from ..core.files import atomic_write, file_lock
 from .folder import Snapshot, open_source, protected_ids, scan
 from .git import GitError, fetch
 
@@ -56,13 +55,8 @@ class SourceCache:
                 raise SourceUnavailable(
                     f"the course folder {root} cannot be read: {err.strerror or err}"
                 ) from None
-        # One fetch per course at a time, across the hub and `hpchub course` runs.
-        lock = os.open(home / "lock", os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with file_lock(home / "lock"):  # one fetch per course at a time, hub and CLI alike
             return self._git_snapshot(course, home, fetch)
-        finally:
-            os.close(lock)
 
     def _git_snapshot(self, course: Course, home: Path, fetch_now: bool) -> Snapshot:
         src = course.source

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import json
 import os
 import pwd
 import sys
-import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,7 +26,7 @@ from ..core.coursepaths import (
     expand_target,
     owned_from,
 )
-from ..core.files import UnsafePath, atomic_write, open_owned_dir, owned_subdir
+from ..core.files import UnsafePath, atomic_write, file_lock, open_owned_dir, owned_subdir
 from . import report as rep
 from .apply import Manifest, Staging, explain, still_open
 from .plan import Staged
@@ -95,25 +93,6 @@ def save_manifest(state_fd: int, course: str, revision: str | None, manifest: Ma
     atomic_write("manifest.json", json.dumps(data, indent=1), 0o600, dir_fd=state_fd)
 
 
-@contextlib.contextmanager
-def staging_lock(state_fd: int, wait: float = LOCK_WAIT_SECONDS):
-    """One staging at a time per folder (a spawn and an instructor's re-run may meet)."""
-    fd = os.open("lock", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600, dir_fd=state_fd)
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise StageError("another staging of this folder is still running") from None
-                time.sleep(0.2)
-        yield
-    finally:
-        os.close(fd)
-
-
 def _send(stdout: IO[bytes], line: bytes) -> None:
     with contextlib.suppress(BrokenPipeError):
         stdout.write(line)
@@ -155,7 +134,8 @@ def stage(
             ) from None
         # The folders as opened: a link or a rename after the check cannot redirect anything.
         root, state_dir = (Path(f"/proc/self/fd/{fd}") for fd in fds)
-        with staging_lock(fds[1]):
+        # One staging at a time per folder (a spawn and an instructor's re-run may meet).
+        with file_lock("lock", dir_fd=fds[1], wait=LOCK_WAIT_SECONDS):
             manifest = load_manifest(state_dir, course)
             if header.files is None:
                 report.state = rep.UNAVAILABLE
@@ -182,6 +162,8 @@ def stage(
                     os.unlink(REPORT_FILE, dir_fd=fds[0])
     except ProtocolError as err:
         report.state, report.problem = rep.FAILED, f"staging protocol: {err}"
+    except TimeoutError:
+        report.state, report.problem = rep.FAILED, "another staging of this folder is still running"
     except (StageError, OSError) as err:
         report.state, report.problem = rep.FAILED, explain(err)
         if isinstance(err, OSError) and err.filename:
