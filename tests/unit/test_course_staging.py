@@ -410,3 +410,28 @@ async def test_a_local_git_source_behind_a_planted_link_is_not_fetched(tmp_path,
     stager = LocalStager(make_site(tmp_path, {"git": str(shared / "repo")}), tmp_path / "home")
     r = await stage(stager)
     assert r.state == rep.UNAVAILABLE and "symbolic link" in r.problem, r
+
+
+def test_a_file_that_cannot_be_placed_is_still_read_to_its_end(tmp_path):
+    # A folder on the way that became a file after the scan: that file's bytes must still be
+    # consumed, or every later file of the stream would be read from the wrong offset.
+    import io
+
+    from hpchub.courses.apply import Manifest, Staging
+    from hpchub.courses.plan import Upstream
+    from hpchub.courses.protocol import Header, frame_header
+
+    first, second = b"x" * 10, b"second file"
+    files = {
+        "data/x.csv": Upstream(hashlib.sha256(first).hexdigest(), len(first)),
+        "z.txt": Upstream(hashlib.sha256(second).hexdigest(), len(second)),
+    }
+    report = rep.Report("pyintro", "alice")
+    staging = Staging(Header("pyintro", "", "", "r1", None, None, files), tmp_path, report)
+    actions = staging.prepare(Manifest())
+    need = staging.needed(actions)
+    (tmp_path / "data").write_text("now a file")
+    stream = io.BytesIO(frame_header(len(first)) + first + frame_header(len(second)) + second)
+    staging.apply(actions, need, stream)
+    assert (tmp_path / "z.txt").read_bytes() == second
+    assert [e.path for e in report.errors] == ["data/x.csv"]

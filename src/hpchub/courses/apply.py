@@ -103,16 +103,18 @@ def _make_parents(target: Path, rel: str) -> None:
             raise OSError(errno.ENOTDIR, f"{folder.relative_to(target)} is not a folder")
 
 
-def receive(stream: IO[bytes], size: int, dest: Path, up: Upstream) -> os.stat_result:
-    """Read ``size`` bytes from ``stream`` into ``dest`` (atomically once their hash is
-    checked). The stream is always consumed to the end of this file, whatever fails, so the
-    next file still lines up."""
+def receive(stream: IO[bytes], size: int, target: Path, rel: str, up: Upstream) -> os.stat_result:
+    """Read ``size`` bytes from ``stream`` into ``target/rel`` (atomically once their hash is
+    checked). The stream is always consumed to the end of this file, whatever fails (even its
+    folders), so the next file still lines up."""
+    dest = target / rel
     tmp = dest.with_name(f".{dest.name}.hpchub-{os.getpid()}.tmp")
     h = hashlib.sha256()
     left = size
     fd = None
     error: OSError | None = None
     try:
+        _make_parents(target, rel)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     except OSError as err:
         error = err
@@ -231,8 +233,7 @@ class Staging:
                 by_path[rel] = Action(Kind.CONFLICT, rel)
             dest = self.sidecars.get(rel, rel)
             try:
-                _make_parents(self.target, dest)
-                self.written[rel] = receive(stream, size, self.target / dest, self.upstream[rel])
+                self.written[rel] = receive(stream, size, self.target, dest, self.upstream[rel])
             except (OSError, ValueError) as err:
                 self.error(dest, err)
         new: dict[str, Staged] = {}
