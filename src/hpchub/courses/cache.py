@@ -12,7 +12,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,17 +76,9 @@ class SourceCache:
                 )
         if current is None:
             raise SourceUnavailable(f"{src.git} has not been fetched yet")
-        tree = home / current["tree"]
-        snap = scan(tree, src.exclude, home / "hashes.json")
-        return Snapshot(
-            tree,
-            current["revision"][:12],
-            current["fetched_at"],
-            snap.files,
-            problem,
-            snap.skipped,
-            snap.root_id,
-        )
+        snap = scan(home / current["tree"], src.exclude, home / "hashes.json")
+        revision, fetched_at = current["revision"][:12], current["fetched_at"]
+        return replace(snap, revision=revision, fetched_at=fetched_at, problem=problem)
 
     def fetched(self, course: str) -> dict | None:
         """What the last fetch of a git course got: source, revision, tree, fetched_at."""

@@ -13,7 +13,7 @@ import json
 import os
 import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
@@ -36,7 +36,6 @@ class Snapshot:
     fetched_at: float | None
     files: dict[str, Upstream]
     problem: str | None = None
-    skipped: list[str] = field(default_factory=list)
     root_id: Identity | None = None  # ``root`` as it was read
 
 
@@ -101,8 +100,9 @@ def open_source(root: Path, protected: dict[Identity, Path] | None = None) -> in
 
 
 def _walk(dir_fd: int, prefix: str, patterns: list[str], protected: frozenset) -> Iterator:
-    """Every regular file below ``dir_fd`` as (relative path, lstat); skipped entries come with
-    None. Links are never followed; ``.git`` and the ``protected`` folders are never entered."""
+    """Every regular file below ``dir_fd`` as (relative path, lstat). Links are never followed;
+    names with control characters or undecodable bytes, ``.git`` and the ``protected`` folders
+    are never entered or staged."""
     with os.scandir(dir_fd) as it:
         entries = sorted(it, key=lambda e: e.name)
     for entry in entries:
@@ -111,24 +111,19 @@ def _walk(dir_fd: int, prefix: str, patterns: list[str], protected: frozenset) -
             continue
         st = entry.stat(follow_symlinks=False)
         is_dir = stat.S_ISDIR(st.st_mode)
-        if excluded(rel, entry.name, is_dir, patterns):
+        if excluded(rel, entry.name, is_dir, patterns) or not _usable_name(entry.name):
             continue
-        if not _usable_name(entry.name):
-            yield rel.encode("utf-8", "replace").decode(), None
-        elif is_dir:
+        if stat.S_ISREG(st.st_mode):
+            yield rel, st
+        elif is_dir and _identity(st) not in protected:  # the hub's own folders: never read
             try:
-                if _identity(st) in protected:  # one of the hub's own folders: never read
-                    raise UnsafePath(rel)
                 sub = open_nofollow(dir_fd, entry.name, _DIR_FLAGS)
             except OSError:
-                yield rel + "/", None
                 continue
             try:
                 yield from _walk(sub, rel + "/", patterns, protected)
             finally:
                 os.close(sub)
-        else:  # a link, a device, a pipe: never staged
-            yield rel, st if stat.S_ISREG(st.st_mode) else None
 
 
 def open_file(root: Path, rel: str, root_id: Identity | None = None) -> int:
@@ -166,7 +161,6 @@ def scan(
         with contextlib.suppress(OSError, ValueError):
             cache = json.loads(cache_file.read_text())
     files: dict[str, Upstream] = {}
-    skipped: list[str] = []
     fresh: dict[str, list] = {}
     top = open_source(root, protected)
     try:
@@ -175,18 +169,15 @@ def scan(
     finally:
         os.close(top)
     for rel, st in entries:
-        key = [st.st_size, st.st_mtime_ns, st.st_ino] if st else None
+        key = [st.st_size, st.st_mtime_ns, st.st_ino]
         hit = cache.get(rel)
-        if st is not None and hit and hit[:3] == key:
+        if hit and hit[:3] == key:
             digest = hit[3]
         else:
             try:
-                fd = open_file(root, rel, root_id) if st else None
+                fd = open_file(root, rel, root_id)
             except OSError:
-                fd = None
-            if fd is None:
-                skipped.append(rel)
-                continue
+                continue  # gone or replaced since the walk: not staged this time
             try:
                 digest = sha256_fd(fd)
             finally:
@@ -198,4 +189,4 @@ def scan(
     revision = hashlib.sha256(
         json.dumps(sorted((p, u.sha256, u.executable) for p, u in files.items())).encode()
     ).hexdigest()[:12]
-    return Snapshot(root, revision, now(), files, None, skipped, root_id)
+    return Snapshot(root, revision, now(), files, None, root_id)
