@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,6 +20,7 @@ from ..core.clock import now
 from ..core.files import atomic_write, file_lock
 from .folder import Snapshot, open_source, protected_ids, scan
 from .git import GitError, fetch
+from .report import when
 
 if TYPE_CHECKING:
     from ..config.courses import Course
@@ -70,7 +70,7 @@ class SourceCache:
             except GitError as err:
                 if current is None:
                     raise SourceUnavailable(f"git could not fetch {src.git}: {err}") from None
-                stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(current["fetched_at"]))
+                stamp = when(current["fetched_at"])
                 problem = (
                     f"the materials could not be updated ({err}); you have the version of {stamp}"
                 )
