@@ -358,10 +358,13 @@ async def test_unsafe_manifest_paths_are_never_used(stager, tmp_path):
         "local": [digest, 4, 0],
     }
     manifest["files"]["/etc/passwd"] = {"sha256": digest, "local": [digest, 4, 0]}
+    # An open conflict whose upstream copy lies outside: never reported as if it were theirs.
+    manifest["conflicts"] = {"README.md": os.path.relpath(outside, target)}
     (target / ".hpchub" / "manifest.json").write_text(json.dumps(manifest))
     r = await stage(stager)
     assert outside.read_text() == "mine"
     assert {e.error for e in r.errors} == {"an unsafe path in this folder's manifest was ignored"}
+    assert len(r.errors) == 3 and r.conflicts == []
     assert not r.files["removed"]
 
 

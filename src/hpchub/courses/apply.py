@@ -60,17 +60,13 @@ def in_folders(target: Path, rel: str) -> bool:
 
 
 def still_open(target: Path, conflicts: Mapping[str, str]) -> list[Conflict]:
-    """The conflicts whose upstream copy the student has not deleted yet."""
-    out = []
-    for path, side in sorted(conflicts.items()):
-        try:
-            check_relpath(path)
-            check_relpath(side)
-        except ValueError:
-            continue
-        if in_folders(target, side) and (target / side).is_file():
-            out.append(Conflict(path, side))
-    return out
+    """The conflicts whose upstream copy the student has not deleted yet (both paths were
+    checked when the manifest was read)."""
+    return [
+        Conflict(path, side)
+        for path, side in sorted(conflicts.items())
+        if in_folders(target, side) and (target / side).is_file()
+    ]
 
 
 def local_state(target: Path, rel: str, staged: Staged | None) -> tuple[str, os.stat_result | None]:
