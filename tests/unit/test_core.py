@@ -9,6 +9,7 @@ import stat
 import pytest
 
 from hpchub.core.files import (
+    LockBusy,
     UnsafePath,
     atomic_write,
     file_lock,
@@ -87,7 +88,7 @@ def test_file_lock_waits_then_gives_up(tmp_path):
     # A second open file description is a second holder, as another process would be.
     with (
         file_lock(tmp_path / "lock"),
-        pytest.raises(TimeoutError, match="locked by another process"),
+        pytest.raises(LockBusy, match="locked by another process"),
         file_lock(tmp_path / "lock", wait=0.1),
     ):
         pass

@@ -438,3 +438,23 @@ def test_a_file_that_cannot_be_placed_is_still_read_to_its_end(tmp_path):
     staging.apply(actions, need, stream)
     assert (tmp_path / "z.txt").read_bytes() == second
     assert [e.path for e in report.errors] == ["data/x.csv"]
+
+
+def test_a_second_staging_of_the_same_folder_waits_then_says_so(tmp_path, monkeypatch):
+    import io
+
+    from hpchub.core.files import file_lock
+    from hpchub.courses import student
+    from hpchub.courses.protocol import Header
+
+    home = tmp_path / "home" / "alice"
+    (home / "c" / ".hpchub").mkdir(parents=True, mode=0o700)
+    monkeypatch.setattr(student, "LOCK_WAIT_SECONDS", 0.1)
+    header = Header("pyintro", "", "", None, None, None, None).to_line()
+    out = io.BytesIO()
+    with file_lock(home / "c" / ".hpchub" / "lock"):
+        r = student.stage(
+            "pyintro", home / "c", "alice", io.BytesIO(header), out, owned_from=len(home.parts) - 1
+        )
+    assert r.state == rep.FAILED and r.problem == "another staging of this folder is still running"
+    assert json.loads(out.getvalue().splitlines()[-1])["state"] == rep.FAILED

@@ -28,6 +28,10 @@ class UnsafePath(OSError):
     """A path leads through a link or a folder that an untrusted user controls."""
 
 
+class LockBusy(TimeoutError):
+    """Another process held a lock for longer than we would wait (see ``file_lock``)."""
+
+
 def _trusted_link(parent_fd: int, name: str) -> bool:
     """A link that only root could have made: owned by root, in a folder only root writes."""
     link = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
@@ -251,7 +255,7 @@ def file_lock(
     path: str | os.PathLike, *, dir_fd: int | None = None, wait: float | None = None
 ) -> Iterator[None]:
     """Hold an exclusive lock on the file ``path`` (made with mode 600, never through a link).
-    With ``wait``, TimeoutError when it is still held by another process after that long."""
+    With ``wait``, LockBusy when it is still held by another process after that long."""
     fd = os.open(
         path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd
     )
@@ -263,7 +267,7 @@ def file_lock(
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{path} is locked by another process") from None
+                    raise LockBusy(f"{path} is locked by another process") from None
                 time.sleep(0.2)
         yield
     finally:

@@ -26,7 +26,14 @@ from ..core.coursepaths import (
     expand_target,
     owned_from,
 )
-from ..core.files import UnsafePath, atomic_write, file_lock, open_owned_dir, owned_subdir
+from ..core.files import (
+    LockBusy,
+    UnsafePath,
+    atomic_write,
+    file_lock,
+    open_owned_dir,
+    owned_subdir,
+)
 from . import report as rep
 from .apply import Manifest, Staging, explain, still_open
 from .plan import Staged
@@ -162,7 +169,7 @@ def stage(
                     os.unlink(REPORT_FILE, dir_fd=fds[0])
     except ProtocolError as err:
         report.state, report.problem = rep.FAILED, f"staging protocol: {err}"
-    except TimeoutError:
+    except LockBusy:  # before OSError: a busy lock is not a failure of the folder
         report.state, report.problem = rep.FAILED, "another staging of this folder is still running"
     except (StageError, OSError) as err:
         report.state, report.problem = rep.FAILED, explain(err)
