@@ -31,7 +31,8 @@ from hpchub.courses.stager import CourseStager
 
 HELPER = (
     "import sys; from pathlib import Path; from hpchub.courses.student import stage; "
-    "stage(sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.stdin.buffer, sys.stdout.buffer)"
+    "stage(sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.stdin.buffer, sys.stdout.buffer, "
+    "owned_from=int(sys.argv[4]))"
 )
 
 
@@ -42,7 +43,9 @@ class BenchStager(CourseStager):
 
     def helper_argv(self, course, user):
         target = expand_target(course.target_template, user, str(self.homes / user))
-        return [sys.executable, "-c", HELPER, course.name, str(target), user]
+        self.homes.mkdir(parents=True, exist_ok=True)
+        first_owned = str(len((self.homes / user).parts) - 1)  # the student's own folders
+        return [sys.executable, "-c", HELPER, course.name, str(target), user, first_owned]
 
 
 def make_materials(repo: Path, n: int, rng: random.Random) -> list[str]:
@@ -100,7 +103,7 @@ def run_once(work: Path, n: int, seed: int) -> dict[str, float]:
 
     def stage():
         r = asyncio.run(stager.stage(course, "student"))
-        assert r["state"] in ("ok", "conflicts"), r
+        assert r.state in ("ok", "conflicts"), r
 
     out = {}
     # Baseline: copy the same tree (git's working tree, .git left out) with cp -r.
@@ -122,7 +125,7 @@ def run_once(work: Path, n: int, seed: int) -> dict[str, float]:
         (target / rel).write_text("student's answer\n")
     out["restage, 50 updates + 20 edits"] = timed(stage)
     report = stager.store.load("bench", "student")
-    assert len(report["files"]["updated"]) == 45 and len(report["conflicts"]) == 5, report
+    assert len(report.files["updated"]) == 45 and len(report.conflicts) == 5, report
     return out
 
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 
 import pytest
 
 from hpchub.core.files import (
+    LockBusy,
     UnsafePath,
     atomic_write,
+    file_lock,
     open_dir,
     open_owned_dir,
     set_owner_mode,
+    sha256_fd,
 )
 from hpchub.core.names import check_name, is_name, is_unix_name, user_name
 from hpchub.core.text import printable
@@ -55,6 +59,45 @@ def test_atomic_write_cleans_up_on_failure(tmp_path):
     with pytest.raises(TypeError):
         atomic_write(tmp_path / "f", 42, 0o600)  # type: ignore[arg-type]
     assert os.listdir(tmp_path) == []
+
+
+def test_atomic_write_into_an_opened_folder(tmp_path):
+    # The staging helper works through /proc/self/fd/N: it writes relative to the folder it opened.
+    (tmp_path / "d").mkdir()
+    fd = os.open(tmp_path / "d", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        atomic_write("f", "one", 0o600, dir_fd=fd)
+        with pytest.raises(UnsafePath, match="not a plain file name"):
+            atomic_write("../escape", "x", dir_fd=fd)
+    finally:
+        os.close(fd)
+    assert (tmp_path / "d" / "f").read_text() == "one"
+    assert os.listdir(tmp_path / "d") == ["f"] and not (tmp_path / "escape").exists()
+
+
+def test_sha256_fd(tmp_path):
+    (tmp_path / "f").write_bytes(b"abc")
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    try:
+        assert sha256_fd(fd, chunk=2) == hashlib.sha256(b"abc").hexdigest()
+    finally:
+        os.close(fd)
+
+
+def test_file_lock_waits_then_gives_up(tmp_path):
+    # A second open file description is a second holder, as another process would be.
+    with (
+        file_lock(tmp_path / "lock"),
+        pytest.raises(LockBusy, match="locked by another process"),
+        file_lock(tmp_path / "lock", wait=0.1),
+    ):
+        pass
+    with file_lock(tmp_path / "lock", wait=0.1):
+        pass
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(OSError), file_lock(tmp_path / "link"):
+        pass
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def test_a_link_planted_by_a_user_is_never_followed(tmp_path):

@@ -12,9 +12,9 @@ from hpchub.cli.main import main
 from hpchub.config.loader import parse_site
 from hpchub.config.models import SlurmSettings
 from hpchub.courses import report as rep
-from hpchub.courses.status import ServerJob, build_rows, query_jobs, render
+from hpchub.courses.status import build_rows, describe, query_jobs, render
 from hpchub.courses.store import ReportStore
-from hpchub.slurm.parsers import parse_hub_jobs
+from hpchub.slurm.parsers import HubJob, parse_hub_jobs
 
 from .courses_fixtures import profile
 from .fakes import FakeSlurm
@@ -40,10 +40,10 @@ def test_status_asks_the_gateway_and_labels_named_servers():
     fake.comments.update({"9": "hpchub:hpchub", "8": "hpchub:other", "7": "hpchub:hpchub"})
     jobs, problem = query_jobs(["alice", "bob"], SlurmSettings(), "hpchub", fake)
     assert problem is None
-    assert [j.describe() for j in jobs["alice"]] == ["running (job 9 on vm)"]
-    assert [j.describe() for j in jobs["bob"]] == ["queued (job 7: None)"]
-    named = ServerJob("alice", "jupyter-alice-big", "9", "RUNNING", "None", "vm")
-    assert named.describe() == "'big' running (job 9 on vm)"
+    assert [describe(j) for j in jobs["alice"]] == ["running (job 9 on vm)"]
+    assert [describe(j) for j in jobs["bob"]] == ["queued (job 7: None)"]
+    named = HubJob("alice", "9", "RUNNING", "None", "vm", name="jupyter-alice-big")
+    assert describe(named) == "'big' running (job 9 on vm)"
 
 
 def test_status_says_when_slurm_is_slow_or_down():
@@ -78,15 +78,15 @@ def _site(tmp_path, **extra):
 
 def test_rows_and_rendering(tmp_path):
     course = _site(tmp_path).courses[0]
-    done = rep.new_report(
+    done = rep.Report(
         "pyintro",
         "alice",
         state=rep.CONFLICTS,
         finished_at=1.7e9,
-        conflicts=[{"path": "a.ipynb", "upstream_copy": "a.upstream.ipynb"}],
+        conflicts=[rep.Conflict(path="a.ipynb", upstream_copy="a.upstream.ipynb")],
     )
-    gone = rep.new_report("pyintro", "dave", state=rep.OK, finished_at=1.7e9)
-    jobs = {"alice": [ServerJob("alice", "jupyter-alice", "136", "RUNNING", "None", "vm")]}
+    gone = rep.Report("pyintro", "dave", state=rep.OK, finished_at=1.7e9)
+    jobs = {"alice": [HubJob("alice", "136", "RUNNING", "None", "vm", name="jupyter-alice")]}
     rows = build_rows(["alice", "bob", "carol"], {"alice": done, "dave": gone}, jobs)
     assert [(r.user, r.state) for r in rows] == [
         ("alice", "conflicts"),
@@ -143,12 +143,12 @@ def test_cli_list_and_unknown_course(tmp_path, capsys):
 def test_cli_status_shows_reports(tmp_path, capsys, monkeypatch):
     path = _write_site(tmp_path)
     ReportStore(tmp_path / "courses" / "reports").save(
-        rep.new_report(
+        rep.Report(
             "pyintro",
             "alice",
             state=rep.OK,
             finished_at=1.7e9,
-            files={**rep.new_report("x", "y")["files"], "added": ["a.ipynb"]},
+            files={**rep.Report("x", "y").files, "added": ["a.ipynb"]},
         )
     )
     monkeypatch.setattr("hpchub.courses.status.query_jobs", lambda users, slurm, hub: ({}, None))
@@ -189,10 +189,8 @@ def test_user_controlled_text_reaches_the_terminal_without_control_characters(tm
     found = parse_hub_jobs(
         "alice|9|PENDING|x\x1b[2Jy||hpchub:h|jupyter-alice-\x1b]2;pwned\x07\n", "h"
     )
-    jobs = {
-        j.user: [ServerJob(j.user, j.name, j.job_id, j.state, j.reason, j.nodes)] for j in found
-    }
-    bad = rep.new_report("pyintro", "bob", state=rep.FAILED, problem="no\x1b[31mred")
+    jobs = {j.user: [j] for j in found}
+    bad = rep.Report("pyintro", "bob", state=rep.FAILED, problem="no\x1b[31mred")
     rows = build_rows(["alice", "bob"], {"bob": bad}, jobs)
     text = render(course, rows, dt.date(2025, 1, 1), None, None)
     assert "\x1b" not in text and "\x07" not in text

@@ -116,7 +116,7 @@ def status(args) -> int:
         return found
     site, course = found
     from ..courses import status as st
-    from ..courses.report import summary
+    from ..courses.cache import SourceCache
     from ..courses.stager import StagerPaths
     from ..courses.store import ReportStore
     from ..resources.membership import course_members, today
@@ -134,13 +134,13 @@ def status(args) -> int:
         r = store.load(course.name, args.user)
         if r is None:
             return _fail(f"{args.user} has no staging report in {course.name}")
-        print(json.dumps(r, indent=2) if args.json else _details(r, summary))
+        print(json.dumps(r.data(), indent=2) if args.json else _details(r))
         return 0
     members = course_members(course)
     known = [u for u in members if user_exists(u)]
     jobs, problem = st.query_jobs(known, site.slurm, site.hub.name)
     rows = st.build_rows(members, store.for_course(course.name), jobs)
-    fetched = st.cache_revision(paths.cache / course.name)
+    fetched = SourceCache(paths.cache).fetched(course.name)
     if args.json:
         print(json.dumps(st.as_json(course, rows, fetched, problem), indent=2, default=str))
     else:
@@ -148,23 +148,22 @@ def status(args) -> int:
     return 0
 
 
-def _details(r: dict, summary) -> str:
+def _details(r) -> str:
+    from ..core.text import printable
     from ..courses.report import LISTED, when
 
     lines = [
-        f"{r['user']} in {r['course']}: {r['state']}, {summary(r)}",
-        f"  staged {when(r.get('finished_at'))} in {r.get('seconds')} s into {r.get('target')}",
-        f"  source {r.get('source')} at revision {r.get('revision')}",
+        f"{r.user} in {r.course}: {r.state}, {r.summary()}",
+        f"  staged {when(r.finished_at)} in {r.seconds} s into {r.target}",
+        f"  source {r.source} at revision {r.revision}",
     ]
-    for c in r["conflicts"]:
-        lines.append(f"  conflict: {c['path']} (upstream version saved as {c['upstream_copy']})")
-    for e in r["errors"]:
-        lines.append(f"  error:    {e['path']}: {e['error']}")
+    for c in r.conflicts:
+        lines.append(f"  conflict: {c.path} (upstream version saved as {c.upstream_copy})")
+    for e in r.errors:
+        lines.append(f"  error:    {e.path}: {e.error}")
     for kind in LISTED:
-        for p in r["files"][kind]:
+        for p in r.files[kind]:
             lines.append(f"  {kind + ':':9} {p}")
-    from ..core.text import printable
-
     return "\n".join(printable(line) for line in lines)
 
 
@@ -173,7 +172,7 @@ def stage(args) -> int:
     if isinstance(found, int):
         return found
     site, course = found
-    from ..courses.report import OK, summary
+    from ..courses.report import OK
     from ..courses.stager import StagerPaths
     from ..courses.store import ReportStore
     from ..resources.membership import unix_groups
@@ -202,11 +201,11 @@ def stage(args) -> int:
     stager = CourseStager(site)
     reports = [asyncio.run(stager.stage(course, user)) for user in args.user]
     if args.json:
-        print(json.dumps(reports, indent=2))
+        print(json.dumps([r.data() for r in reports], indent=2))
     else:
         for r in reports:
-            print(printable(f"{r['user']}: {r['state']}: {summary(r)}"))
-    return 0 if all(r["state"] == OK for r in reports) else 1
+            print(printable(f"{r.user}: {r.state}: {r.summary()}"))
+    return 0 if all(r.state == OK for r in reports) else 1
 
 
 def _as_hub_user(site, owner: str, args) -> int:

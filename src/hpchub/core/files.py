@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
+import hashlib
 import os
 import pwd
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +26,10 @@ _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_C
 
 class UnsafePath(OSError):
     """A path leads through a link or a folder that an untrusted user controls."""
+
+
+class LockBusy(TimeoutError):
+    """Another process held a lock for longer than we would wait (see ``file_lock``)."""
 
 
 def _trusted_link(parent_fd: int, name: str) -> bool:
@@ -196,30 +203,72 @@ def atomic_write(
     gid: int = -1,
     *,
     trust_root_links: bool = True,
+    dir_fd: int | None = None,
 ) -> None:
     """Replace ``path`` with ``data`` at once: a unique temporary file in the same folder,
     written, given its owner and mode, fsynced and renamed over ``path``; removed on failure.
-    The folder is opened without following a link planted by an untrusted user.
+    The folder is opened without following a link planted by an untrusted user; with
+    ``dir_fd``, ``path`` is a plain name in that already opened folder.
     """
+    if dir_fd is not None:
+        if "/" in str(path) or str(path) in ("", ".", ".."):
+            raise UnsafePath(f"{path!r} is not a plain file name")
+        _write_in(dir_fd, str(path), data, mode, uid, gid)
+        return
     p = Path(os.path.abspath(path))
-    raw = data.encode() if isinstance(data, str) else data
     with opened_dir(p.parent, trust_root_links=trust_root_links) as dfd:
-        # mkstemp needs a path: the folder's own descriptor stands for it through /proc.
-        folder = f"/proc/self/fd/{dfd}"
-        fd, tmp_path = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
-        tmp = os.path.basename(tmp_path)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(raw)
-                out.flush()
-                if (uid, gid) != (-1, -1):
-                    os.fchown(out.fileno(), uid, gid)
-                os.fchmod(out.fileno(), mode)
-                os.fsync(out.fileno())
-            os.replace(tmp, p.name, src_dir_fd=dfd, dst_dir_fd=dfd)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp, dir_fd=dfd)
-            raise
-        with contextlib.suppress(OSError):
-            os.fsync(dfd)
+        _write_in(dfd, p.name, data, mode, uid, gid)
+
+
+def _write_in(dfd: int, name: str, data: str | bytes, mode: int, uid: int, gid: int) -> None:
+    raw = data.encode() if isinstance(data, str) else data
+    # mkstemp needs a path: the folder's own descriptor stands for it through /proc.
+    fd, tmp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=f"/proc/self/fd/{dfd}")
+    tmp = os.path.basename(tmp_path)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(raw)
+            out.flush()
+            if (uid, gid) != (-1, -1):
+                os.fchown(out.fileno(), uid, gid)
+            os.fchmod(out.fileno(), mode)
+            os.fsync(out.fileno())
+        os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp, dir_fd=dfd)
+        raise
+    with contextlib.suppress(OSError):
+        os.fsync(dfd)
+
+
+def sha256_fd(fd: int, chunk: int = 1024 * 1024) -> str:
+    """The sha256 of what is left to read from the open file ``fd``."""
+    h = hashlib.sha256()
+    while data := os.read(fd, chunk):
+        h.update(data)
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def file_lock(
+    path: str | os.PathLike, *, dir_fd: int | None = None, wait: float | None = None
+) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (made with mode 600, never through a link).
+    With ``wait``, LockBusy when it is still held by another process after that long."""
+    fd = os.open(
+        path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd
+    )
+    try:
+        deadline = None if wait is None else time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if deadline is None else fcntl.LOCK_NB))
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LockBusy(f"{path} is locked by another process") from None
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)

@@ -1,9 +1,11 @@
-"""Courses and workshops: who takes which course, staging its materials into each student's
-folder (as the student), the per-user staging reports, and what instructors see.
+"""Courses and workshops: staging a course's materials into each student's folder (as the
+student), the per-user staging reports, and what instructors and students see.
 
-- ``membership``: pure functions the spawn form uses (which courses and profiles a user sees).
-- ``sources``: the hub's read-only copy of each course's materials (git fetch or local folder).
-- ``plan``: the three-way decision per file (upstream, last staged, the student's copy).
-- ``student``: ``hpchub-user stage-course``, which runs as the student and writes the files.
-- ``stager``: the hub side: the pre-spawn hook, sudo to the helper, the report store.
+The hub plugs them in through one hook, ``hubconfig.courses_piece``; the CLI's `course` command
+and the helper `hpchub-user stage-course` (``student.main``) are the other entry points.
+
+- hub side: ``cache`` (the hub's copy: ``folder`` read by descriptors, ``git`` fetched),
+  ``stager`` (the pre-spawn hook), ``helper`` (running the helper over ``protocol``), ``store``.
+- student side: ``student`` (the helper), ``apply`` (each file decided by ``plan``, received).
+- ``report``: the typed outcome both sides share; ``status`` and ``web`` show it.
 """

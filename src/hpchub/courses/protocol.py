@@ -27,6 +27,9 @@ _LEN = struct.Struct(">Q")
 CHUNK = 1024 * 1024
 
 
+_TEXTS = ("course", "title", "source", "revision", "problem")  # the first three required
+
+
 class ProtocolError(Exception):
     """The other side sent something that does not follow the protocol."""
 
@@ -44,22 +47,12 @@ class Header:
     files: Mapping[str, Upstream] | None
 
     def to_line(self) -> bytes:
-        files = (
-            None
-            if self.files is None
-            else {p: [u.sha256, u.size, int(u.executable)] for p, u in self.files.items()}
-        )
-        data = {
-            "version": VERSION,
-            "course": self.course,
-            "title": self.title,
-            "source": self.source,
-            "revision": self.revision,
-            "fetched_at": self.fetched_at,
-            "problem": self.problem,
-            "files": files,
-        }
-        return json.dumps(data, separators=(",", ":")).encode() + b"\n"
+        data = {"version": VERSION, **{k: getattr(self, k) for k in _TEXTS + ("fetched_at",)}}
+        if self.files is not None:
+            data["files"] = {
+                p: [u.sha256, u.size, int(u.executable)] for p, u in self.files.items()
+            }
+        return json.dumps({"files": None, **data}, separators=(",", ":")).encode() + b"\n"
 
     @classmethod
     def from_line(cls, line: bytes) -> Header:
@@ -67,33 +60,30 @@ class Header:
         if data.get("version") != VERSION:
             raise ProtocolError(f"unsupported protocol version {data.get('version')!r}")
         raw = data.get("files")
-        files = None
-        if raw is not None:
-            if not isinstance(raw, dict):
-                raise ProtocolError("files must be an object")
-            files = {}
-            for path, entry in raw.items():
-                if (
-                    not isinstance(entry, list)
-                    or len(entry) != 3
-                    or not isinstance(entry[0], str)
-                    or len(entry[0]) != 64
-                    or not isinstance(entry[1], int)
-                    or entry[1] < 0
-                ):
-                    raise ProtocolError(f"bad file entry for {path!r}")
-                files[path] = Upstream(entry[0], entry[1], bool(entry[2]))
+        if raw is not None and not isinstance(raw, dict):
+            raise ProtocolError("files must be an object")
+        files = None if raw is None else {p: _upstream(p, e) for p, e in raw.items()}
+        for n, key in enumerate(_TEXTS):
+            if not isinstance(data.get(key, ""), str if n < 3 else str | None):
+                raise ProtocolError(f"{key} must be text")
+        fetched_at = data.get("fetched_at")
         return cls(
-            course=_text(data, "course"),
-            title=_text(data, "title"),
-            source=_text(data, "source"),
-            revision=_opt_text(data, "revision"),
-            fetched_at=data.get("fetched_at")
-            if isinstance(data.get("fetched_at"), int | float)
-            else None,
-            problem=_opt_text(data, "problem"),
+            course=data.get("course", ""),
+            title=data.get("title", ""),
+            source=data.get("source", ""),
+            revision=data.get("revision"),
+            fetched_at=fetched_at if isinstance(fetched_at, int | float) else None,
+            problem=data.get("problem"),
             files=files,
         )
+
+
+def _upstream(path: str, entry: Any) -> Upstream:
+    if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)):
+        raise ProtocolError(f"bad file entry for {path!r}")
+    if len(entry[0]) != 64 or not isinstance(entry[1], int) or entry[1] < 0:
+        raise ProtocolError(f"bad file entry for {path!r}")
+    return Upstream(entry[0], entry[1], bool(entry[2]))
 
 
 def parse_line(line: bytes, what: str) -> dict[str, Any]:
@@ -107,20 +97,6 @@ def parse_line(line: bytes, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ProtocolError(f"the {what} must be a JSON object")
     return data
-
-
-def _text(data: dict, key: str) -> str:
-    value = data.get(key, "")
-    if not isinstance(value, str):
-        raise ProtocolError(f"{key} must be text")
-    return value
-
-
-def _opt_text(data: dict, key: str) -> str | None:
-    value = data.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ProtocolError(f"{key} must be text")
-    return value
 
 
 def need_line(paths: list[str]) -> bytes:

@@ -1,12 +1,14 @@
-"""A staging report: what happened to one student's copy of one course, as plain JSON data.
+"""A staging report: what happened to one student's copy of one course.
 
 The helper writes one (and a Markdown copy in the student's folder when there is something to
-act on); the hub stores the latest per course and user; `hpchub course status` shows them.
+act on); the hub stores the latest per course and user; `hpchub course status` shows them. On
+the wire and on disk it is the JSON of ``Report.data()``; in the code it is a ``Report``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 # The state of the latest staging, worst first.
@@ -19,99 +21,6 @@ OK = "ok"  # staged (possibly from an older revision: see ``problem``)
 # The kinds of file outcome listed in a report, in the order people read them.
 LISTED = ("added", "updated", "restored", "removed", "kept", "left", "blocked")
 
-
-def new_report(course: str, user: str, title: str = "", **fields: Any) -> dict[str, Any]:
-    """An empty report for ``user`` in ``course``."""
-    report: dict[str, Any] = {
-        "course": course,
-        "title": title,
-        "user": user,
-        "state": RUNNING,
-        "started_at": None,
-        "finished_at": None,
-        "seconds": None,
-        "source": "",
-        "revision": None,
-        "fetched_at": None,
-        "problem": None,
-        "target": None,
-        "unchanged": 0,
-        "files": {k: [] for k in LISTED},
-        "conflicts": [],
-        "errors": [],
-        "omitted": 0,  # entries left out of the lists above: the report was too long
-    }
-    report.update(fields)
-    return report
-
-
-def final_state(report: dict[str, Any]) -> str:
-    """The state a finished report should carry, from its contents."""
-    if report.get("state") in (FAILED, UNAVAILABLE):
-        return report["state"]
-    if report["conflicts"] or report["files"]["blocked"] or report["errors"]:
-        return CONFLICTS
-    return OK
-
-
-def needs_attention(report: dict[str, Any]) -> bool:
-    """Whether the student should read the report (conflicts, errors, an old or absent source)."""
-    return final_state(report) != OK or bool(report.get("problem"))
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-
-def summary(report: dict[str, Any]) -> str:
-    """One line: what happened, for tables and logs."""
-    state = report.get("state")
-    if state == RUNNING:
-        return "staging is running"
-    if state in (FAILED, UNAVAILABLE):
-        return f"{state}: {report.get('problem') or 'no details'}"
-    files = report["files"]
-    parts = [
-        f"{len(files[k])} {k}" for k in ("added", "updated", "restored", "removed") if files[k]
-    ]
-    if report["conflicts"]:
-        parts.append(_plural(len(report["conflicts"]), "conflict"))
-    if files["blocked"]:
-        parts.append(f"{len(files['blocked'])} blocked")
-    if report["errors"]:
-        parts.append(_plural(len(report["errors"]), "error"))
-    if files["kept"]:
-        parts.append(f"{len(files['kept'])} kept (changed by the student)")
-    if not parts:
-        parts.append("up to date")
-    text = ", ".join(parts)
-    if report.get("omitted"):
-        text += f" ({report['omitted']} more entries not listed: the report was too long)"
-    if report.get("problem"):
-        text += f" [{report['problem']}]"
-    return text
-
-
-def when(ts: float | None) -> str:
-    """A timestamp as local 'YYYY-MM-DD HH:MM' ('never' for None)."""
-    if not ts:
-        return "never"
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
-
-
-def markdown(report: dict[str, Any]) -> str:
-    """The report the student finds in their course folder."""
-    from ..core.templates import render
-
-    return render(
-        "courses/staging-report.md.j2",
-        r=report,
-        state=final_state(report),
-        when=when,
-        summary=summary(report),
-    )
-
-
 MAX_TEXT = 500
 MAX_LIST = 20000
 # Characters of paths and messages kept in one report, all lists together: the hub stores it,
@@ -120,16 +29,166 @@ MAX_TOTAL = 256 * 1024
 _CONTROL = dict.fromkeys([*range(32), 127], " ")
 
 
-def _clean_text(value: Any, limit: int = MAX_TEXT) -> str | None:
-    if not isinstance(value, str):
-        return None
-    return value.translate(_CONTROL)[:limit]
+@dataclass
+class Conflict:
+    """A file both the student and upstream changed; upstream's version went beside it."""
+
+    path: str
+    upstream_copy: str
 
 
-def _clean_number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
+@dataclass
+class FileError:
+    """A file that could not be staged, and why."""
+
+    path: str
+    error: str
+
+
+@dataclass
+class Report:
+    """The outcome of one staging of ``course`` for ``user``."""
+
+    course: str
+    user: str
+    title: str = ""
+    state: str = RUNNING
+    started_at: float | None = None
+    finished_at: float | None = None
+    seconds: float | None = None
+    source: str = ""
+    revision: str | None = None
+    fetched_at: float | None = None
+    problem: str | None = None
+    target: str | None = None
+    unchanged: int = 0
+    files: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in LISTED})
+    conflicts: list[Conflict] = field(default_factory=list)
+    errors: list[FileError] = field(default_factory=list)
+    omitted: int = 0  # entries left out of the lists above: the report was too long
+
+    def data(self) -> dict[str, Any]:
+        """Plain data, for JSON."""
+        return asdict(self)
+
+    def final_state(self) -> str:
+        """The state a finished report should carry, from its contents."""
+        if self.state in (FAILED, UNAVAILABLE):
+            return self.state
+        return CONFLICTS if self.conflicts or self.files["blocked"] or self.errors else OK
+
+    def needs_attention(self) -> bool:
+        """Whether the student should read it (conflicts, errors, an old or absent source)."""
+        return self.final_state() != OK or bool(self.problem)
+
+    def summary(self) -> str:
+        """One line: what happened, for tables and logs."""
+        if self.state == RUNNING:
+            return "staging is running"
+        if self.state in (FAILED, UNAVAILABLE):
+            return f"{self.state}: {self.problem or 'no details'}"
+        f = self.files
+        parts = [
+            *(f"{len(f[k])} {k}" for k in ("added", "updated", "restored", "removed") if f[k]),
+            _plural(len(self.conflicts), "conflict"),
+            f"{len(f['blocked'])} blocked" if f["blocked"] else "",
+            _plural(len(self.errors), "error"),
+            f"{len(f['kept'])} kept (changed by the student)" if f["kept"] else "",
+        ]
+        text = ", ".join(p for p in parts if p) or "up to date"
+        if self.omitted:
+            text += f" ({self.omitted} more entries not listed: the report was too long)"
+        return text + (f" [{self.problem}]" if self.problem else "")
+
+    def markdown(self) -> str:
+        """The report the student finds in their course folder."""
+        from ..core.templates import render
+
+        return render(
+            "courses/staging-report.md.j2",
+            r=self,
+            state=self.final_state(),
+            when=when,
+            summary=self.summary(),
+        )
+
+    def student_view(self) -> dict[str, Any]:
+        """What a student's courses page and API show of it."""
+        return {
+            "state": self.final_state() if self.state != RUNNING else RUNNING,
+            "summary": self.summary(),
+            "staged_at": when(self.finished_at),
+            "problem": self.problem,
+            "conflicts": [asdict(c) for c in self.conflicts],
+            "blocked": self.files["blocked"],
+            "errors": [asdict(e) for e in self.errors],
+        }
+
+    @classmethod
+    def parse(cls, data: Any, course: str, user: str, *, stored: bool = False) -> Report:
+        """A report built only from well-typed fields of ``data``.
+
+        The helper runs as the student, who could tamper with its output: nothing it says
+        reaches a terminal, a page or the store without this. ``stored``: read back from the
+        hub's own store, where a staging may still be running.
+        """
+        data = data if isinstance(data, dict) else {}
+        out = cls(course, user)
+        states = (FAILED, UNAVAILABLE, CONFLICTS, OK) + ((RUNNING,) if stored else ())
+        out.state = data.get("state") if data.get("state") in states else FAILED
+        for key in ("title", "source", "revision", "problem", "target"):
+            setattr(out, key, _text(data.get(key)))
+        out.title, out.source = out.title or "", out.source or ""
+        for key in ("started_at", "finished_at", "seconds", "fetched_at"):
+            value = data.get(key)
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            setattr(out, key, float(value) if ok else None)
+        unchanged = data.get("unchanged")
+        out.unchanged = unchanged if isinstance(unchanged, int) and unchanged >= 0 else 0
+        budget = _Budget(MAX_TOTAL)
+        # Conflicts and errors first: they are what the student must act on.
+        for key, kind in (("conflicts", Conflict), ("errors", FileError)):
+            names = [f.name for f in fields(kind)]
+            setattr(
+                out,
+                key,
+                budget.take(
+                    _list(data.get(key)),
+                    lambda i, k=kind, n=names: (
+                        k(*(_text(i.get(f)) or "" for f in n)) if isinstance(i, dict) else None
+                    ),
+                ),
+            )
+        files = data.get("files") if isinstance(data.get("files"), dict) else {}
+        for kind in LISTED:
+            out.files[kind] = budget.take(_list(files.get(kind)), _text)
+        out.omitted = budget.omitted
+        if out.state == FAILED and not out.problem:
+            out.problem = "the staging helper gave no reason"
+        return out
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s") if n else ""
+
+
+def when(ts: float | None) -> str:
+    """A timestamp as local 'YYYY-MM-DD HH:MM' ('never' for None)."""
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M") if ts else "never"
+
+
+def never_view() -> dict[str, Any]:
+    """The student's view of a course never staged for them."""
+    empty: dict[str, Any] = {"summary": "", "staged_at": None, "problem": None}
+    return {"state": "never", **empty, "conflicts": [], "blocked": [], "errors": []}
+
+
+def _text(value: Any, limit: int = MAX_TEXT) -> str | None:
+    return value.translate(_CONTROL)[:limit] if isinstance(value, str) else None
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
 
 
 class _Budget:
@@ -149,9 +208,9 @@ class _Budget:
             if entry is None:
                 continue
             size = (
-                sum(len(v) + 8 for v in entry.values())
-                if isinstance(entry, dict)
-                else len(entry) + 4
+                len(entry) + 4
+                if isinstance(entry, str)
+                else sum(len(v) + 8 for v in asdict(entry).values())
             )
             if size > self.left:
                 self.omitted += 1
@@ -160,56 +219,3 @@ class _Budget:
             self.left -= size
             kept.append(entry)
         return kept
-
-
-def sanitize(data: Any, course: str, user: str) -> dict[str, Any]:
-    """A report built only from well-typed fields of ``data``.
-
-    The helper runs as the student, who could tamper with its output: nothing it says reaches
-    a terminal, a page or the store without this.
-    """
-    data = data if isinstance(data, dict) else {}
-    out = new_report(course, user)
-    state = data.get("state")
-    out["state"] = state if state in (FAILED, UNAVAILABLE, CONFLICTS, OK) else FAILED
-    for key in ("title", "source", "revision", "problem", "target"):
-        out[key] = _clean_text(data.get(key))
-    out["title"] = out["title"] or ""
-    out["source"] = out["source"] or ""
-    for key in ("started_at", "finished_at", "seconds", "fetched_at"):
-        out[key] = _clean_number(data.get(key))
-    unchanged = data.get("unchanged")
-    out["unchanged"] = unchanged if isinstance(unchanged, int) and unchanged >= 0 else 0
-    budget = _Budget(MAX_TOTAL)
-    # Conflicts and errors first: they are what the student must act on.
-    for key, fields in (("conflicts", ("path", "upstream_copy")), ("errors", ("path", "error"))):
-        items = data.get(key) if isinstance(data.get(key), list) else []
-        out[key] = budget.take(
-            items,
-            lambda i, fields=fields: (
-                {f: _clean_text(i.get(f)) or "" for f in fields} if isinstance(i, dict) else None
-            ),
-        )
-    files = data.get("files") if isinstance(data.get("files"), dict) else {}
-    for kind in LISTED:
-        items = files.get(kind) if isinstance(files.get(kind), list) else []
-        out["files"][kind] = budget.take(items, _clean_text)
-    omitted = budget.omitted
-    out["omitted"] = omitted
-    if out["state"] == FAILED and not out["problem"]:
-        out["problem"] = "the staging helper gave no reason"
-    return out
-
-
-def student_view(report: dict[str, Any] | None) -> dict[str, Any]:
-    """What a student's courses page and API show of their latest report."""
-    r = report
-    return {
-        "state": final_state(r) if r and r["state"] != RUNNING else (r["state"] if r else "never"),
-        "summary": summary(r) if r else "",
-        "staged_at": when(r.get("finished_at")) if r else None,
-        "problem": r.get("problem") if r else None,
-        "conflicts": r["conflicts"] if r else [],
-        "blocked": r["files"]["blocked"] if r else [],
-        "errors": r["errors"] if r else [],
-    }

@@ -7,22 +7,21 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..config.courses import hub_folders
+from ..core.clock import now
 from ..core.names import check_name
 from ..resources.membership import courses_for, today, unix_groups
 from . import report as rep
-from .protocol import MAX_LINE, MISSING, Header, ProtocolError, frame_header, parse_need
-from .sources import Snapshot, SourceCache, SourceUnavailable, open_file
+from .cache import SourceCache, SourceUnavailable
+from .folder import Snapshot
+from .helper import run_helper
+from .protocol import Header
 from .store import ReportStore
 
 if TYPE_CHECKING:
@@ -35,9 +34,6 @@ def _log() -> logging.Logger:
     from traitlets.log import get_logger
 
     return get_logger()
-
-
-HELPER_TIMEOUT = 600
 
 
 @dataclass(frozen=True)
@@ -99,18 +95,8 @@ class CourseStager:
     def helper_argv(self, course: Course, user: str) -> list[str]:
         """sudo -n -u USER hpchub-user stage-course --course NAME --target TEMPLATE."""
         check_name("unix", user, "user name")
-        return [
-            self.paths.sudo,
-            "-n",
-            "-u",
-            user,
-            self.paths.helper,
-            "stage-course",
-            "--course",
-            course.name,
-            "--target",
-            course.target_template,
-        ]
+        target = ["--course", course.name, "--target", course.target_template]
+        return [self.paths.sudo, "-n", "-u", user, self.paths.helper, "stage-course", *target]
 
     async def snapshot(self, course: Course) -> Snapshot:
         """The course's materials now (a git fetch runs in a worker thread)."""
@@ -119,12 +105,11 @@ class CourseStager:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.cache.snapshot, course)
 
-    async def stage(self, course: Course, user: str) -> dict[str, Any]:
+    async def stage(self, course: Course, user: str) -> rep.Report:
         """Stage ``course`` for ``user`` now; the report is stored and returned."""
-        started = time.time()
-        report = rep.new_report(
-            course.name, user, course.title, started_at=started, source=course.source.describe()
-        )
+        started = now()
+        source = course.source.describe()
+        report = rep.Report(course.name, user, course.title, started_at=started, source=source)
         self.paths.ensure()
         self.store.save(report)
         try:
@@ -135,25 +120,20 @@ class CourseStager:
         except Exception as err:  # a bug must not cost the student their server
             _log().exception("Reading the materials of course %s failed", course.name)
             snap, problem = None, f"the hub could not read the materials: {err}"
-        header = Header(
-            course=course.name,
-            title=course.title,
-            source=course.source.describe(),
-            revision=snap.revision if snap else None,
-            fetched_at=snap.fetched_at if snap else None,
-            problem=problem,
-            files=snap.files if snap else None,
-        )
+        found = (snap.revision, snap.fetched_at) if snap else (None, None)
+        files = snap.files if snap else None
+        header = Header(course.name, course.title, source, *found, problem, files)
         try:
             result = await run_helper(self.helper_argv(course, user), header, snap, user)
         except Exception as err:
             _log().exception("Staging course %s for %s failed", course.name, user)
-            result = {**report, "state": rep.FAILED, "problem": f"staging failed: {err}"}
-        result.update(course=course.name, user=user, started_at=started)
-        result["seconds"] = round(time.time() - started, 3)
+            result = report
+            result.state, result.problem = rep.FAILED, f"staging failed: {err}"
+        result.course, result.user, result.started_at = course.name, user, started
+        result.seconds = round(now() - started, 3)
         self.store.save(result)
-        level = logging.INFO if result["state"] in (rep.OK, rep.CONFLICTS) else logging.WARNING
-        _log().log(level, "Course %s for %s: %s", course.name, user, rep.summary(result))
+        level = logging.INFO if result.state in (rep.OK, rep.CONFLICTS) else logging.WARNING
+        _log().log(level, "Course %s for %s: %s", course.name, user, result.summary())
         return result
 
     # -- the pre-spawn hook ----------------------------------------------------------------
@@ -164,11 +144,8 @@ class CourseStager:
         """
         user = spawner.user.name
         try:
-            courses = [
-                c
-                for c in courses_for(self.site, user, unix_groups(user), today())
-                if c.stage_on_spawn
-            ]
+            courses = courses_for(self.site, user, unix_groups(user), today())
+            courses = [c for c in courses if c.stage_on_spawn]
         except Exception:
             _log().exception("Finding the courses of %s failed", user)
             return
@@ -192,139 +169,3 @@ class CourseStager:
             await self.stage(course, user)
         except Exception:
             _log().exception("Staging course %s for %s failed", course.name, user)
-
-    def reports_for(self, user: str) -> list[dict[str, Any]]:
-        """The user's latest report in each active course they take (for the hub's pages)."""
-        names = [c.name for c in courses_for(self.site, user, unix_groups(user), today())]
-        return self.store.for_user(user, names)
-
-
-async def run_helper(
-    argv: list[str], header: Header, snap: Snapshot | None, user: str
-) -> dict[str, Any]:
-    """Run the staging helper and speak the protocol with it; its (sanitized) report."""
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-        cwd="/",
-        limit=MAX_LINE + 1,
-    )
-    assert proc.stdin and proc.stdout and proc.stderr
-    errors = asyncio.ensure_future(_read_capped(proc.stderr, 64 * 1024))
-    failure = None
-    lines: list[bytes] = []
-    try:
-        lines = await asyncio.wait_for(_converse(proc, header, snap), HELPER_TIMEOUT)
-    except TimeoutError:
-        failure = f"staging took longer than {HELPER_TIMEOUT} s"
-    except ProtocolError as err:
-        failure = f"staging protocol: {err}"
-    except (ConnectionError, ValueError):
-        pass  # the helper went away early: its exit status and stderr say why
-    finally:
-        with contextlib.suppress(Exception):
-            proc.stdin.close()
-    try:
-        code = await asyncio.wait_for(proc.wait(), 30)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            proc.kill()
-        code = -1
-    try:
-        stderr = (await asyncio.wait_for(errors, 5)).decode(errors="replace").strip()
-    except TimeoutError:
-        stderr = ""
-    for line in reversed(lines):
-        data = report_from_line(line)
-        if data is not None:
-            return rep.sanitize(data, header.course, user)
-    return rep.new_report(
-        header.course,
-        user,
-        header.title,
-        state=rep.FAILED,
-        source=header.source,
-        revision=header.revision,
-        problem=failure or explain_helper_failure(code, stderr),
-    )
-
-
-def report_from_line(line: bytes) -> dict[str, Any] | None:
-    """A report from one line of the helper's output, if it is one."""
-    try:
-        data = json.loads(line)
-    except ValueError:
-        return None
-    if isinstance(data, dict) and "state" in data and "files" in data:
-        return data
-    return None
-
-
-async def _read_capped(stream: asyncio.StreamReader, cap: int) -> bytes:
-    """Everything ``stream`` sends until EOF, keeping at most ``cap`` bytes."""
-    kept = b""
-    while chunk := await stream.read(64 * 1024):
-        kept = (kept + chunk)[:cap]
-    return kept
-
-
-async def _converse(proc, header: Header, snap: Snapshot | None) -> list[bytes]:
-    """Header out, need in, files out, report in; the helper's remaining output lines."""
-    proc.stdin.write(header.to_line())
-    await proc.stdin.drain()
-    first = await proc.stdout.readline()
-    if not first:
-        return []
-    try:
-        need = parse_need(first, header.files or {})
-    except ProtocolError:
-        proc.stdin.close()  # the helper stops at the end of its input
-        rest = await _read_capped(proc.stdout, MAX_LINE)
-        if report_from_line(first) is not None:
-            return [first, *rest.splitlines()]  # it failed before asking for anything
-        raise
-    if need:
-        assert snap is not None
-        await _send_files(proc.stdin, snap, need)
-    proc.stdin.close()
-    return (await _read_capped(proc.stdout, MAX_LINE)).splitlines()
-
-
-async def _send_files(stdin, snap: Snapshot, need: list[str]) -> None:
-    for rel in need:
-        try:
-            fd = open_file(snap.root, rel, snap.root_id)
-        except OSError:
-            stdin.write(frame_header(MISSING))
-            continue
-        try:
-            size = os.fstat(fd).st_size
-            stdin.write(frame_header(size))
-            left = size
-            while left:
-                data = os.read(fd, min(1024 * 1024, left))
-                if not data:  # the file shrank meanwhile: pad; the helper's hash check says so
-                    data = b"\0" * min(1024 * 1024, left)
-                stdin.write(data)
-                left -= len(data)
-                await stdin.drain()
-        finally:
-            os.close(fd)
-    await stdin.drain()
-
-
-def explain_helper_failure(code: int, stderr: str) -> str:
-    """Why the helper did not report, in words an admin can act on."""
-    last = stderr.splitlines()[-1] if stderr else ""
-    if "a password is required" in stderr or "not allowed to execute" in stderr:
-        return (
-            "the hub may not run the staging helper as this user: add "
-            "'hpchub-user stage-course *' to the hub's sudo rule, and check that the user is "
-            f"in the group it names ({last})"
-        )
-    if "No such file" in stderr or code == 127:
-        return f"the staging helper is missing ({last or 'exit 127'})"
-    return f"the staging helper failed with exit status {code}" + (f": {last}" if last else "")

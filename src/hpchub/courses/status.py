@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config.models import SlurmSettings
 from ..core.text import printable
 from ..slurm.client import Runner, SlurmClient, SlurmError
+from ..slurm.parsers import HubJob
 from ..slurm.runner import run
 from . import report as rep
 
@@ -24,30 +23,20 @@ if TYPE_CHECKING:
     from ..config.courses import Course
 
 
-@dataclass(frozen=True)
-class ServerJob:
-    """One of a member's Jupyter jobs as squeue shows it."""
-
-    user: str
-    name: str
-    job_id: str
-    state: str
-    reason: str
-    nodes: str
-
-    def describe(self) -> str:
-        server = self.name.removeprefix(f"jupyter-{self.user}").lstrip("-")
-        label = f"'{server}' " if server else ""
-        if self.state == "RUNNING":
-            return f"{label}running (job {self.job_id} on {self.nodes})"
-        if self.state == "PENDING":
-            return f"{label}queued (job {self.job_id}: {self.reason})"
-        return f"{label}{self.state.lower()} (job {self.job_id})"
+def describe(job: HubJob) -> str:
+    """A member's Jupyter job in a few words."""
+    server = job.name.removeprefix(f"jupyter-{job.user}").lstrip("-")
+    label = f"'{server}' " if server else ""
+    if job.state == "RUNNING":
+        return f"{label}running (job {job.job_id} on {job.nodes})"
+    if job.state == "PENDING":
+        return f"{label}queued (job {job.job_id}: {job.reason})"
+    return f"{label}{job.state.lower()} (job {job.job_id})"
 
 
 def query_jobs(
     users: list[str], slurm: SlurmSettings, hub_name: str, runner: Runner = run
-) -> tuple[dict[str, list[ServerJob]], str | None]:
+) -> tuple[dict[str, list[HubJob]], str | None]:
     """The members' servers on hub ``hub_name``, and a problem text when Slurm did not answer."""
     try:
         found = asyncio.run(SlurmClient(slurm, runner).hub_jobs(users, hub_name))
@@ -55,11 +44,9 @@ def query_jobs(
         return {}, f"squeue did not answer: {err}"
     except (SlurmError, OSError) as err:
         return {}, f"squeue failed: {err}"
-    out: dict[str, list[ServerJob]] = {}
+    out: dict[str, list[HubJob]] = {}
     for j in found:
-        out.setdefault(j.user, []).append(
-            ServerJob(j.user, j.name, j.job_id, j.state, j.reason, j.nodes)
-        )
+        out.setdefault(j.user, []).append(j)
     return out, None
 
 
@@ -73,11 +60,11 @@ class MemberRow:
     last_staged: float | None
     state: str
     result: str
-    report: dict[str, Any] | None = field(default=None, repr=False)
+    report: rep.Report | None = field(default=None, repr=False)
 
 
 def build_rows(
-    members: list[str], reports: dict[str, dict], jobs: dict[str, list[ServerJob]]
+    members: list[str], reports: dict[str, rep.Report], jobs: dict[str, list[HubJob]]
 ) -> list[MemberRow]:
     """One row per member, plus anyone with a stored report who is no longer a member."""
     rows = []
@@ -88,22 +75,14 @@ def build_rows(
             MemberRow(
                 user=user,
                 member=user in members,
-                server="; ".join(j.describe() for j in servers) if servers else "no server",
-                last_staged=(r.get("finished_at") or r.get("started_at")) if r else None,
-                state=r["state"] if r else "never",
-                result=rep.summary(r) if r else "has not started a server yet",
+                server="; ".join(describe(j) for j in servers) if servers else "no server",
+                last_staged=(r.finished_at or r.started_at) if r else None,
+                state=r.state if r else "never",
+                result=r.summary() if r else "has not started a server yet",
                 report=r,
             )
         )
     return rows
-
-
-def cache_revision(cache_dir: Path) -> dict[str, Any] | None:
-    """The revision the hub last fetched for a git course (None for folders, or not yet)."""
-    try:
-        return json.loads((cache_dir / "current.json").read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def render(

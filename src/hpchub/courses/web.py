@@ -43,24 +43,16 @@ def _courses(stager: CourseStager, user: str) -> list[tuple[dict[str, Any], str 
 
 def student_view(stager: CourseStager, user: str) -> list[dict[str, Any]]:
     """One entry per active course of ``user``: where the files go, and the latest report."""
-    out = []
-    for entry, view in _courses(stager, user):
-        try:
-            shown = json.loads(view) if view else rep.student_view(None)
-        except ValueError:
-            shown = rep.student_view(None)
-        out.append({**entry, **shown})
-    return out
+    return json.loads(student_view_json(stager, user))["courses"]
 
 
 def student_view_json(stager: CourseStager, user: str) -> str:
     """The same as JSON text, the stored views spliced in as they are (never parsed again)."""
     parts = []
     for entry, view in _courses(stager, user):
-        head = json.dumps(entry)
-        view = view if view and view.startswith("{") and view.endswith("}") else None
-        body = view or json.dumps(rep.student_view(None))
-        parts.append(head[:-1] + "," + body[1:] if body != "{}" else head)
+        ok = view and view.startswith("{") and view.endswith("}") and view != "{}"
+        body = view if ok else json.dumps(rep.never_view())
+        parts.append(json.dumps(entry)[:-1] + "," + body[1:])
     return '{"courses": [' + ", ".join(parts) + "]}"
 
 
