@@ -138,3 +138,15 @@ def test_one_clock_can_be_moved():
     finally:
         clock.set_clock(None)
     assert clock.now() > 42.0
+
+
+def test_one_runner_reports_a_missing_program_and_a_timeout_as_exit_codes(tmp_path):
+    from hpchub.core.commands import MISSING, TIMED_OUT, run_command
+
+    r = run_command(["sh", "-c", "echo out; echo err >&2"], cwd=str(tmp_path))
+    assert (r.returncode, r.stdout, r.stderr) == (0, "out\n", "err\n")
+    assert run_command([str(tmp_path / "nothing")]).returncode == MISSING
+    slow = run_command(["sleep", "5"], timeout=0.2)
+    assert slow.returncode == TIMED_OUT and "did not finish in 0.2 s" in slow.stderr
+    with pytest.raises(TypeError):
+        run_command("echo hi")

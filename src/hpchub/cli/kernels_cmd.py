@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import subprocess
 import sys
 
 from ..config.loader import site_path
 from ..config.models import SiteConfig
+from ..core.commands import TIMED_OUT, run_command
 from .config_cmd import _load
 
 
@@ -158,9 +158,8 @@ def _test_elsewhere(args, site: SiteConfig) -> int:
         return 2
     # The whole run: every kernel's timeout, plus time to queue for the allocation.
     limit = args.timeout * max(1, len(args.names) or 10) + 600
-    try:
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=limit, cwd="/")
-    except subprocess.TimeoutExpired:
+    r = run_command(argv, timeout=limit, cwd="/")
+    if r.returncode == TIMED_OUT:
         print(f"hpchub kernels test: no result within {limit:g} s", file=sys.stderr)
         return 1
     try:

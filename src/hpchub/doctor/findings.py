@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from enum import IntEnum
 from typing import TypeVar
 
+from ..core.commands import run_command  # noqa: F401 - the real Runner
 from ..core.text import printable
 
 T = TypeVar("T")
@@ -60,16 +61,6 @@ def error(check: str, what: str, fix: str) -> Finding:
 
 Runner = Callable[[Sequence[str]], subprocess.CompletedProcess]
 """Runs an argument list and returns the finished process (tests pass a fake)."""
-
-
-def run_command(argv: Sequence[str], timeout: float = 30) -> subprocess.CompletedProcess:
-    """The real runner: no shell, output captured, a missing program is exit code 127."""
-    try:
-        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
-    except FileNotFoundError as err:
-        return subprocess.CompletedProcess(list(argv), 127, "", str(err))
-    except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(list(argv), 124, "", f"timed out after {timeout:g} s")
 
 
 _MARK = {
