@@ -8,8 +8,9 @@ from ..config.loader import site_path
 from ..core.names import check_name, is_unix_name
 from ..core.text import printable
 from ..deploy.paths import DeployPaths
+from ..doctor.deployment import Deployment
 from ..doctor.findings import exit_code, format_json, format_text
-from ..doctor.system import Deployment, run_system_checks
+from ..doctor.system import run_system_checks
 from ..doctor.user import run_user_checks
 from .config_cmd import _load
 

@@ -12,6 +12,14 @@ _GROUP_CACHE: dict[str, tuple[float, frozenset[str]]] = {}
 _TTL = 60.0
 
 
+def user_name(uid: int) -> str:
+    """The name of ``uid``, or the number itself (still good for chown) if it has none."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
 def home_of(user: str) -> str | None:
     try:
         return pwd.getpwnam(user).pw_dir

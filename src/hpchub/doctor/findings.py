@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass
 from enum import IntEnum
 from typing import TypeVar
 
-from ..core.commands import run_command  # noqa: F401 - the real Runner
 from ..core.text import printable
 
 T = TypeVar("T")
@@ -42,6 +41,11 @@ class Finding:
 def ok(check: str, what: str) -> Finding:
     """A check that passed."""
     return Finding(check, Severity.OK, what)
+
+
+def all_ok(found: list[Finding], check: str, what: str) -> list[Finding]:
+    """``found``, or one ok finding saying ``what`` when the check found nothing wrong."""
+    return found or [ok(check, what)]
 
 
 def info(check: str, what: str, fix: str = "") -> Finding:

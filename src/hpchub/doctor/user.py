@@ -16,18 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config.models import SiteConfig
+from ..core.commands import MISSING, run_command
 from ..core.text import printable
-from .findings import (
-    Finding,
-    Runner,
-    Severity,
-    error,
-    info,
-    ok,
-    run_checks,
-    run_command,
-    warning,
-)
+from .findings import Finding, Runner, Severity, all_ok, error, info, ok, run_checks, warning
 
 STARTUP_FILES = (
     ".bashrc",
@@ -94,9 +85,7 @@ def check_startup_files(home: Path) -> list[Finding]:
                     "(hpchub sets HPCHUB_JOB in the server's job), or load modules by hand",
                 )
             )
-    if not out:
-        out.append(ok(name, "no module commands in shell start-up files"))
-    return out
+    return all_ok(out, name, "no module commands in shell start-up files")
 
 
 def check_jupyter_config(home: Path) -> list[Finding]:
@@ -146,9 +135,7 @@ def check_local_packages(home: Path) -> list[Finding]:
                     f"(or rename ~/.local/lib/python{version} to test without them)",
                 )
             )
-    if not out:
-        out.append(ok(name, "no Jupyter packages in ~/.local"))
-    return out
+    return all_ok(out, name, "no Jupyter packages in ~/.local")
 
 
 def check_conda(home: Path) -> list[Finding]:
@@ -231,7 +218,7 @@ def check_quota(user: str, run: Runner) -> list[Finding]:
     """Over quota (from `quota -v`, where the quota tools are installed)."""
     name = "quota"
     r = run(["quota", "-v", "-w", "-u", user])
-    if r.returncode == 127:
+    if r.returncode == MISSING:
         return [info(name, "not checked: the quota tools are not installed on this node")]
     over = parse_quota(r.stdout)
     if over:
@@ -272,9 +259,7 @@ def check_account(user: str, site: SiteConfig) -> list[Finding]:
         out.append(error(name, f"home {home} does not exist", f"create it, owned by {user}"))
     elif home.stat().st_uid != pw.pw_uid:
         out.append(error(name, f"home {home} is not owned by {user}", f"chown {user} {home}"))
-    if not out:
-        out.append(ok(name, f"{user} may log in; home {home}"))
-    return out
+    return all_ok(out, name, f"{user} may log in; home {home}")
 
 
 HOME_CHECKS: tuple[Callable[[Path], list[Finding]], ...] = (
