@@ -106,6 +106,10 @@ class SlurmClient:
             argv.append("--preserve-env=" + ",".join(names))
         return argv
 
+    def sudo_commands(self) -> list[str]:
+        """What submit and cancel run through sudo, as the hub user's sudo rule names them."""
+        return [f"{self._bin('sbatch')} --parsable", f"{self._bin('scancel')} [0-9]*"]
+
     def submit_argv(self, user: str, env_names: Sequence[str] = ()) -> list[str]:
         """sudo -n -u USER [--preserve-env=...] sbatch --parsable (the script comes on stdin)."""
         return [*self._sudo(user, env_names), self._bin("sbatch"), "--parsable"]
