@@ -7,7 +7,7 @@ import sys
 
 import yaml
 
-from ..config.loader import SiteConfigError, load_site, site_path
+from ..config.loader import load_site, site_path
 from ..config.models import SiteConfig
 
 
@@ -25,20 +25,8 @@ def register(sub) -> None:
     r.set_defaults(func=reference)
 
 
-def _load(args) -> SiteConfig | None:
-    try:
-        return load_site(args.config)
-    except SiteConfigError as err:
-        print(f"{err.path}: invalid site file:", file=sys.stderr)
-        for problem in err.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        return None
-
-
 def validate(args) -> int:
-    site = _load(args)
-    if site is None:
-        return 2
+    site = load_site(args.config)
     from ..config.courses import course_warnings
 
     print(f"{site_path(args.config)}: valid")
@@ -48,9 +36,7 @@ def validate(args) -> int:
 
 
 def show(args) -> int:
-    site = _load(args)
-    if site is None:
-        return 2
+    site = load_site(args.config)
     data = site.model_dump(mode="json")
     if args.format == "json":
         print(json.dumps(data, indent=2))

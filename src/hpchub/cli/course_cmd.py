@@ -15,8 +15,8 @@ import pwd
 import sys
 from pathlib import Path
 
-from ..config.loader import site_path
-from .config_cmd import _load
+from ..config.loader import load_site, site_path
+from ..core.accounts import home_of
 
 
 def register(sub) -> None:
@@ -55,9 +55,7 @@ def _course(site, name: str):
 
 def _site_and_course(args):
     """(site, course) for ``args.name``, checked against the caller; or an exit status."""
-    site = _load(args)
-    if site is None:
-        return 2
+    site = load_site(args.config)
     try:
         course = _course(site, args.name)
     except LookupError as err:
@@ -89,9 +87,7 @@ def check_caller(course, environ=None, euid: int | None = None) -> str | None:
 
 
 def list_courses(args) -> int:
-    site = _load(args)
-    if site is None:
-        return 2
+    site = load_site(args.config)
     from ..resources.membership import today
 
     if not site.courses:
@@ -131,7 +127,7 @@ def status(args) -> int:
         print(json.dumps(r, indent=2) if args.json else _details(r, summary))
         return 0
     members = course_members(course)
-    known = [u for u in members if _exists(u)]
+    known = [u for u in members if home_of(u) is not None]  # accounts that exist
     jobs, problem = st.query_jobs(known, site.slurm, site.hub.name)
     rows = st.build_rows(members, store.for_course(course.name), jobs)
     fetched = st.cache_revision(paths.cache / course.name)
@@ -140,14 +136,6 @@ def status(args) -> int:
     else:
         print(st.render(course, rows, today(), fetched, problem), end="")
     return 0
-
-
-def _exists(user: str) -> bool:
-    try:
-        pwd.getpwnam(user)
-    except KeyError:
-        return False
-    return True
 
 
 def _details(r: dict, summary) -> str:

@@ -7,10 +7,9 @@ import os
 import pwd
 import sys
 
-from ..config.loader import site_path
+from ..config.loader import load_site, site_path
 from ..config.models import SiteConfig
 from ..core.commands import TIMED_OUT, run_command
-from .config_cmd import _load
 
 
 def register(sub) -> None:
@@ -47,9 +46,7 @@ def sync(args) -> int:
     from ..kernels.plan import plan
     from ..kernels.sync import ipykernel_logos, sync_files, sync_kernels, unsafe_owner
 
-    site = _load(args)
-    if site is None:
-        return 2
+    site = load_site(args.config)
     k = site.kernels
     if not args.dry_run:
         problem = unsafe_owner(k.shared_dir)
@@ -106,9 +103,7 @@ def sync(args) -> int:
 
 
 def test(args) -> int:
-    site = _load(args)
-    if site is None:
-        return 2
+    site = load_site(args.config)
     if args.user or args.in_slurm:
         return _test_elsewhere(args, site)
     from ..kernels import tester

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..config.loader import SiteConfigError
 from . import (
     config_cmd,
     course_cmd,
@@ -37,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code = args.func(args)
+    except SiteConfigError as err:  # every command that reads the site file says it the same way
+        print(f"{err.path}: invalid site file:", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     return int(code or 0)
