@@ -20,18 +20,8 @@ from ..core.commands import MISSING, run_command
 from ..core.text import printable
 from .findings import Finding, Runner, Severity, all_ok, error, info, ok, run_checks, warning
 
-STARTUP_FILES = (
-    ".bashrc",
-    ".bash_profile",
-    ".bash_login",
-    ".profile",
-    ".zshrc",
-    ".zprofile",
-    ".zshenv",
-    ".cshrc",
-    ".tcshrc",
-    ".login",
-)
+STARTUP_FILES = (".bashrc", ".bash_profile", ".bash_login", ".profile", ".zshrc", ".zprofile")
+STARTUP_FILES += (".zshenv", ".cshrc", ".tcshrc", ".login")
 _MODULE_LINE = re.compile(
     r"^\s*(module|ml)\s+(load|add|swap|switch|try-load|use|unuse|purge|restore|reset)\b"
     r"|^\s*ml\s+[A-Za-z]"
@@ -39,20 +29,8 @@ _MODULE_LINE = re.compile(
 )
 # Packages whose copy in ~/.local replaces the kernel's own and breaks it.
 JUPYTER_PACKAGES = (
-    "ipykernel",
-    "IPython",
-    "jupyter_client",
-    "jupyter_core",
-    "jupyter_server",
-    "jupyterlab",
-    "jupyterhub",
-    "notebook",
-    "nbformat",
-    "traitlets",
-    "tornado",
-    "zmq",
-    "comm",
-    "debugpy",
+    *("ipykernel", "IPython", "jupyter_client", "jupyter_core", "jupyter_server", "jupyterlab"),
+    *("jupyterhub", "notebook", "nbformat", "traitlets", "tornado", "zmq", "comm", "debugpy"),
 )
 _GUARD = "HPCHUB_JOB"
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..core.accounts import user_name
 from ..core.clock import now
 from .kinds import TEST_CODE_BY_LANGUAGE
 from .launcher import PREFIX
@@ -132,16 +133,10 @@ def run_all(ksm, names: Sequence[str], timeout: float) -> dict:
     results = [run_one(ksm, n, timeout) for n in names]
     return {
         "host": socket.gethostname(),
-        "user": _user(),
+        "user": user_name(os.geteuid()),
         "slurm_job": os.environ.get("SLURM_JOB_ID"),
         "results": [asdict(r) for r in results],
     }
-
-
-def _user() -> str:
-    import pwd
-
-    return pwd.getpwuid(os.geteuid()).pw_name
 
 
 def report_lines(report: dict) -> list[str]:
