@@ -12,7 +12,7 @@ import json
 import os
 import pwd
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..config.models import SiteConfig
@@ -35,16 +35,21 @@ JUPYTER_PACKAGES = (
 _GUARD = "HPCHUB_JOB"
 
 
+def _startup_files(home: Path) -> Iterator[tuple[str, str]]:
+    """(name, text) of each shell start-up file the user has and we can read (as the user)."""
+    for fname in STARTUP_FILES:
+        try:
+            yield fname, (home / fname).read_text(errors="replace")
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            continue
+
+
 def check_startup_files(home: Path) -> list[Finding]:
     """Modules loaded, or MODULEPATH changed, in shell start-up files."""
     name = "shell start-up files"
     out = []
-    for fname in STARTUP_FILES:
-        path = home / fname
-        try:
-            lines = path.read_text(errors="replace").splitlines()
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
-            continue
+    for fname, text in _startup_files(home):
+        lines = text.splitlines()
         guarded = any(_GUARD in line for line in lines)
         hits = [
             f"line {i}: {printable(line.strip())}"
@@ -120,11 +125,7 @@ def check_conda(home: Path) -> list[Finding]:
     """conda's auto-activation puts its base environment first in every shell."""
     name = "conda"
     activated = []
-    for fname in STARTUP_FILES:
-        try:
-            text = (home / fname).read_text(errors="replace")
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
-            continue
+    for fname, text in _startup_files(home):
         if ">>> conda initialize >>>" in text or re.search(r"conda(\.sh)?\s+activate", text):
             activated.append(f"~/{fname}")
     if not activated:
