@@ -150,3 +150,12 @@ def test_one_runner_reports_a_missing_program_and_a_timeout_as_exit_codes(tmp_pa
     assert slow.returncode == TIMED_OUT and "did not finish in 0.2 s" in slow.stderr
     with pytest.raises(TypeError):
         run_command("echo hi")
+
+
+def test_accounts_name_a_uid_and_give_ids_only_when_chowning():
+    from hpchub.core.accounts import owner_ids, user_name
+
+    assert user_name(0) == "root"
+    assert user_name(987654) == "987654"  # no such user: the number, still good for chown
+    assert owner_ids("root", "root") == (0, 0)
+    assert owner_ids("no-such-user", "no-such-group", chown=False) == (-1, -1)

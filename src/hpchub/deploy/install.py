@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.accounts import owner_ids
 from ..core.commands import run_command
 from ..core.files import UnsafePath, atomic_write, open_nofollow, opened_dir, set_owner_mode
 from . import checks
@@ -83,18 +84,13 @@ def unified_diff(path: Path, old: str | None, new: str) -> str:
     )
 
 
-def _ids(owner: str, group: str, chown: bool = True) -> tuple[int, int]:
-    """(uid, gid) to give a file; (-1, -1), which changes nothing, when not chowning."""
-    return (pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid) if chown else (-1, -1)
-
-
 def _metadata_ok(path: Path, f: SystemFile, chown: bool) -> bool:
     st = path.stat()
     if st.st_mode & 0o7777 != f.mode:
         return False
     if chown:
         try:
-            uid, gid = _ids(f.owner, f.group)
+            uid, gid = owner_ids(f.owner, f.group)
         except KeyError:
             return False
         return (st.st_uid, st.st_gid) == (uid, gid)
@@ -104,7 +100,7 @@ def _metadata_ok(path: Path, f: SystemFile, chown: bool) -> bool:
 def _put(f: SystemFile, text: str, chown: bool) -> None:
     """Write one system file atomically, with its owner (as root) and mode; never via a link."""
     f.path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(f.path, text, f.mode, *_ids(f.owner, f.group, chown))
+    atomic_write(f.path, text, f.mode, *owner_ids(f.owner, f.group, chown))
 
 
 def _touch(path: Path) -> None:
@@ -216,12 +212,12 @@ class Installer:
             elif self.dry_run:
                 continue
             # The data folder belongs to the hub user: a link there is refused, not followed.
-            set_owner_mode(path, mode, *_ids(owner, group, self.chown))
+            set_owner_mode(path, mode, *owner_ids(owner, group, self.chown))
         for log in (p.hub_log, p.proxy_log):
             if self.dry_run:
                 continue
             _touch(log)
-            set_owner_mode(log, 0o640, *_ids("root", logs, self.chown))
+            set_owner_mode(log, 0o640, *owner_ids("root", logs, self.chown))
 
     # -- files -----------------------------------------------------------------------
     def plan(self, files: list[SystemFile] | None = None) -> list[Change]:
@@ -264,7 +260,7 @@ class Installer:
             elif c.action == "metadata":
                 self._step(f"fix owner/mode of {f.path} ({f.owner}:{f.group} {f.mode:o})")
                 if not self.dry_run:
-                    set_owner_mode(f.path, f.mode, *_ids(f.owner, f.group, self.chown))
+                    set_owner_mode(f.path, f.mode, *owner_ids(f.owner, f.group, self.chown))
         if self.dry_run:
             return
         linked = self._enable_apache()
