@@ -153,7 +153,8 @@ def test_one_runner_reports_a_missing_program_and_a_timeout_as_exit_codes(tmp_pa
 
 
 def test_accounts_name_a_uid_and_give_ids_only_when_chowning():
-    from hpchub.core.accounts import owner_ids, user_name
+    from hpchub.core.accounts import owner_ids
+    from hpchub.core.names import user_name
 
     assert user_name(0) == "root"
     assert user_name(987654) == "987654"  # no such user: the number, still good for chown

@@ -12,14 +12,6 @@ _GROUP_CACHE: dict[str, tuple[float, frozenset[str]]] = {}
 _TTL = 60.0
 
 
-def user_name(uid: int) -> str:
-    """The name of ``uid``, or the number itself (still good for chown) if it has none."""
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
 def owner_ids(owner: str, group: str, chown: bool = True) -> tuple[int, int]:
     """(uid, gid) to give a file; (-1, -1), which changes nothing, when not chowning."""
     return (pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid) if chown else (-1, -1)

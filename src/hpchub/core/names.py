@@ -6,6 +6,7 @@ here: the staging helper imports this at every spawn and must start fast.
 
 from __future__ import annotations
 
+import pwd
 import re
 
 UNIX_NAME_RULE = r"[a-z_][a-z0-9_.-]{0,31}"
@@ -49,3 +50,11 @@ def check_name(kind: str, value: object, what: str | None = None) -> str:
 def is_unix_name(value: object) -> bool:
     """Whether ``value`` is a valid Unix user or group name."""
     return is_name("unix", value)
+
+
+def user_name(uid: int) -> str:
+    """The account name of ``uid``, or the number when it has none."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)

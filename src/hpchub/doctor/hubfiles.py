@@ -8,7 +8,7 @@ import re
 import stat
 from pathlib import Path
 
-from ..core.accounts import user_name
+from ..core.names import user_name
 from ..deploy.render import render_all
 from ..deploy.secrets import secret_files
 from ..deploy.software import writable_by_others

@@ -10,7 +10,7 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..core.accounts import user_name
+from ..core.names import user_name
 from ..deploy.units import UnitError, parse_service
 from .deployment import Deployment
 from .findings import Finding, all_ok, error, info, ok, warning

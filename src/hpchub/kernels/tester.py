@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..core.accounts import user_name
 from ..core.clock import now
+from ..core.names import user_name
 from .kinds import TEST_CODE_BY_LANGUAGE
 from .launcher import PREFIX
 from .sync import is_ours
