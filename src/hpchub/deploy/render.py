@@ -72,21 +72,9 @@ def proxy_argv(paths: DeployPaths) -> list[str]:
     ip, port = paths.proxy_public
     api_ip, api_port = paths.proxy_api
     hub = paths.hub_local_url
-    argv = [
-        str(paths.deploy.proxy_command),
-        "--ip",
-        ip,
-        "--port",
-        str(port),
-        "--api-ip",
-        api_ip,
-        "--api-port",
-        str(api_port),
-        "--default-target",
-        hub,
-        "--error-target",
-        f"{hub}/hub/error",
-    ]
+    argv = [str(paths.deploy.proxy_command), "--ip", ip, "--port", str(port)]
+    argv += ["--api-ip", api_ip, "--api-port", str(api_port)]
+    argv += ["--default-target", hub, "--error-target", f"{hub}/hub/error"]
     if paths.deploy.web.enabled:
         # Apache sets X-Forwarded-*; appending "http" here would hide that users came in over
         # HTTPS (and the hub would not mark its cookies Secure).
