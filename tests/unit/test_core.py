@@ -193,3 +193,25 @@ def test_accounts_exist_or_not():
 def test_user_name_falls_back_to_the_number():
     assert user_name(0) == "root"
     assert user_name(2**31 - 7) == str(2**31 - 7)
+
+
+def test_one_runner_reports_a_missing_program_and_a_timeout_as_exit_codes(tmp_path):
+    from hpchub.core.commands import MISSING, TIMED_OUT, run_command
+
+    r = run_command(["sh", "-c", "echo out; echo err >&2"], cwd=str(tmp_path))
+    assert (r.returncode, r.stdout, r.stderr) == (0, "out\n", "err\n")
+    assert run_command([str(tmp_path / "nothing")]).returncode == MISSING
+    slow = run_command(["sleep", "5"], timeout=0.2)
+    assert slow.returncode == TIMED_OUT and "did not finish in 0.2 s" in slow.stderr
+    with pytest.raises(TypeError):
+        run_command("echo hi")
+
+
+def test_accounts_name_a_uid_and_give_ids_only_when_chowning():
+    from hpchub.core.accounts import owner_ids
+    from hpchub.core.names import user_name
+
+    assert user_name(0) == "root"
+    assert user_name(987654) == "987654"  # no such user: the number, still good for chown
+    assert owner_ids("root", "root") == (0, 0)
+    assert owner_ids("no-such-user", "no-such-group", chown=False) == (-1, -1)

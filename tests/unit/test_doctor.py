@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from hpchub.deploy.render import sudo_commands
-from hpchub.doctor import system, user
+from hpchub.doctor import hubfiles, services, system, user
+from hpchub.doctor.deployment import Deployment
 from hpchub.doctor.findings import Severity, exit_code, format_text, run_checks
 from hpchub.doctor.sudo import judge_sudo, parse_sudo_ll
+from hpchub.slurm.runner import Result
 
 from .deploy_helpers import tmp_site
 
@@ -81,8 +83,9 @@ def test_missing_rule_is_an_error():
 # -- secrets, the environment, user config ------------------------------------------------
 
 
-def deployment(tmp_path, **kw) -> system.Deployment:
-    return system.Deployment(tmp_site(tmp_path, **kw), run=FakeRunner(), euid=os.geteuid())
+def deployment(tmp_path, **kw) -> Deployment:
+    fake = FakeRunner()
+    return Deployment(tmp_site(tmp_path, **kw), fake, fake.slurm, euid=os.geteuid())
 
 
 class FakeRunner:
@@ -97,19 +100,24 @@ class FakeRunner:
                 return subprocess.CompletedProcess(argv, code, out, err)
         return subprocess.CompletedProcess(argv, 0, "", "")
 
+    async def slurm(self, argv, **kw):
+        """The same answers for the Slurm gateway's (asynchronous) runner."""
+        r = self(argv)
+        return Result(tuple(argv), r.returncode, r.stdout, r.stderr)
+
 
 def test_secrets_modes(tmp_path, monkeypatch):
     d = deployment(tmp_path)
-    monkeypatch.setattr(system, "_owner", lambda p: "jupyterhub-daemon")
-    assert "does not exist" in system.check_secrets(d)[0].what
+    monkeypatch.setattr(hubfiles, "_owner", lambda p: "jupyterhub-daemon")
+    assert "does not exist" in hubfiles.check_secrets(d)[0].what
     from hpchub.deploy.secrets import ensure_secrets
 
     d.paths.data_dir.mkdir(parents=True, mode=0o700)
     ensure_secrets(d.paths, chown=False)
-    assert sev(system.check_secrets(d)) == {Severity.OK}
+    assert sev(hubfiles.check_secrets(d)) == {Severity.OK}
     os.chmod(d.paths.proxy_env, 0o644)
     os.chmod(d.paths.data_dir, 0o755)
-    found = system.check_secrets(d)
+    found = hubfiles.check_secrets(d)
     assert any("proxy.env" in f.what and "others can read it" in f.what for f in found)
     assert any("mode 755" in f.what for f in found)
     assert exit_code(found) == 1
@@ -120,10 +128,10 @@ def test_singleuser_env_writable_by_others(tmp_path):
     prefix = d.paths.prefix
     (prefix / "bin" / "hpchub-jupyterhub-singleuser").write_text("")
     os.chmod(tmp_path, 0o755)
-    assert sev(system.check_singleuser_env(d)) == {Severity.OK}
+    assert sev(hubfiles.check_singleuser_env(d)) == {Severity.OK}
     (prefix / "lib").mkdir()
     os.chmod(prefix / "lib", 0o777)
-    found = system.check_singleuser_env(d)
+    found = hubfiles.check_singleuser_env(d)
     assert found[0].severity == Severity.ERROR and "writable by group or others" in found[0].what
     assert found[0].fix == f"chmod -R go-w {prefix}"
 
@@ -136,7 +144,7 @@ def test_old_jupyterhub_in_the_environment_is_an_error(tmp_path):
     meta = prefix / "lib/python3.11/site-packages/jupyterhub-5.4.4.dist-info/METADATA"
     meta.parent.mkdir(parents=True)
     meta.write_text("Name: jupyterhub\nVersion: 5.4.4\n")
-    found = system.check_singleuser_env(d)
+    found = hubfiles.check_singleuser_env(d)
     assert any("CVE-2026-40864" in f.what for f in found)
 
 
@@ -152,24 +160,27 @@ def test_user_config_must_stay_disabled(tmp_path, monkeypatch):
     import yaml
 
     d.paths.site_path.write_text(yaml.safe_dump(d.paths.site.model_dump(mode="json")))
-    assert sev(system.check_user_config(d)) == {Severity.OK}
+    assert sev(hubfiles.check_user_config(d)) == {Severity.OK}
     config_d = d.paths.site.hub.config_d
     config_d.mkdir(parents=True)
     (config_d / "50-local.py").write_text("c.Spawner.disable_user_config = False\n")
-    found = system.check_user_config(d)
+    found = hubfiles.check_user_config(d)
     assert found[0].severity == Severity.ERROR and "~/.jupyter" in found[0].what
     os.chmod(config_d / "50-local.py", 0o666)
-    assert "can be changed by someone other than root" in system.check_user_config(d)[0].what
+    assert "can be changed by someone other than root" in hubfiles.check_user_config(d)[0].what
 
 
 def test_slurm_answers_and_offers_every_partition(tmp_path):
     d = deployment(tmp_path)
-    d.run = FakeRunner({"sinfo": (0, "jupyter-short\njupyter-long\n", "")})
+    nodes = "n1|10.0.0.1|idle|0/2/0/2|1000|900|jupyter-short\nn1|10.0.0.1|idle|0/2/0/2|1000|900|jupyter-long\n"
+    d.run = FakeRunner({"sinfo": (0, nodes, "")})
+    d.slurm_run = d.run.slurm
     found = system.check_slurm(d)
     assert [f.what for f in found if f.severity == Severity.ERROR] == [
         "the site offers partition 'jupyter-overflow', which Slurm does not have"
     ]
     d.run = FakeRunner({"sinfo": (1, "", "Unable to contact slurm controller")})
+    d.slurm_run = d.run.slurm
     assert "Unable to contact" in system.check_slurm(d)[0].what
     d.euid = 0
     system.check_slurm(d)
@@ -193,7 +204,7 @@ def test_services_found_by_their_unit_command_line(tmp_path):
         (proc / str(pid) / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
         (proc / str(pid) / "status").write_text(f"Name:\tx\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n")
     d.proc = proc
-    found = system.check_services(d)
+    found = services.check_services(d)
     hub = [f for f in found if f.check == "hub process"]
     # The runuser wrapper (root) is not the hub; the python process is, and runs as root.
     assert len(hub) == 1 and hub[0].severity == Severity.ERROR and "pid 11" in hub[0].what
@@ -203,7 +214,7 @@ def test_services_found_by_their_unit_command_line(tmp_path):
 
 def test_installed_files_drift(tmp_path):
     d = deployment(tmp_path)
-    found = system.check_installed_files(d)
+    found = hubfiles.check_installed_files(d)
     assert found[0].severity == Severity.WARNING and "(missing)" in found[0].what
 
 

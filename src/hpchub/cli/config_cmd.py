@@ -51,14 +51,6 @@ def report(err: SiteConfigError) -> None:
         print(f"  - {problem}", file=sys.stderr)
 
 
-def _load(args) -> SiteConfig | None:
-    try:
-        return load_site(args.config)
-    except SiteConfigError as err:
-        report(err)
-        return None
-
-
 def _slurm_nodes(site: SiteConfig) -> int | None:
     """How many nodes Slurm has (None when sinfo cannot say: that check is then skipped)."""
     from ..slurm.client import SlurmClient, SlurmError
@@ -73,9 +65,7 @@ def _slurm_nodes(site: SiteConfig) -> int | None:
 def validate(args) -> int:
     from ..config.site_warnings import NodeFacts, warnings
 
-    site = _load(args)
-    if site is None:
-        return 2
+    site = load_site(args.config)
     path = site_path(args.config)
     found = warnings(site, NodeFacts(slurm_nodes=_slurm_nodes(site)))
     label = "error" if args.strict else "warning"
@@ -117,9 +107,7 @@ def init(args) -> int:
 
 
 def show(args) -> int:
-    site = _load(args)
-    if site is None:
-        return 2
+    site = load_site(args.config)
     data = site.model_dump(mode="json")
     if args.format == "json":
         print(json.dumps(data, indent=2))

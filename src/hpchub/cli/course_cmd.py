@@ -15,9 +15,8 @@ import pwd
 import sys
 from pathlib import Path
 
-from ..config.loader import site_path
+from ..config.loader import load_site, site_path
 from ..core.accounts import user_exists
-from .config_cmd import _load
 
 
 def register(sub) -> None:
@@ -56,9 +55,7 @@ def _course(site, name: str):
 
 def _site_and_course(args):
     """(site, course) for ``args.name``, checked against the caller; or an exit status."""
-    site = _load(args)
-    if site is None:
-        return 2
+    site = load_site(args.config)
     try:
         course = _course(site, args.name)
     except LookupError as err:
@@ -90,9 +87,7 @@ def check_caller(course, environ=None, euid: int | None = None) -> str | None:
 
 
 def list_courses(args) -> int:
-    site = _load(args)
-    if site is None:
-        return 2
+    site = load_site(args.config)
     from ..resources.membership import today
 
     if not site.courses:

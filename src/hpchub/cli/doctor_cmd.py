@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from ..config.loader import site_path
+from ..config.loader import load_site, site_path
 from ..core.names import check_name, is_unix_name
 from ..core.text import printable
 from ..deploy.paths import DeployPaths
+from ..doctor.deployment import Deployment
 from ..doctor.findings import exit_code, format_json, format_text
-from ..doctor.system import Deployment, run_system_checks
+from ..doctor.system import run_system_checks
 from ..doctor.user import run_user_checks
-from .config_cmd import _load
 
 
 def register(sub) -> None:
@@ -34,9 +34,7 @@ def doctor_cmd(args) -> int:
         except ValueError as err:
             print(f"hpchub doctor: --user: {printable(err)}", file=sys.stderr)
         return 2
-    site = _load(args)
-    if site is None:
-        return 2
+    site = load_site(args.config)
     if args.user:
         findings = run_user_checks(args.user, site)
     else:

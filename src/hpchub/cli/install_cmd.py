@@ -5,11 +5,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..config.loader import site_path
+from ..config.loader import load_site, site_path
 from ..deploy.install import Installer, InstallError
 from ..deploy.paths import DeployPaths
 from ..deploy.software import SoftwareError, install_software
-from .config_cmd import _load
 
 
 def register(sub) -> None:
@@ -48,9 +47,7 @@ def install_cmd(args) -> int:
     if args.prefix or args.python or args.source:
         print("hpchub install: --prefix, --python and --from go with --software", file=sys.stderr)
         return 2
-    site = _load(args)
-    if site is None:
-        return 2
+    site = load_site(args.config)
     paths = DeployPaths(site, site_path(args.config).absolute())
     inst = Installer(paths, dry_run=args.dry_run, log=lambda m: print(f"install: {m}"))
     try:

@@ -6,12 +6,11 @@ import argparse
 import json
 import os
 import pwd
-import subprocess
 import sys
 
-from ..config.loader import site_path
+from ..config.loader import load_site, site_path
 from ..config.models import SiteConfig
-from .config_cmd import _load
+from ..core.commands import TIMED_OUT, run_command
 
 
 def register(sub) -> None:
@@ -64,9 +63,7 @@ def sync(args) -> int:
     from ..kernels.plan import plan
     from ..kernels.sync import ipykernel_logos, sync_files, sync_kernels, unsafe_owner
 
-    site = _load(args)
-    if site is None:
-        return 2
+    site = load_site(args.config)
     k = site.kernels
     if not args.dry_run:
         problem = unsafe_owner(k.shared_dir)
@@ -123,9 +120,7 @@ def sync(args) -> int:
 
 
 def test(args) -> int:
-    site = _load(args)
-    if site is None:
-        return 2
+    site = load_site(args.config)
     if args.user or args.in_slurm:
         return _test_elsewhere(args, site)
     from ..kernels import tester
@@ -175,9 +170,8 @@ def _test_elsewhere(args, site: SiteConfig) -> int:
         return 2
     # The whole run: every kernel's timeout, plus time to queue for the allocation.
     limit = args.timeout * max(1, len(args.names) or 10) + 600
-    try:
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=limit, cwd="/")
-    except subprocess.TimeoutExpired:
+    r = run_command(argv, timeout=limit, cwd="/")
+    if r.returncode == TIMED_OUT:
         print(f"hpchub kernels test: no result within {limit:g} s", file=sys.stderr)
         return 1
     try:

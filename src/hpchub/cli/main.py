@@ -99,11 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code = args.func(args)
-    except KeyboardInterrupt:
-        return 130
-    except SiteConfigError as err:
+    except SiteConfigError as err:  # every command that reads the site file says it the same way
         config_cmd.report(err)
         return 2
+    except KeyboardInterrupt:
+        return 130
     except Exception as err:  # noqa: BLE001 - no command ever ends in a traceback
         where = crash_report(err, sys.argv if argv is None else argv)
         print(

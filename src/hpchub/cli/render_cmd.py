@@ -6,10 +6,9 @@ import os
 import sys
 from pathlib import Path
 
-from ..config.loader import site_path
+from ..config.loader import load_site, site_path
 from ..deploy.paths import DeployPaths
 from ..deploy.render import render_all
-from .config_cmd import _load
 
 
 def register(sub) -> None:
@@ -36,9 +35,7 @@ def render_cmd(args) -> int:
             file=sys.stderr,
         )
         return 2
-    site = _load(args)
-    if site is None:
-        return 2
+    site = load_site(args.config)
     paths = DeployPaths(site, site_path(args.config).absolute())
     for f in render_all(paths):
         target = out / f.path.relative_to("/")

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 _SBATCH_OPTION = re.compile(r"--[a-z][a-z-]*(=[A-Za-z0-9_.,:=@%/+-]+)?")
 
@@ -83,3 +91,26 @@ def check_sbatch_option(arg: str) -> str:
             "digits and _.,:=@%/+- only"
         )
     return arg
+
+
+def safe_path(chars: str, shown: str) -> AfterValidator:
+    """A check that a path is absolute, of ``chars`` only (``shown`` in words) and without '..'."""
+    rule = re.compile(rf"/[{chars}]*")
+
+    def check(value: Path) -> Path:
+        text = str(value)
+        if not rule.fullmatch(text) or ".." in text.split("/"):
+            raise ValueError(
+                f"expected an absolute path of letters, digits and {shown} "
+                f"(no spaces, quotes or '..'), got {text!r}"
+            )
+        return Path(text)
+
+    return AfterValidator(check)
+
+
+HttpUrl = text_matching(
+    r"^https?://[A-Za-z0-9.\-\[\]:]+(:\d+)?/?$",
+    "a URL of the form http(s)://HOST[:PORT]/ with no path",
+)
+"""An http(s) URL of a host and port only, where the hub, proxy or API listens."""

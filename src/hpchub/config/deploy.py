@@ -22,21 +22,11 @@ from pydantic import (
 )
 
 from ..core.names import DEFAULT_USER_PATTERN
-from .base import Strict, text_matching
+from .base import Strict, safe_path, text_matching
 from .names import SlurmName, UnixName
 from .units import duration
 
-SAFE_PATH_HELP = "an absolute path of letters, digits and _ . / + @ : - (no spaces, quotes or '..')"
-
-
-def _safe_path(value: Path) -> Path:
-    text = str(value)
-    if not re.fullmatch(r"/[A-Za-z0-9_./+@:-]*", text) or ".." in text.split("/"):
-        raise ValueError(f"expected {SAFE_PATH_HELP}, got {text!r}")
-    return Path(text)
-
-
-SafePath = Annotated[Path, AfterValidator(_safe_path)]
+SafePath = Annotated[Path, safe_path(r"A-Za-z0-9_./+@:-", "_ . / + @ : -")]
 """An absolute path that can be written into a unit file, sudoers or Apache config as is."""
 
 HostName = text_matching(

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from .base import Strict, described
+from .base import Strict, described, safe_path
 from .units import duration
 
 MODULE_NAME_PATTERN = described(
@@ -32,15 +32,8 @@ ModuleGlob = Annotated[str, StringConstraints(pattern=MODULE_GLOB_PATTERN)]
 """A shell-style pattern matched against full module names, e.g. ``python/*``."""
 
 
-def _safe_abs_path(p: Path) -> Path:
-    if not p.is_absolute() or not re.fullmatch(r"/[A-Za-z0-9_./+-]*", str(p)) or ".." in p.parts:
-        raise ValueError(
-            "must be an absolute path of letters, digits and _./+- (no '..', no spaces)"
-        )
-    return p
-
-
-SafePath = Annotated[Path, AfterValidator(_safe_abs_path)]
+# No ":" or "@": these paths go into PATH-like variables, where ":" separates entries.
+SafePath = Annotated[Path, safe_path(r"A-Za-z0-9_./+-", "_ . / + -")]
 """An absolute path that can go into a kernelspec or an environment variable unquoted."""
 
 KIND_LABELS = {"python": "Python", "r": "R", "custom": "Kernel"}

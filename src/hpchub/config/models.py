@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import ProblemList, Strict, check_sbatch_option, described
+from .base import HttpUrl, ProblemList, Strict, check_sbatch_option, described
 from .courses import Course, check_course_profiles, check_course_sources, check_unique_courses
 from .culling import CullingSettings
 from .deploy import DeploySettings
@@ -36,31 +36,19 @@ class HubSettings(Strict):
         "hpchub",
         description="This hub's name; every job it submits carries the Slurm comment hpchub:NAME.",
     )
-    public_url: str = Field(
+    public_url: HttpUrl = Field(
         "http://127.0.0.1:8000/",
         description="URL the proxy listens on for users (behind Apache in production).",
-        pattern=described(
-            r"^https?://[A-Za-z0-9.\-\[\]:]+(:\d+)?/?$",
-            "a URL of the form http(s)://HOST[:PORT]/ with no path",
-        ),
     )
-    hub_bind_url: str = Field(
+    hub_bind_url: HttpUrl = Field(
         "http://127.0.0.1:8081/",
         description="Where the hub's own API listens (the proxy and services reach it here).",
-        pattern=described(
-            r"^https?://[A-Za-z0-9.\-\[\]:]+(:\d+)?/?$",
-            "a URL of the form http(s)://HOST[:PORT]/ with no path",
-        ),
     )
-    hub_connect_url: str | None = Field(
+    hub_connect_url: HttpUrl | None = Field(
         None,
         description=(
             "URL that compute nodes use to reach the hub API, when it differs from "
             "hub_bind_url (for example the login node's cluster-network address)."
-        ),
-        pattern=described(
-            r"^https?://[A-Za-z0-9.\-\[\]:]+(:\d+)?/?$",
-            "a URL of the form http(s)://HOST[:PORT]/ with no path",
         ),
     )
     authenticator: Literal["pam", "remote_user"] = Field(
@@ -90,13 +78,9 @@ class HubSettings(Strict):
         Path("/etc/hpchub/jupyterhub_config.d"),
         description="Admin escape hatch: *.py files here are loaded after the site file.",
     )
-    proxy_api_url: str = Field(
+    proxy_api_url: HttpUrl = Field(
         "http://127.0.0.1:8001/",
         description="configurable-http-proxy's API, which the hub drives.",
-        pattern=described(
-            r"^https?://[A-Za-z0-9.\-\[\]:]+(:\d+)?/?$",
-            "a URL of the form http(s)://HOST[:PORT]/ with no path",
-        ),
     )
     external_proxy: bool = Field(
         True,

@@ -30,6 +30,11 @@ def group_exists(name: str) -> bool:
     return True
 
 
+def owner_ids(owner: str, group: str, chown: bool = True) -> tuple[int, int]:
+    """(uid, gid) to give a file; (-1, -1), which changes nothing, when not chowning."""
+    return (pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid) if chown else (-1, -1)
+
+
 def home_of(user: str) -> str | None:
     try:
         return pwd.getpwnam(user).pw_dir

@@ -13,12 +13,13 @@ import errno
 import fcntl
 import hashlib
 import os
-import pwd
 import stat
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from .names import user_name
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
@@ -106,13 +107,6 @@ def open_nofollow(dir_fd: int, name: str, flags: int = _FILE_FLAGS) -> int:
         raise
 
 
-def _user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"uid {uid}"
-
-
 def owned_subdir(dir_fd: int, name: str, uid: int, mode: int = 0o700, shown: str = "") -> int:
     """A descriptor of the folder ``name`` in ``dir_fd``, created with ``mode`` if missing.
 
@@ -125,7 +119,7 @@ def owned_subdir(dir_fd: int, name: str, uid: int, mode: int = 0o700, shown: str
     try:
         fd = open_nofollow(dir_fd, name, _DIR_FLAGS)
     except UnsafePath:
-        owner = _user_name(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_uid)
+        owner = user_name(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_uid)
         raise UnsafePath(
             f"{shown} is a symbolic link made by {owner}; refusing to follow it"
         ) from None
@@ -134,7 +128,7 @@ def owned_subdir(dir_fd: int, name: str, uid: int, mode: int = 0o700, shown: str
     owner = os.fstat(fd).st_uid
     if owner != uid:
         os.close(fd)
-        raise UnsafePath(f"{shown} belongs to {_user_name(owner)}, not to {_user_name(uid)}")
+        raise UnsafePath(f"{shown} belongs to {user_name(owner)}, not to {user_name(uid)}")
     return fd
 
 

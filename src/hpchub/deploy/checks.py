@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..core.commands import run_command
 
 
 @dataclass(frozen=True)
@@ -32,13 +33,8 @@ class CheckResult:
         return f"{self.tool}: " + ("ok" if self.ok else "FAILED")
 
 
-def _run(argv: Sequence[str], timeout: float = 60) -> tuple[int, str]:
-    try:
-        r = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
-    except FileNotFoundError as err:
-        return 127, str(err)
-    except subprocess.TimeoutExpired:
-        return 124, f"{argv[0]} did not finish in {timeout:g} s"
+def _run(argv: Sequence[str]) -> tuple[int, str]:
+    r = run_command(argv, timeout=60)
     return r.returncode, (r.stdout + r.stderr).strip()
 
 

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.accounts import owner_ids
+from ..core.commands import run_command
 from ..core.files import UnsafePath, atomic_write, open_nofollow, opened_dir, set_owner_mode
 from . import checks
 from .paths import DeployPaths
@@ -82,17 +84,13 @@ def unified_diff(path: Path, old: str | None, new: str) -> str:
     )
 
 
-def _ids(owner: str, group: str) -> tuple[int, int]:
-    return pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid
-
-
 def _metadata_ok(path: Path, f: SystemFile, chown: bool) -> bool:
     st = path.stat()
     if st.st_mode & 0o7777 != f.mode:
         return False
     if chown:
         try:
-            uid, gid = _ids(f.owner, f.group)
+            uid, gid = owner_ids(f.owner, f.group)
         except KeyError:
             return False
         return (st.st_uid, st.st_gid) == (uid, gid)
@@ -102,8 +100,7 @@ def _metadata_ok(path: Path, f: SystemFile, chown: bool) -> bool:
 def _put(f: SystemFile, text: str, chown: bool) -> None:
     """Write one system file atomically, with its owner (as root) and mode; never via a link."""
     f.path.parent.mkdir(parents=True, exist_ok=True)
-    uid, gid = _ids(f.owner, f.group) if chown else (-1, -1)
-    atomic_write(f.path, text, f.mode, uid, gid)
+    atomic_write(f.path, text, f.mode, *owner_ids(f.owner, f.group, chown))
 
 
 def _touch(path: Path) -> None:
@@ -148,7 +145,7 @@ class Installer:
         dry_run: bool = False,
         chown: bool | None = None,
         log: Callable[[str], None] = print,
-        run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+        run: Callable[..., subprocess.CompletedProcess] = run_command,
     ):
         self.paths = paths
         self.dry_run = dry_run
@@ -215,12 +212,12 @@ class Installer:
             elif self.dry_run:
                 continue
             # The data folder belongs to the hub user: a link there is refused, not followed.
-            set_owner_mode(path, mode, *(_ids(owner, group) if self.chown else (-1, -1)))
+            set_owner_mode(path, mode, *owner_ids(owner, group, self.chown))
         for log in (p.hub_log, p.proxy_log):
             if self.dry_run:
                 continue
             _touch(log)
-            set_owner_mode(log, 0o640, *(_ids("root", logs) if self.chown else (-1, -1)))
+            set_owner_mode(log, 0o640, *owner_ids("root", logs, self.chown))
 
     # -- files -----------------------------------------------------------------------
     def plan(self, files: list[SystemFile] | None = None) -> list[Change]:
@@ -263,8 +260,7 @@ class Installer:
             elif c.action == "metadata":
                 self._step(f"fix owner/mode of {f.path} ({f.owner}:{f.group} {f.mode:o})")
                 if not self.dry_run:
-                    ids = _ids(f.owner, f.group) if self.chown else (-1, -1)
-                    set_owner_mode(f.path, f.mode, *ids)
+                    set_owner_mode(f.path, f.mode, *owner_ids(f.owner, f.group, self.chown))
         if self.dry_run:
             return
         linked = self._enable_apache()
@@ -364,6 +360,6 @@ class Installer:
         self.log(("would " if self.dry_run else "") + text)
 
     def _cmd(self, *argv: str) -> None:
-        r = self.run(list(argv), capture_output=True, text=True)
+        r = self.run(list(argv), timeout=300)
         if r.returncode != 0:
             raise InstallError(f"{' '.join(argv)} failed: {(r.stderr or r.stdout).strip()}")

@@ -6,6 +6,7 @@ path is never spelled twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -33,6 +34,11 @@ def connect_host(host: str) -> str:
     return "127.0.0.1" if host in ("", "0.0.0.0", "::", "*") else host  # noqa: S104
 
 
+def _below(base: Callable[[DeployPaths], Path], *names: str) -> property:
+    """A path property: ``names`` below the folder ``base`` gives."""
+    return property(lambda self: Path(base(self), *names))
+
+
 @dataclass(frozen=True)
 class DeployPaths:
     """Every path and address a deployment of ``site`` uses."""
@@ -53,51 +59,28 @@ class DeployPaths:
     def proxy_unit(self) -> Path:
         return self.deploy.systemd.unit_dir / self.deploy.systemd.proxy_unit
 
-    @property
-    def config_py(self) -> Path:
-        return self.deploy.etc_dir / "jupyterhub_config.py"
-
-    @property
-    def slurm_dir(self) -> Path:
-        return self.deploy.etc_dir / "slurm"
-
-    @property
-    def apache_secret_conf(self) -> Path:
-        return self.deploy.etc_dir / "apache-frontend-secret.conf"
+    config_py = _below(lambda p: p.deploy.etc_dir, "jupyterhub_config.py")
+    slurm_dir = _below(lambda p: p.deploy.etc_dir, "slurm")
+    apache_secret_conf = _below(lambda p: p.deploy.etc_dir, "apache-frontend-secret.conf")
 
     # -- state and secrets (owned by the hub user) --------------------------------------
     @property
     def data_dir(self) -> Path:
         return self.site.hub.data_dir
 
-    @property
-    def cookie_secret(self) -> Path:
-        return self.data_dir / "jupyterhub_cookie_secret"
+    cookie_secret = _below(lambda p: p.data_dir, "jupyterhub_cookie_secret")
+    proxy_env = _below(lambda p: p.data_dir, "proxy.env")
+    frontend_secret = _below(lambda p: p.data_dir, "frontend-secret")
 
-    @property
-    def proxy_env(self) -> Path:
-        return self.data_dir / "proxy.env"
-
-    @property
-    def frontend_secret(self) -> Path:
-        return self.data_dir / "frontend-secret"
-
-    @property
-    def hub_log(self) -> Path:
-        return self.deploy.log_dir / "hub.log"
-
-    @property
-    def proxy_log(self) -> Path:
-        return self.deploy.log_dir / "proxy.log"
+    hub_log = _below(lambda p: p.deploy.log_dir, "hub.log")
+    proxy_log = _below(lambda p: p.deploy.log_dir, "proxy.log")
 
     # -- software ---------------------------------------------------------------------
     @property
     def prefix(self) -> Path:
         return self.site.singleuser.prefix
 
-    @property
-    def helper(self) -> Path:
-        return self.prefix / "bin" / "hpchub-user"
+    helper = _below(lambda p: p.prefix, "bin", "hpchub-user")
 
     # -- addresses --------------------------------------------------------------------
     @property

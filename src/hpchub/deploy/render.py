@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..config.units import format_slurm_time
 from ..core.templates import render
+from ..slurm.client import SlurmClient
 from .paths import APACHE_MODULES, SECRET_HEADER, USER_HEADER, DeployPaths
 
 CHECKS = ("sudoers", "apache", "systemd", "logrotate")
@@ -44,12 +45,8 @@ HELPER_SUBCOMMANDS = ("prepare-logs", "log-tail", "stage-course")
 
 def sudo_commands(paths: DeployPaths) -> list[str]:
     """Exactly the commands the hub runs through sudo, with their fixed arguments."""
-    bin_dir = paths.site.slurm.bin_dir
-    return [
-        f"{bin_dir}/sbatch --parsable",
-        f"{bin_dir}/scancel [0-9]*",
-        *(f"{paths.helper} {sub} *" for sub in HELPER_SUBCOMMANDS),
-    ]
+    slurm = SlurmClient(paths.site.slurm).sudo_commands()
+    return [*slurm, *(f"{paths.helper} {sub} *" for sub in HELPER_SUBCOMMANDS)]
 
 
 def sudo_alias_prefix(paths: DeployPaths) -> str:
@@ -75,21 +72,9 @@ def proxy_argv(paths: DeployPaths) -> list[str]:
     ip, port = paths.proxy_public
     api_ip, api_port = paths.proxy_api
     hub = paths.hub_local_url
-    argv = [
-        str(paths.deploy.proxy_command),
-        "--ip",
-        ip,
-        "--port",
-        str(port),
-        "--api-ip",
-        api_ip,
-        "--api-port",
-        str(api_port),
-        "--default-target",
-        hub,
-        "--error-target",
-        f"{hub}/hub/error",
-    ]
+    argv = [str(paths.deploy.proxy_command), "--ip", ip, "--port", str(port)]
+    argv += ["--api-ip", api_ip, "--api-port", str(api_port)]
+    argv += ["--default-target", hub, "--error-target", f"{hub}/hub/error"]
     if paths.deploy.web.enabled:
         # Apache sets X-Forwarded-*; appending "http" here would hide that users came in over
         # HTTPS (and the hub would not mark its cookies Secure).

@@ -10,14 +10,13 @@ a planted link makes the install refuse (UnsafePath) instead of chowning the lin
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
 import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.accounts import owner_ids
 from ..core.files import UnsafePath, atomic_write, set_owner_mode
 from .paths import DeployPaths
 from .render import apache_secret_conf
@@ -96,11 +95,7 @@ def ensure_secrets(paths: DeployPaths, *, chown: bool = True, dry_run: bool = Fa
         done.append("renew the frontend secret (one of its two copies was missing)")
     for spec in specs:
         value = shared if spec in frontend else secrets.token_hex(32)
-        uid, gid = (
-            (pwd.getpwnam(spec.owner).pw_uid, grp.getgrnam(spec.group).gr_gid)
-            if chown
-            else (-1, -1)
-        )
+        uid, gid = owner_ids(spec.owner, spec.group, chown)
         st = _lstat(spec.path)
         if st is None:
             done.append(f"create {spec.path} ({spec.what}, mode 600, owner {spec.owner})")

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .. import __version__
+from ..core.commands import run_command
 
 MARKER = ".hpchub-software.json"
 CONSTRAINTS = "constraints.txt"
@@ -122,7 +123,7 @@ def install_software(
     python: str | None = None,
     source: str | None = None,
     log: Callable[[str], None] = print,
-    run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+    run: Callable[..., subprocess.CompletedProcess] = run_command,
 ) -> dict:
     """Create or upgrade the environment at ``prefix``; returns what the marker file records."""
     prefix = Path(os.path.abspath(prefix))
@@ -167,7 +168,7 @@ def install_software(
 
 
 def _run(run, argv: list[str]) -> None:
-    r = run(argv, capture_output=True, text=True)
+    r = run(argv, timeout=1800)  # pip on a slow mirror
     if r.returncode != 0:
         tail = "\n".join((r.stderr or r.stdout).strip().splitlines()[-15:])
         raise SoftwareError(f"{' '.join(argv)} failed:\n{tail}")

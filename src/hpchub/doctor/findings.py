@@ -43,6 +43,11 @@ def ok(check: str, what: str) -> Finding:
     return Finding(check, Severity.OK, what)
 
 
+def all_ok(found: list[Finding], check: str, what: str) -> list[Finding]:
+    """``found``, or one ok finding saying ``what`` when the check found nothing wrong."""
+    return found or [ok(check, what)]
+
+
 def info(check: str, what: str, fix: str = "") -> Finding:
     """Something worth knowing that is not a problem."""
     return Finding(check, Severity.INFO, what, fix)
@@ -60,16 +65,6 @@ def error(check: str, what: str, fix: str) -> Finding:
 
 Runner = Callable[[Sequence[str]], subprocess.CompletedProcess]
 """Runs an argument list and returns the finished process (tests pass a fake)."""
-
-
-def run_command(argv: Sequence[str], timeout: float = 30) -> subprocess.CompletedProcess:
-    """The real runner: no shell, output captured, a missing program is exit code 127."""
-    try:
-        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
-    except FileNotFoundError as err:
-        return subprocess.CompletedProcess(list(argv), 127, "", str(err))
-    except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(list(argv), 124, "", f"timed out after {timeout:g} s")
 
 
 _MARK = {

@@ -6,7 +6,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from .findings import Finding, error, ok, warning
+from .findings import Finding, all_ok, error, warning
 
 # Programs that turn "may run X as a user" into "may run anything as that user".
 _ESCAPES = re.compile(
@@ -123,6 +123,4 @@ def judge_sudo(entries: list[SudoEntry], expected: list[str], hub_user: str) -> 
                 "run `hpchub install` to write the sudo rule",
             )
         )
-    if not out:
-        out.append(ok(name, f"{hub_user} may run exactly what hpchub needs, never as root"))
-    return out
+    return all_ok(out, name, f"{hub_user} may run exactly what hpchub needs, never as root")

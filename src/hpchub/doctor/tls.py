@@ -9,7 +9,8 @@ import warnings
 
 from cryptography import x509  # a dependency: without it the expiry check would vanish
 
-from .findings import Finding, error, ok, warning
+from ..core import clock
+from .findings import Finding, all_ok, error, warning
 
 VERSIONS = {
     "TLS 1.0": ssl.TLSVersion.TLSv1,
@@ -95,13 +96,8 @@ def check(
     try:
         socket.create_connection((host, https_port), timeout=5).close()
     except OSError as err:
-        return [
-            error(
-                name,
-                f"nothing answers on {host}:{https_port}: {err}",
-                "start Apache (apachectl start / systemctl start apache2)",
-            )
-        ]
+        fix = "start Apache (apachectl start / systemctl start apache2)"
+        return [error(name, f"nothing answers on {host}:{https_port}: {err}", fix)]
     if speaks_plain_http(host, https_port):
         return [
             error(
@@ -118,70 +114,51 @@ def check(
         if result is None:
             unknown.append(label)
         elif result and label not in WANTED:
-            out.append(
-                error(
-                    name,
-                    f"{label} is accepted",
-                    "SSLProtocol -all +TLSv1.2 +TLSv1.3 in the virtual host (hpchub install)",
-                )
-            )
+            fix = "SSLProtocol -all +TLSv1.2 +TLSv1.3 in the virtual host (hpchub install)"
+            out.append(error(name, f"{label} is accepted", fix))
         elif not result and label in WANTED:
             out.append(error(name, f"{label} is refused", "SSLProtocol -all +TLSv1.2 +TLSv1.3"))
     if unknown:
-        out.append(
-            warning(
-                name,
-                f"this machine's OpenSSL cannot offer {', '.join(unknown)}, so whether the "
-                "server refuses them was not tested",
-                "run doctor from a machine with an OpenSSL that still offers them",
-            )
+        what = (
+            f"this machine's OpenSSL cannot offer {', '.join(unknown)}, so whether the "
+            "server refuses them was not tested"
         )
+        fix = "run doctor from a machine with an OpenSSL that still offers them"
+        out.append(warning(name, what, fix))
     try:
         status, headers = _head(host, https_port, server_name, tls=True)
     except OSError as err:
         return [*out, error(name, f"HTTPS request failed: {err}", "check Apache's error log")]
-    hsts = headers.get("strict-transport-security", "")
-    if hsts_max_age and "max-age" not in hsts:
-        out.append(
-            error(name, "no Strict-Transport-Security header", "hpchub install (the vhost sets it)")
-        )
+    if hsts_max_age and "max-age" not in headers.get("strict-transport-security", ""):
+        fix = "hpchub install (the vhost sets it)"
+        out.append(error(name, "no Strict-Transport-Security header", fix))
     if http_port:
         try:
             status, headers = _head(host, http_port, server_name, tls=False)
+        except OSError as err:
+            what = f"nothing answers on port {http_port} ({err}): HTTP is not redirected"
+            fix = "set deploy.web.http_port: null if that is intended"
+            out.append(warning(name, what, fix))
+        else:
             location = headers.get("location", "")
             if status not in (301, 302, 307, 308) or not location.startswith("https://"):
-                out.append(
-                    error(
-                        name,
-                        f"http://{server_name}:{http_port}/ answers {status} instead of "
-                        "redirecting to HTTPS",
-                        "hpchub install (the vhost redirects plain HTTP)",
-                    )
-                )
-        except OSError as err:
-            out.append(
-                warning(
-                    name,
-                    f"nothing answers on port {http_port} ({err}): HTTP is not redirected",
-                    "set deploy.web.http_port: null if that is intended",
-                )
-            )
+                what = f"http://{server_name}:{http_port}/ answers {status} instead of redirecting to HTTPS"
+                fix = "hpchub install (the vhost redirects plain HTTP)"
+                out.append(error(name, what, fix))
     days = certificate_days_left(host, https_port, server_name)
     if days is not None and days < 14:
+        what = f"the certificate expires in {days:.0f} days"
+        urgent = days < 3
         out.append(
-            error(name, f"the certificate expires in {days:.0f} days", "renew the certificate")
-            if days < 3
-            else warning(name, f"the certificate expires in {days:.0f} days", "renew it soon")
+            error(name, what, "renew the certificate")
+            if urgent
+            else warning(name, what, "renew it soon")
         )
-    if not out:
-        out.append(ok(name, "TLS 1.2 and 1.3 only, HSTS, HTTP redirected to HTTPS"))
-    return out
+    return all_ok(out, name, "TLS 1.2 and 1.3 only, HSTS, HTTP redirected to HTTPS")
 
 
 def certificate_days_left(host: str, port: int, server_name: str) -> float | None:
     """Days until the server's certificate expires (None if it cannot be read)."""
-    import datetime as dt
-
     try:
         with (
             socket.create_connection((host, port), timeout=5) as sock,
@@ -192,6 +169,5 @@ def certificate_days_left(host: str, port: int, server_name: str) -> float | Non
         return None
     if not der:
         return None
-    cert = x509.load_der_x509_certificate(der)
-    end = cert.not_valid_after_utc
-    return (end - dt.datetime.now(dt.UTC)).total_seconds() / 86400
+    end = x509.load_der_x509_certificate(der).not_valid_after_utc
+    return (end.timestamp() - clock.now()) / 86400

@@ -12,35 +12,16 @@ import json
 import os
 import pwd
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..config.models import SiteConfig
+from ..core.commands import MISSING, run_command
 from ..core.text import printable
-from .findings import (
-    Finding,
-    Runner,
-    Severity,
-    error,
-    info,
-    ok,
-    run_checks,
-    run_command,
-    warning,
-)
+from .findings import Finding, Runner, Severity, all_ok, error, info, ok, run_checks, warning
 
-STARTUP_FILES = (
-    ".bashrc",
-    ".bash_profile",
-    ".bash_login",
-    ".profile",
-    ".zshrc",
-    ".zprofile",
-    ".zshenv",
-    ".cshrc",
-    ".tcshrc",
-    ".login",
-)
+STARTUP_FILES = (".bashrc", ".bash_profile", ".bash_login", ".profile", ".zshrc", ".zprofile")
+STARTUP_FILES += (".zshenv", ".cshrc", ".tcshrc", ".login")
 _MODULE_LINE = re.compile(
     r"^\s*(module|ml)\s+(load|add|swap|switch|try-load|use|unuse|purge|restore|reset)\b"
     r"|^\s*ml\s+[A-Za-z]"
@@ -48,34 +29,27 @@ _MODULE_LINE = re.compile(
 )
 # Packages whose copy in ~/.local replaces the kernel's own and breaks it.
 JUPYTER_PACKAGES = (
-    "ipykernel",
-    "IPython",
-    "jupyter_client",
-    "jupyter_core",
-    "jupyter_server",
-    "jupyterlab",
-    "jupyterhub",
-    "notebook",
-    "nbformat",
-    "traitlets",
-    "tornado",
-    "zmq",
-    "comm",
-    "debugpy",
+    *("ipykernel", "IPython", "jupyter_client", "jupyter_core", "jupyter_server", "jupyterlab"),
+    *("jupyterhub", "notebook", "nbformat", "traitlets", "tornado", "zmq", "comm", "debugpy"),
 )
 _GUARD = "HPCHUB_JOB"
+
+
+def _startup_files(home: Path) -> Iterator[tuple[str, str]]:
+    """(name, text) of each shell start-up file the user has and we can read (as the user)."""
+    for fname in STARTUP_FILES:
+        try:
+            yield fname, (home / fname).read_text(errors="replace")
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            continue
 
 
 def check_startup_files(home: Path) -> list[Finding]:
     """Modules loaded, or MODULEPATH changed, in shell start-up files."""
     name = "shell start-up files"
     out = []
-    for fname in STARTUP_FILES:
-        path = home / fname
-        try:
-            lines = path.read_text(errors="replace").splitlines()
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
-            continue
+    for fname, text in _startup_files(home):
+        lines = text.splitlines()
         guarded = any(_GUARD in line for line in lines)
         hits = [
             f"line {i}: {printable(line.strip())}"
@@ -94,9 +68,7 @@ def check_startup_files(home: Path) -> list[Finding]:
                     "(hpchub sets HPCHUB_JOB in the server's job), or load modules by hand",
                 )
             )
-    if not out:
-        out.append(ok(name, "no module commands in shell start-up files"))
-    return out
+    return all_ok(out, name, "no module commands in shell start-up files")
 
 
 def check_jupyter_config(home: Path) -> list[Finding]:
@@ -146,20 +118,14 @@ def check_local_packages(home: Path) -> list[Finding]:
                     f"(or rename ~/.local/lib/python{version} to test without them)",
                 )
             )
-    if not out:
-        out.append(ok(name, "no Jupyter packages in ~/.local"))
-    return out
+    return all_ok(out, name, "no Jupyter packages in ~/.local")
 
 
 def check_conda(home: Path) -> list[Finding]:
     """conda's auto-activation puts its base environment first in every shell."""
     name = "conda"
     activated = []
-    for fname in STARTUP_FILES:
-        try:
-            text = (home / fname).read_text(errors="replace")
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
-            continue
+    for fname, text in _startup_files(home):
         if ">>> conda initialize >>>" in text or re.search(r"conda(\.sh)?\s+activate", text):
             activated.append(f"~/{fname}")
     if not activated:
@@ -231,7 +197,7 @@ def check_quota(user: str, run: Runner) -> list[Finding]:
     """Over quota (from `quota -v`, where the quota tools are installed)."""
     name = "quota"
     r = run(["quota", "-v", "-w", "-u", user])
-    if r.returncode == 127:
+    if r.returncode == MISSING:
         return [info(name, "not checked: the quota tools are not installed on this node")]
     over = parse_quota(r.stdout)
     if over:
@@ -281,9 +247,7 @@ def check_account(user: str, site: SiteConfig) -> list[Finding]:
         out.append(error(name, f"home {home} does not exist", f"create it, owned by {user}"))
     elif home.stat().st_uid != pw.pw_uid:
         out.append(error(name, f"home {home} is not owned by {user}", f"chown {user} {home}"))
-    if not out:
-        out.append(ok(name, f"{user} may log in; home {home}"))
-    return out
+    return all_ok(out, name, f"{user} may log in; home {home}")
 
 
 HOME_CHECKS: tuple[Callable[[Path], list[Finding]], ...] = (

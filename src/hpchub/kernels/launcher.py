@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ..core.commands import TIMED_OUT, run_command
 from . import lmod
 from .kinds import KINDS
 
@@ -99,14 +99,9 @@ def run_check(kind: str, env: Mapping[str, str], modules: Sequence[str], timeout
     last = modules[-1] if modules else "the environment"
     if exe is None:
         raise StartError(f'module "{last}" provides no {spec.check[0]}')
-    try:
-        r = subprocess.run(
-            [exe, *spec.check[1:]], env=dict(env), capture_output=True, text=True, timeout=timeout
-        )
-    except subprocess.TimeoutExpired:
-        raise StartError(
-            f'module "{last}": {spec.check[0]} did not answer in {timeout:g} s'
-        ) from None
+    r = run_command([exe, *spec.check[1:]], env=env, timeout=timeout)
+    if r.returncode == TIMED_OUT:
+        raise StartError(f'module "{last}": {spec.check[0]} did not answer in {timeout:g} s')
     if r.returncode != 0:
         detail = (r.stderr.strip().splitlines() or [""])[-1][:300]
         raise StartError(

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.commands import MISSING, TIMED_OUT, run_command
+
 # Module state that Lmod keeps in the environment; a kernel must not inherit any of it.
 LMOD_STATE_PREFIXES = ("_ModuleTable", "__LMOD_", "_LMFILES_", "LMOD_", "__LMOD_STACK_")
 LMOD_STATE_NAMES = frozenset({"LOADEDMODULES", "MODULEPATH", "MODULEPATH_ROOT", "MODULESHOME"})
@@ -86,12 +88,12 @@ def parse_spider_json(text: str) -> list[ModuleInfo]:
 def _run(
     argv: list[str], env: Mapping[str, str], timeout: float, what: str
 ) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, env=dict(env), timeout=timeout)
-    except FileNotFoundError:
-        raise LmodError(f"Lmod is not installed at {argv[0]} (check kernels.lmod_dir)") from None
-    except subprocess.TimeoutExpired:
-        raise LmodError(f"{what} took longer than {timeout:g} s") from None
+    r = run_command(argv, env=env, timeout=timeout)
+    if r.returncode == MISSING and not Path(argv[0]).exists():
+        raise LmodError(f"Lmod is not installed at {argv[0]} (check kernels.lmod_dir)")
+    if r.returncode == TIMED_OUT:
+        raise LmodError(f"{what} took longer than {timeout:g} s")
+    return r
 
 
 def run_spider(

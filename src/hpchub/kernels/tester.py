@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..core.clock import now
+from ..core.names import user_name
 from .kinds import TEST_CODE_BY_LANGUAGE
 from .launcher import PREFIX
 from .sync import is_ours
@@ -132,16 +133,10 @@ def run_all(ksm, names: Sequence[str], timeout: float) -> dict:
     results = [run_one(ksm, n, timeout) for n in names]
     return {
         "host": socket.gethostname(),
-        "user": _user(),
+        "user": user_name(os.geteuid()),
         "slurm_job": os.environ.get("SLURM_JOB_ID"),
         "results": [asdict(r) for r in results],
     }
-
-
-def _user() -> str:
-    import pwd
-
-    return pwd.getpwuid(os.geteuid()).pw_name
 
 
 def report_lines(report: dict) -> list[str]:

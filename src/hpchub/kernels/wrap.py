@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..config.models import SiteConfig
 from ..core.names import check_name
+from ..slurm.client import SlurmClient
 
 
 def inner_argv(
@@ -33,23 +34,9 @@ def inner_argv(
 
 def srun_argv(site: SiteConfig, partition: str | None, timeout: float) -> list[str]:
     """A one-task srun on the site's Jupyter partition: one CPU and 1 GiB, enough to start kernels."""
-    part = partition or site.slurm.default_partition
-    check_name("slurm", part, "partition name")
     minutes = max(5, int(timeout * 4 // 60) + 1)
-    return [
-        str(site.slurm.bin_dir / "srun"),
-        f"--partition={part}",
-        "--nodes=1",
-        "--ntasks=1",
-        "--cpus-per-task=1",
-        "--mem=1024M",
-        f"--time={minutes}",
-        "--job-name=hpchub-kernels-test",
-        "--export=ALL",
-        "--quiet",
-        *site.slurm.extra_sbatch_args,
-        "--",
-    ]
+    part = partition or site.slurm.default_partition
+    return SlurmClient(site.slurm).srun_argv(part, minutes, "hpchub-kernels-test")
 
 
 def test_argv(

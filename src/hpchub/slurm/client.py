@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 from ..config.models import SlurmSettings
-from ..core.names import is_unix_name
+from ..core.names import check_name, is_unix_name
 from .parsers import (
     HUB_JOBS_FORMAT,
     PENDING_FORMAT,
@@ -105,6 +105,27 @@ class SlurmClient:
             # Values travel in the environment, never on a command line others can read.
             argv.append("--preserve-env=" + ",".join(names))
         return argv
+
+    def sudo_commands(self) -> list[str]:
+        """What submit and cancel run through sudo, as the hub user's sudo rule names them."""
+        return [f"{self._bin('sbatch')} --parsable", f"{self._bin('scancel')} [0-9]*"]
+
+    def srun_argv(self, partition: str, minutes: int, job_name: str) -> list[str]:
+        """A one-task srun (one CPU, 1 GiB) in the caller's environment; its command follows."""
+        return [
+            self._bin("srun"),
+            f"--partition={check_name('slurm', partition, 'partition name')}",
+            "--nodes=1",
+            "--ntasks=1",
+            "--cpus-per-task=1",
+            "--mem=1024M",
+            f"--time={int(minutes)}",
+            f"--job-name={check_name('slurm', job_name, 'job name')}",
+            "--export=ALL",
+            "--quiet",
+            *self.settings.extra_sbatch_args,
+            "--",
+        ]
 
     def submit_argv(self, user: str, env_names: Sequence[str] = ()) -> list[str]:
         """sudo -n -u USER [--preserve-env=...] sbatch --parsable (the script comes on stdin)."""
