@@ -1,7 +1,9 @@
 """Issue 14: a command line as people type it, and messages that point the right way."""
 
+import contextlib
 import http.server
 import os
+import socket
 import stat
 import threading
 from pathlib import Path
@@ -132,6 +134,56 @@ def test_plain_http_on_the_tls_port_is_named_as_such():
         server.server_close()
     assert len(findings) == 1 and "answers plain HTTP, not TLS" in findings[0].what
     assert "refused" not in findings[0].what
+
+
+def test_a_tls_port_that_also_answers_plain_http_is_not_called_plain(tmp_path):
+    """Apache's TLS ports answer a plain request with '400 Bad Request': that is TLS."""
+    import ssl
+    import subprocess
+
+    from hpchub.doctor import tls
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve():
+        with contextlib.suppress(OSError):  # the listener is closed when the test ends
+            conn, _ = listener.accept()
+            try:
+                with ctx.wrap_socket(conn, server_side=True):
+                    pass
+            except ssl.SSLError:  # a plain request: answer as Apache does
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+                conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        assert tls.speaks_plain_http("127.0.0.1", port) is False
+    finally:
+        listener.close()
 
 
 def test_no_cli_module_prints_a_traceback_itself():

@@ -61,7 +61,19 @@ def accepts(host: str, port: int, server_name: str, version: ssl.TLSVersion) -> 
 
 
 def speaks_plain_http(host: str, port: int) -> bool:
-    """Whether the server on ``port`` answers a plain-text HTTP request (so it does not do TLS)."""
+    """Whether the server on ``port`` speaks plain HTTP *instead of* TLS: a TLS handshake fails
+    and a plain request gets an HTTP answer. (A TLS port of Apache answers a plain request too,
+    with a 400, so the handshake decides.)"""
+    try:
+        with (
+            socket.create_connection((host, port), timeout=5) as raw,
+            _context().wrap_socket(raw, server_hostname=host),
+        ):
+            return False
+    except ssl.SSLError:
+        pass
+    except OSError:
+        return False
     try:
         with socket.create_connection((host, port), timeout=5) as sock:
             sock.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
