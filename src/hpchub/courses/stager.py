@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.courses import hub_folders
 from ..core.names import check_name
+from ..metrics import registry as metrics
 from ..resources.membership import courses_for, today, unix_groups
 from . import report as rep
 from .protocol import MAX_LINE, MISSING, Header, ProtocolError, frame_header, parse_need
@@ -152,6 +153,7 @@ class CourseStager:
         result.update(course=course.name, user=user, started_at=started)
         result["seconds"] = round(time.time() - started, 3)
         self.store.save(result)
+        metrics.course_staged(course.name, str(result["state"]))
         level = logging.INFO if result["state"] in (rep.OK, rep.CONFLICTS) else logging.WARNING
         _log().log(level, "Course %s for %s: %s", course.name, user, rep.summary(result))
         return result

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..core import clock
 from ..core.files import atomic_write
+from ..metrics import registry as metrics
 from ..slurm.client import SlurmClient, SlurmError, SlurmUnavailable
 from ..slurm.parsers import JobInfo, QueuePlace
 
@@ -100,6 +101,7 @@ class JobMonitor:
         self.queries = 0
         self.reachable = True
         self.last_error: str | None = None
+        metrics.follow_monitor(self)
 
     @classmethod
     def shared(
@@ -209,7 +211,7 @@ class JobMonitor:
         now = clock.now()
         self.queries += 1
         try:
-            found = await self.client.query(ids)
+            found = await metrics.timed_query(self.client.query(ids))
         except (TimeoutError, SlurmUnavailable, SlurmError, OSError) as err:
             self.reachable = False
             self.last_error = str(err)

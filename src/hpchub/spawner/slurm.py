@@ -17,6 +17,7 @@ from traitlets import Bool, Callable, Dict, Float, Instance, Integer, List, Unic
 
 from ..config.models import SiteConfig
 from ..core import clock
+from ..metrics import registry as metrics
 from ..slurm.client import SlurmClient, SlurmError, SlurmUnavailable
 from ..slurm.explain import explain_pending
 from ..slurm.jobscript import render_job_script
@@ -268,6 +269,7 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
         except CommandTimeout as err:
             raise spawn_error(str(err), reason="sbatch-timeout", status_code=503) from None
         self.job_id = job_id
+        metrics.submitted(req.profile)
         self.last_exit = {}
         self._persist()
         self.log.info("Submitted job %s for %s", job_id, self._log_name)
@@ -304,6 +306,7 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
             if st.state == "RUNNING" and st.info and st.info.host and self._port_future.done():
                 self.job_host = await self._node_address(st.info.host)
                 self._persist()
+                metrics.queue_left(st.info, self.resources.get("profile", ""), queued_since)
                 return (self.job_host, self.job_port)
             waits = [asyncio.ensure_future(self.monitor.wait_for_change(self.poll_interval_s))]
             if not self._port_future.done():
