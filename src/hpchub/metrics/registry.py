@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import weakref
 from collections import Counter as Tally
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import REGISTRY, Counter, Histogram
@@ -123,6 +123,9 @@ def follow_monitor(monitor: Any) -> None:
 class MonitorCollector:
     """Servers by state and partition, and whether Slurm answered the last squeue."""
 
+    def __init__(self, monitors: Iterable[Any] = _monitors):
+        self.monitors = monitors
+
     def describe(self) -> Iterator[GaugeMetricFamily]:
         yield from self._families()
 
@@ -130,7 +133,7 @@ class MonitorCollector:
         servers, up = self._families()
         tally: Tally = Tally()
         asked = []
-        for mon in list(_monitors):
+        for mon in list(self.monitors):
             for job_id in mon.tracked():
                 st = mon.status(job_id)
                 partition = st.info.partition if st.info and st.info.partition else "unknown"
