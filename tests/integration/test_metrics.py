@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -82,3 +84,26 @@ def test_counters_count_a_spawn_a_refusal_and_a_failure(testbed, alice):
     assert delta("hpchub_course_staging_total", course="workshop") >= 1
     # JupyterHub's own view agrees: one success.
     assert delta("jupyterhub_server_spawn_duration_seconds_count", status="success") == 1
+
+
+@pytest.mark.timeout(400)
+def test_a_cull_is_counted_and_a_users_own_stop_is_not(testbed, carol):
+    before = scrape(testbed)
+    # carol's own stop of a server: not a cull.
+    assert carol.start("mine", {"profile": "cull-test-small"}).status_code in (201, 202)
+    carol.wait_ready("mine")
+    carol.stop("mine")
+    carol.wait_stopped("mine")
+    # An idle server (30 s timeout) that the culler stops.
+    assert carol.start("idle", {"profile": "cull-test-big"}).status_code in (201, 202)
+    carol.wait_ready("idle")
+    start = time.monotonic()
+    while (carol.server("idle") or {}).get("ready"):
+        assert time.monotonic() - start < 150, "the idle server was not culled"
+        time.sleep(2)
+    after = scrape(testbed)
+    assert (
+        total(after, "hpchub_culls_total", reason="idle")
+        - total(before, "hpchub_culls_total", reason="idle")
+        == 1
+    )

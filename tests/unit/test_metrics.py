@@ -181,3 +181,41 @@ def test_each_scraper_is_a_service_with_only_read_metrics(tmp_path):
 def test_bad_scrapers_are_named(scrapers, words):
     with pytest.raises(ValueError, match=words):
         MonitoringSettings(scrapers=scrapers)
+
+
+class _Who:
+    def __init__(self, kind: str, name: str):
+        self.kind, self.name = kind, name
+
+
+class _Handler:
+    def __init__(self, method: str, path: str, status: int, who):
+        from types import SimpleNamespace
+
+        self.request = SimpleNamespace(method=method, path=path)
+        self._status = status
+        self._jupyterhub_user = who
+
+    def get_status(self) -> int:
+        return self._status
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "who", "counted"),
+    [
+        ("DELETE", "/hub/api/users/alice/server", 204, _Who("service", "idle-culler"), 1),
+        ("DELETE", "/hub/api/users/alice/servers/big", 202, _Who("service", "idle-culler"), 1),
+        ("DELETE", "/prefix/hub/api/users/a/server", 204, _Who("service", "idle-culler"), 1),
+        # The user's own stop, an admin's, another service's, a refused one, a token delete.
+        ("DELETE", "/hub/api/users/alice/server", 204, _Who("user", "idle-culler"), 0),
+        ("DELETE", "/hub/api/users/alice/server", 204, _Who("service", "prometheus"), 0),
+        ("DELETE", "/hub/api/users/alice/server", 403, _Who("service", "idle-culler"), 0),
+        ("DELETE", "/hub/api/users/alice/tokens/a1", 204, _Who("service", "idle-culler"), 0),
+        ("POST", "/hub/api/users/alice/server", 202, _Who("service", "idle-culler"), 0),
+        ("DELETE", "/hub/api/users/alice/server", 204, None, 0),
+    ],
+)
+def test_only_the_cullers_accepted_stops_count_as_culls(method, path, status, who, counted):
+    before = value("hpchub_culls_total", reason="idle")
+    metrics.request_finished(_Handler(method, path, status, who))
+    assert value("hpchub_culls_total", reason="idle") == before + counted

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from .base import Strict
+from .culling import CULLER_SERVICE
 from .deploy import SafePath
 from .names import UnixName
 
 # Names that hpchub's own services use; a scraper cannot take them (or their role).
-RESERVED_SERVICE_NAMES = frozenset({"idle-culler"})
+RESERVED_SERVICE_NAMES = frozenset({CULLER_SERVICE})
 
 
 class Scraper(Strict):

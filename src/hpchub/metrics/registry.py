@@ -10,6 +10,7 @@ profiles come from the site file, reasons and results from hpchub's own short li
 from __future__ import annotations
 
 import datetime as dt
+import re
 import weakref
 from collections import Counter as Tally
 from collections.abc import Awaitable, Iterable, Iterator
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
+from ..config.culling import CULLER_SERVICE
 from ..core import clock
 
 if TYPE_CHECKING:
@@ -49,7 +51,7 @@ MONITOR_QUERY = Histogram(
 )
 CULLS = Counter(
     "hpchub_culls",
-    "Servers stopped by the idle culler service, by reason (idle, or the reason it gave).",
+    "Servers stopped by the idle culler service, by reason (idle: the only one it has here).",
     ["reason"],
 )
 COURSE_STAGING = Counter(
@@ -101,9 +103,24 @@ async def timed_query(query: Awaitable[Any]) -> Any:
         MONITOR_QUERY.observe(max(0.0, clock.now() - start))
 
 
-def culled(reason: str) -> None:
-    """The idle culler stopped a server."""
-    CULLS.labels(reason=reason).inc()
+_STOP_PATH = re.compile(r"/(?:[^/]+/)*api/users/[^/]+/(?:server|servers/[^/]+)/?")
+STOP_ACCEPTED = (202, 204)
+
+
+def request_finished(handler: Any) -> None:
+    """From the hub's request log: count a server stop that the idle culler asked for.
+
+    The culler is a separate process; the hub sees its stops as DELETEs of a server made with
+    its service token. It stops servers only for being idle (hpchub sets no maximum age).
+    """
+    request = handler.request
+    if getattr(request, "method", None) != "DELETE" or handler.get_status() not in STOP_ACCEPTED:
+        return
+    if not _STOP_PATH.fullmatch(request.path):
+        return
+    who = getattr(handler, "_jupyterhub_user", None)  # set by JupyterHub's auth; never re-run
+    if getattr(who, "kind", None) == "service" and getattr(who, "name", None) == CULLER_SERVICE:
+        CULLS.labels(reason="idle").inc()
 
 
 def course_staged(course: str, result: str) -> None:
