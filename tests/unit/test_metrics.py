@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -219,3 +221,32 @@ def test_only_the_cullers_accepted_stops_count_as_culls(method, path, status, wh
     before = value("hpchub_culls_total", reason="idle")
     metrics.request_finished(_Handler(method, path, status, who))
     assert value("hpchub_culls_total", reason="idle") == before + counted
+
+
+# -- the Grafana dashboard shipped in docs/ -----------------------------------------------------
+DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "monitoring" / "grafana-dashboard.json"
+_METRIC = re.compile(r"\b((?:hpchub|jupyterhub)_[a-z_]+)\b")
+
+
+def _registry_sample_names() -> set[str]:
+    """Every sample name in the registry JupyterHub serves (its metrics and ours)."""
+    import jupyterhub.metrics  # noqa: F401 - registers JupyterHub's own
+
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
+    names = set()
+    for family in REGISTRY.collect():
+        names |= {family.name + s for s in suffixes.get(family.type, ("",))}
+    return names | metrics.metric_names()
+
+
+def test_the_dashboard_parses_and_queries_only_metrics_that_exist():
+    dash = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    assert exprs
+    used = {m for e in exprs for m in _METRIC.findall(e)}
+    assert {m for m in used if m.startswith("hpchub_")} <= metrics.metric_names()
+    assert used <= _registry_sample_names(), used - _registry_sample_names()
+    # Every hpchub metric has a panel.
+    families = {n.removesuffix(s) for n in metrics.metric_names() for s in ("_bucket", "_total")}
+    shown = {n.removesuffix(s) for n in used for s in ("_bucket", "_total")}
+    assert {f for f in families if not f.endswith(("_count", "_sum"))} <= shown
