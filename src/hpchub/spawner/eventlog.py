@@ -20,4 +20,5 @@ def log_event(spawner, level: int, what: str, **details: object) -> None:
             job=spawner.job_id or "-",
             **details,
         ),
+        stacklevel=2,  # the line names the caller's module and line, not this helper's
     )
