@@ -8,7 +8,7 @@ import sys
 
 from hpchub.deploy.paths import DeployPaths
 
-from . import cluster, courses, hub, ownership, system, testmodules, web
+from . import cluster, courses, hub, ownership, scraper, system, testmodules, web
 from .layout import Layout
 
 
@@ -47,6 +47,7 @@ def up(layout: Layout, log=print) -> dict:
     changed = cluster.write_config(layout, facts, enforcement, site)
     cluster.start_daemons(layout, facts, restart=changed, log=log)
     system.ensure_hub_user(layout)
+    scraper.ensure_token(layout)
     passwords = system.ensure_demo_users(layout, log=log)
     marker = layout.prefix / ".hpchub-source"
     before = marker.read_text() if marker.exists() else ""
@@ -113,6 +114,10 @@ def info(layout: Layout) -> dict:
         "tls_cert": str(layout.tls_dir / "cert.pem"),
         "proxy_token_file": str(layout.hub_data / "proxy.env"),
         "memory_factor": _memory_factor(layout),
+        "metrics_url": f"{layout.hub_url}/hub/metrics",
+        "metrics_service": scraper.SCRAPER,
+        "metrics_token": scraper.token(layout),
+        "metrics_token_file": str(scraper.token_file(layout)),
     }
 
 

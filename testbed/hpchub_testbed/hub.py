@@ -14,7 +14,7 @@ from hpchub.deploy.install import Installer, Report
 from hpchub.deploy.paths import DeployPaths
 from hpchub.deploy.software import install_software
 
-from . import procs, services, testmodules
+from . import procs, scraper, services, testmodules
 from .cluster import BATCH_NODE, CONTROLLER_ADDR
 from .courses import courses_dir
 from .layout import Layout
@@ -77,6 +77,8 @@ def site_text(layout: Layout, proxy_bin: str, jupyter_node: str) -> str:
         testmodules=str(testmodules.MODULEFILES),
         courses_dir=str(courses_dir(layout)),
         course_member=layout.users[0],
+        scraper=scraper.SCRAPER,
+        scraper_token_file=str(scraper.token_file(layout)),
     )
 
 

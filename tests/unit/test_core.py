@@ -215,3 +215,44 @@ def test_accounts_name_a_uid_and_give_ids_only_when_chowning():
     assert user_name(987654) == "987654"  # no such user: the number, still good for chown
     assert owner_ids("root", "root") == (0, 0)
     assert owner_ids("no-such-user", "no-such-group", chown=False) == (-1, -1)
+
+
+# -- core.logline: one line per event, never a secret ------------------------------------------
+def test_event_line_names_user_server_and_job():
+    from hpchub.core.logline import event_line
+
+    line = event_line("job submitted", user="alice", server="", job="123", partition="short")
+    assert line == 'job submitted user=alice server="" job=123 partition=short'
+    assert event_line("x", reason="Slurm said no", n=3) == 'x reason="Slurm said no" n=3'
+
+
+def test_event_line_is_one_line_whatever_the_values():
+    from hpchub.core.logline import event_line
+
+    line = event_line("ended", user="alice", error="boom\nINFO forged user=bob\x1b[2J")
+    assert "\n" not in line and "\x1b" not in line
+    assert line.count("user=") == 2 and 'error="boom?INFO forged user=bob?[2J"' in line
+
+
+def test_event_line_never_carries_a_secret():
+    import secrets
+
+    from hpchub.core.logline import HIDDEN, event_line
+
+    hub_token = secrets.token_hex(16)  # JupyterHub's API tokens: 32 hex digits
+    urlsafe = "aB3" + secrets.token_urlsafe(32)
+    lines = [
+        event_line("start", user="alice", api_token=hub_token),
+        event_line("start", user="alice", password="hunter2", cookie_secret="c"),
+        event_line("failed", error=f"sbatch: env JUPYTERHUB_API_TOKEN={hub_token} rejected"),
+        event_line("failed", error=f"Authorization: token {hub_token}"),
+        event_line("failed", error=f"Authorization: Bearer x{hub_token}y"),
+        event_line("failed", error=f"proxy said {urlsafe}"),
+        event_line(f"callback with token {hub_token}"),
+    ]
+    for line in lines:
+        assert hub_token not in line and urlsafe not in line and "hunter2" not in line, line
+        assert HIDDEN in line
+    # What is not a secret stays readable: job ids, paths, node names, ports.
+    plain = event_line("up", job="4242", host="node-17", log="/home/alice/.hpchub/logs/j.log")
+    assert HIDDEN not in plain

@@ -48,7 +48,8 @@ def test_hub_unit_runs_unprivileged_without_no_new_privileges():
     )
     assert spec.environment["HPCHUB_CONFIG"] == str(SITE)
     assert spec.environment_files == ("/var/lib/hpchub/proxy.env",)
-    assert spec.stdout_append == "/var/log/hpchub/hub.log"
+    assert spec.stdout_append is None  # the journal, unless the admin asks for files
+    assert "StandardOutput=journal" in text.splitlines()
     assert spec.supplementary_groups == ("shadow",)
     lines = [line for line in text.splitlines() if not line.startswith("#")]
     assert "ProtectSystem=strict" in lines
@@ -257,3 +258,13 @@ def test_systemd_analyze_verifies_units():
     nowhere = paths({"deploy": {"proxy_command": "/nonexistent/configurable-http-proxy"}})
     missing = checks.check_units({"y.service": R.proxy_unit(nowhere)})
     assert not missing.ok and "not executable" in missing.output
+
+
+def test_logs_go_to_the_journal_unless_the_admin_asks_for_files():
+    for render_unit, name in ((R.hub_unit, "hub"), (R.proxy_unit, "proxy")):
+        journal = render_unit(paths())
+        assert "StandardOutput=journal" in journal.splitlines()
+        assert "append:" not in journal
+        files = render_unit(paths({"deploy": {"log_files": True}}))
+        assert parse_service(files).stdout_append == f"/var/log/hpchub/{name}.log"
+        assert "StandardOutput=journal" not in files

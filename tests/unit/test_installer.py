@@ -40,7 +40,7 @@ def _installer(p, **kw):
 
 
 def test_install_writes_every_file_with_its_mode(tmp_path, no_whole_checks):
-    p = tmp_site(tmp_path)
+    p = tmp_site(tmp_path, log_files=True)
     report = _installer(p).install()
     files = render_all(p)
     for f in files:
@@ -209,3 +209,9 @@ def test_installed_files_replace_in_one_step(tmp_path):
     _put(SystemFile(target, "", "a file", mode=0o640), "new", chown=False)
     assert target.read_text() == "new" and target.stat().st_mode & 0o777 == 0o640
     assert target.stat().st_ino != inode  # a rename, never a rewrite in place
+
+
+def test_no_log_files_unless_asked(tmp_path, no_whole_checks):
+    p = tmp_site(tmp_path)
+    _installer(p).install()
+    assert not p.hub_log.exists() and not p.proxy_log.exists()  # the journal has them

@@ -63,6 +63,8 @@ def test_the_test_bed_site_file_validates(tmp_path):
     for key in ("tls_certificate", "tls_key", "gate_htpasswd", "shared_dir", "testmodules"):
         values[key] = f"/srv/tb/{key}"
     values["courses_dir"] = "/srv/tb/courses"
+    values["scraper"] = "metrics-scraper"
+    values["scraper_token_file"] = "/srv/tb/metrics-scraper.token"
     site = parse_site_text(_testbed_template().render(**values))
     assert site.custom.min_memory == 1  # the OOM-at-start test asks for less than a server needs
     # The benchmark adds a profile of 100M stand-in jobs to the test bed's site file.

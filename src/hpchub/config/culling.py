@@ -7,6 +7,9 @@ from pydantic import Field
 from .base import Strict
 from .units import IntervalSeconds
 
+CULLER_SERVICE = "idle-culler"
+"""The culler's service (and role) name in the hub."""
+
 
 class CullingSettings(Strict):
     """The hub-managed idle culler (jupyterhub-idle-culler with hpchub's per-server policy).

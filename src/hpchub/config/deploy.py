@@ -305,7 +305,14 @@ class DeploySettings(Strict):
         description="Folder of jupyterhub_config.py, the Slurm snippet and the Apache secret.",
     )
     log_dir: SafePath = Field(
-        Path("/var/log/hpchub"), description="Folder of hub.log and proxy.log."
+        Path("/var/log/hpchub"), description="Folder of hub.log and proxy.log (with log_files)."
+    )
+    log_files: bool = Field(
+        False,
+        description=(
+            "Write the hub's and the proxy's logs to hub.log and proxy.log in log_dir (rotated "
+            "by logrotate) instead of the journal (journalctl -u UNIT), where they go by default."
+        ),
     )
     sudoers_file: SafePath = Field(
         Path("/etc/sudoers.d/hpchub"),

@@ -17,6 +17,7 @@ from .courses import Course, check_course_profiles, check_course_sources, check_
 from .culling import CullingSettings
 from .deploy import DeploySettings
 from .kernels import ExtensionSettings, KernelSettings
+from .monitoring import MonitoringSettings
 from .names import SlurmName, UnixName
 from .profiles import CustomResources, Profile, ServerSettings, default_profiles
 from .units import (
@@ -284,6 +285,9 @@ class SiteConfig(Strict):
     courses: list[Course] = Field(
         default_factory=list,
         description="Courses and workshops: materials staged into members' folders at spawn.",
+    )
+    monitoring: MonitoringSettings = Field(
+        default_factory=MonitoringSettings, description="Who may read the hub's metrics."
     )
     deploy: DeploySettings = Field(
         default_factory=DeploySettings,

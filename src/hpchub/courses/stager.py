@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from ..config.courses import hub_folders
 from ..core.clock import now
 from ..core.names import check_name
+from ..metrics import registry as metrics
 from ..resources.membership import courses_for, today, unix_groups
 from . import report as rep
 from .cache import SourceCache, SourceUnavailable
@@ -132,6 +133,7 @@ class CourseStager:
         result.course, result.user, result.started_at = course.name, user, started
         result.seconds = round(now() - started, 3)
         self.store.save(result)
+        metrics.course_staged(course.name, str(result.state))
         level = logging.INFO if result.state in (rep.OK, rep.CONFLICTS) else logging.WARNING
         _log().log(level, "Course %s for %s: %s", course.name, user, result.summary())
         return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..config.culling import CullingSettings
+from ..config.culling import CULLER_SERVICE, CullingSettings
 from ..config.models import SiteConfig
 from .policy import IdlePolicy
 
@@ -20,7 +20,7 @@ def culler_service(
     config_file = Path(__file__).with_name("culler_config.py")
     env = {"HPCHUB_CONFIG": site_file} if site_file else {}
     return {
-        "name": "idle-culler",
+        "name": CULLER_SERVICE,
         "command": [
             python or sys.executable,
             "-m",
@@ -37,7 +37,7 @@ def culler_service(
 
 def culler_role() -> dict:
     """Least privilege: list users, read activity and servers, stop servers. Nothing else."""
-    return {"name": "idle-culler", "scopes": list(CULLER_SCOPES), "services": ["idle-culler"]}
+    return {"name": CULLER_SERVICE, "scopes": list(CULLER_SCOPES), "services": [CULLER_SERVICE]}
 
 
 def activity_environment(site: SiteConfig) -> dict[str, str]:

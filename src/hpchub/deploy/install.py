@@ -214,7 +214,7 @@ class Installer:
             # The data folder belongs to the hub user: a link there is refused, not followed.
             set_owner_mode(path, mode, *owner_ids(owner, group, self.chown))
         for log in (p.hub_log, p.proxy_log):
-            if self.dry_run:
+            if self.dry_run or not d.log_files:
                 continue
             _touch(log)
             set_owner_mode(log, 0o640, *owner_ids("root", logs, self.chown))

@@ -106,6 +106,7 @@ def hub_unit(paths: DeployPaths) -> str:
         proxy_env=paths.proxy_env,
         config_py=paths.config_py,
         log_dir=d.log_dir,
+        log_files=d.log_files,
         writable=hub_writable_paths(paths),
         sudoers_file=d.sudoers_file,
     )
@@ -121,6 +122,7 @@ def proxy_unit(paths: DeployPaths) -> str:
         proxy_env=paths.proxy_env,
         argv=proxy_argv(paths),
         log_dir=d.log_dir,
+        log_files=d.log_files,
     )
 
 

@@ -14,6 +14,7 @@ from ..config.models import SiteConfig
 from ..courses.hubconfig import courses_piece
 from ..culling.hubconfig import culling_piece
 from ..deploy.hubconfig import deploy_piece
+from ..metrics.hubconfig import metrics_piece
 from ..spawner.callback import callback_piece
 from .merge import merge
 from .pieces import environment_piece, hub_piece, servers_piece, spawner_piece
@@ -32,6 +33,7 @@ def site_config(site: SiteConfig, site_file: str | None = None) -> Config:
             deploy_piece(site),
             callback_piece(),
             courses_piece(site),
+            metrics_piece(site),
         ]
     )
 

@@ -14,6 +14,7 @@ from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
 from traitlets.config import Config
 
+from .eventlog import INFO, log_event
 from .slurm import SlurmSpawner
 
 ENDED = "ended"
@@ -77,7 +78,7 @@ class PortCallbackHandler(APIHandler):
         if spawner.job_port and spawner.ready:
             raise web.HTTPError(409, "the server already reported its port")
         spawner.port_reported(port)
-        self.log.info("Job %s of %s listens on port %d", spawner.job_id, user.name, port)
+        log_event(spawner, INFO, "port reported", port=port)
         self.set_status(204)
         self.finish()
 
@@ -87,7 +88,7 @@ class PortCallbackHandler(APIHandler):
         JupyterHub's own stop path then stops the spawner; the launcher exits on our answer,
         and the spawner records Slurm's final state once the job has ended.
         """
-        self.log.info("Job %s of %s says its server ended", spawner.job_id, user.name)
+        log_event(spawner, INFO, "server ended (the job says)")
         spawner.server_ended()
         if spawner._stop_pending:
             return  # JupyterHub is stopping it already, and removed the route first

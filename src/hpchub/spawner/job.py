@@ -11,6 +11,7 @@ from ..resources.request import ResourceRequest
 from ..slurm.jobscript import JobRequest
 from ..slurm.runner import CommandTimeout
 from .errors import spawn_error
+from .eventlog import WARNING, log_event
 
 
 def sbatch_lines(req: ResourceRequest, site_args) -> tuple[str, ...]:
@@ -74,12 +75,10 @@ class JobMixin:
                 argv, timeout=30, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
             )
         except CommandTimeout:
-            self.log.warning("hpchub-user %s for %s timed out", args[0], self.user.name)
+            log_event(self, WARNING, "hpchub-user timed out", command=args[0])
             return None
         if not res.ok:
-            self.log.warning(
-                "hpchub-user %s for %s failed: %s", args[0], self.user.name, res.message()
-            )
+            log_event(self, WARNING, "hpchub-user failed", command=args[0], error=res.message())
             return None
         return res.stdout
 

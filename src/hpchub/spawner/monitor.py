@@ -16,6 +16,8 @@ from pathlib import Path
 
 from ..core import clock
 from ..core.files import atomic_write
+from ..core.logline import event_line
+from ..metrics import registry as metrics
 from ..slurm.client import SlurmClient, SlurmError, SlurmUnavailable
 from ..slurm.parsers import JobInfo, QueuePlace
 
@@ -100,6 +102,7 @@ class JobMonitor:
         self.queries = 0
         self.reachable = True
         self.last_error: str | None = None
+        metrics.follow_monitor(self)
 
     @classmethod
     def shared(
@@ -209,11 +212,11 @@ class JobMonitor:
         now = clock.now()
         self.queries += 1
         try:
-            found = await self.client.query(ids)
+            found = await metrics.timed_query(self.client.query(ids))
         except (TimeoutError, SlurmUnavailable, SlurmError, OSError) as err:
             self.reachable = False
             self.last_error = str(err)
-            log.warning("Slurm did not answer squeue for %d jobs: %s", len(ids), err)
+            log.warning(event_line("squeue unanswered", jobs=",".join(ids), error=err))
             for j in ids:
                 prev = self._status.get(j)
                 if prev is None or prev.active:
@@ -254,7 +257,7 @@ class JobMonitor:
             self._places = await self.client.queue_places()
         except (TimeoutError, SlurmError, OSError, ValueError) as err:
             # Places are a nicety: a slow `squeue --start` must never fail a round (or a start).
-            log.warning("squeue --start failed: %s", err)
+            log.warning(event_line("squeue --start failed", error=err))
 
     async def _retry_cancels(self) -> None:
         for job_id, p in list(self._cancels.items()):
@@ -262,13 +265,15 @@ class JobMonitor:
                 await self.client.cancel(p.user, job_id)
             except (SlurmUnavailable, TimeoutError) as err:
                 # Slow or away: keep the cancel for the next round, and let this round go on.
-                log.warning("cancel of job %s still waits for Slurm: %s", job_id, err)
+                log.warning(
+                    event_line("cancel waits for Slurm", user=p.user, job=job_id, error=err)
+                )
                 continue
             except SlurmError as err:
-                log.error("cancel of job %s failed: %s", job_id, err)
+                log.error(event_line("cancel failed", user=p.user, job=job_id, error=err))
             self._cancels.pop(job_id, None)
             self._save_cancels()
-            log.info("cancelled job %s after Slurm came back", job_id)
+            log.info(event_line("cancelled after Slurm came back", user=p.user, job=job_id))
 
     def _ensure_loop(self) -> None:
         if self._loop_task is None or self._loop_task.done():

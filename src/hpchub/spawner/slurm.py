@@ -17,11 +17,13 @@ from traitlets import Bool, Callable, Dict, Float, Instance, Integer, List, Unic
 
 from ..config.models import SiteConfig
 from ..core import clock
+from ..metrics import registry as metrics
 from ..slurm.client import SlurmClient, SlurmError, SlurmUnavailable
 from ..slurm.explain import explain_pending
 from ..slurm.jobscript import render_job_script
 from ..slurm.runner import CommandTimeout, run
 from .errors import spawn_error
+from .eventlog import ERROR, INFO, WARNING, log_event
 from .job import JobMixin
 from .monitor import NOT_QUERIED, UNKNOWN, JobMonitor
 from .options import OptionsMixin
@@ -202,12 +204,12 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
         if not self.job_id or self.server is None:
             return await super().get_url()
         if not self.job_port:
-            self.log.info("Resuming the start of job %s after a hub restart", self.job_id)
+            log_event(self, INFO, "start resumed after a hub restart")
             self._port_future = asyncio.get_running_loop().create_future()
             try:
                 await self._wait_until_up()
             except Exception as err:  # the job ended or waited too long: JupyterHub cleans up
-                self.log.warning("Job %s did not come up after the restart: %s", self.job_id, err)
+                log_event(self, WARNING, "resumed start failed", error=err)
                 await self._cancel_quietly()
                 return await super().get_url()
         elif not self.job_host:
@@ -268,9 +270,12 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
         except CommandTimeout as err:
             raise spawn_error(str(err), reason="sbatch-timeout", status_code=503) from None
         self.job_id = job_id
+        metrics.submitted(req.profile)
         self.last_exit = {}
         self._persist()
-        self.log.info("Submitted job %s for %s", job_id, self._log_name)
+        log_event(
+            self, INFO, "job submitted", profile=req.profile, partitions=",".join(req.partitions)
+        )
         self.monitor.watch(job_id, fast=True)
         try:
             return await self._wait_until_up()
@@ -304,6 +309,8 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
             if st.state == "RUNNING" and st.info and st.info.host and self._port_future.done():
                 self.job_host = await self._node_address(st.info.host)
                 self._persist()
+                metrics.queue_left(st.info, self.resources.get("profile", ""), queued_since)
+                log_event(self, INFO, "server up", host=self.job_host, port=self.job_port)
                 return (self.job_host, self.job_port)
             waits = [asyncio.ensure_future(self.monitor.wait_for_change(self.poll_interval_s))]
             if not self._port_future.done():
@@ -331,7 +338,7 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
         except SlurmUnavailable:
             self.monitor.cancel_later(self.user.name, self.job_id)
         except (SlurmError, CommandTimeout) as err:
-            self.log.error("Cancelling job %s failed: %s", self.job_id, err)
+            log_event(self, ERROR, "cancel failed", error=err)
 
     async def poll(self):
         if not self.job_id:
@@ -346,7 +353,7 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
                 "message": await self.describe_exit(st),
                 "at": clock.utcnow().isoformat(timespec="seconds"),
             }
-            self.log.info("Job %s of %s ended: %s", self.job_id, self._log_name, st.state)
+            log_event(self, INFO, "job ended", state=st.state)
             self._persist()
         return 1
 
@@ -363,11 +370,11 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
         try:
             await self.client.cancel(self.user.name, self.job_id)
         except (SlurmUnavailable, CommandTimeout):
-            self.log.warning("Slurm unreachable; cancel of job %s will be retried", self.job_id)
+            log_event(self, WARNING, "cancel deferred: Slurm unreachable, retried each round")
             self.monitor.cancel_later(self.user.name, self.job_id)
             return
         except SlurmError as err:
-            self.log.error("scancel of job %s failed: %s", self.job_id, err)
+            log_event(self, ERROR, "scancel failed", error=err)
             return
         # Wait (bounded) until Slurm no longer runs it, so a restart gets fresh resources.
         await self._await_end(30)

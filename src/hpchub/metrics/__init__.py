@@ -1,0 +1,1 @@
+"""Prometheus metrics: hpchub's own, in JupyterHub's registry, and who may read them."""
