@@ -9,6 +9,7 @@ import pytest
 
 from hpchub.core.files import (
     UnsafePath,
+    atomic_symlink,
     atomic_write,
     open_dir,
     open_owned_dir,
@@ -150,3 +151,22 @@ def test_accounts_exist_or_not():
 def test_user_name_falls_back_to_the_number():
     assert user_name(0) == "root"
     assert user_name(2**31 - 7) == str(2**31 - 7)
+
+
+def test_atomic_symlink_replaces_a_link_at_once_and_leaves_no_temporary(tmp_path):
+    atomic_symlink(tmp_path / "current", "releases/a")
+    atomic_symlink(tmp_path / "current", "releases/b")
+    assert os.readlink(tmp_path / "current") == "releases/b"
+    assert [p.name for p in tmp_path.iterdir()] == ["current"]
+
+
+def test_atomic_symlink_never_writes_through_a_linked_folder(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (tmp_path / "real").mkdir()
+    (shared / "planted").symlink_to(tmp_path / "real")
+    os.lchown(shared / "planted", 65534, 65534)
+    with pytest.raises(UnsafePath):
+        atomic_symlink(shared / "planted" / "current", "releases/a")
+    assert list((tmp_path / "real").iterdir()) == []

@@ -223,3 +223,28 @@ def atomic_write(
             raise
         with contextlib.suppress(OSError):
             os.fsync(dfd)
+
+
+def atomic_symlink(path: str | os.PathLike, target: str) -> None:
+    """Point the link ``path`` at ``target`` at once: a uniquely named new link in the same
+    folder, renamed over ``path`` (readers see the old target or the new, never neither).
+    The folder is opened without following a link planted by an untrusted user."""
+    p = Path(os.path.abspath(path))
+    with opened_dir(p.parent) as dfd:
+        for _ in range(100):
+            tmp = f".{p.name}.{os.urandom(6).hex()}.tmp"
+            try:
+                os.symlink(target, tmp, dir_fd=dfd)
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise FileExistsError(f"no free temporary name beside {p}")
+        try:
+            os.replace(tmp, p.name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=dfd)
+            raise
+        with contextlib.suppress(OSError):
+            os.fsync(dfd)

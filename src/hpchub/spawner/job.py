@@ -6,6 +6,8 @@ pure (the job description that the job script is rendered from).
 
 from __future__ import annotations
 
+import os
+
 from ..core.accounts import home_of
 from ..resources.request import ResourceRequest
 from ..slurm.jobscript import JobRequest
@@ -46,6 +48,12 @@ class JobMixin:
         """The typed job description for this spawner and request."""
         home = self._home()
         lo, hi = self.port_range
+        # The release `current` names now: a later upgrade or rollback switches the link, and
+        # this job keeps running from the files it started with.
+        release_bin = os.path.realpath(self.prefix_bin)
+        cmd = tuple(self.cmd)
+        if cmd and cmd[0].startswith(self.prefix_bin + "/"):
+            cmd = (release_bin + cmd[0][len(self.prefix_bin) :], *cmd[1:])
         return JobRequest(
             user=self.user.name,
             server_name=self.name or "",
@@ -55,14 +63,14 @@ class JobMixin:
             time_seconds=req.time_seconds,
             log_dir=self.log_folder(home),
             workdir=home,
-            prefix_bin=self.prefix_bin,
+            prefix_bin=release_bin,
             port_low=lo,
             port_high=hi,
             extra_sbatch_lines=sbatch_lines(req, self.site.slurm.extra_sbatch_args),
             environment=tuple(sorted(self.job_environment.items())),
             server_args=tuple(self.get_args()),
             hub_name=self.hub_name,
-            server_cmd=tuple(self.cmd),
+            server_cmd=cmd,
         )
 
     async def _as_user(self, *args: str) -> str | None:
