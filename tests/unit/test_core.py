@@ -16,6 +16,7 @@ from hpchub.core.files import (
     set_owner_mode,
 )
 from hpchub.core.names import check_name, is_name, is_unix_name, user_name
+from hpchub.core.privileges import AsUserError, run_as
 from hpchub.core.text import printable
 
 
@@ -170,3 +171,13 @@ def test_atomic_symlink_never_writes_through_a_linked_folder(tmp_path):
     with pytest.raises(UnsafePath):
         atomic_symlink(shared / "planted" / "current", "releases/a")
     assert list((tmp_path / "real").iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can change its uid")
+def test_run_as_reads_with_the_users_rights_only(tmp_path):
+    secret = tmp_path / "root-only"
+    secret.write_text("root's")
+    secret.chmod(0o600)
+    assert run_as(65534, 65534, lambda: str(os.getuid()).encode()) == b"65534"
+    with pytest.raises(AsUserError, match="PermissionError"):
+        run_as(65534, 65534, secret.read_bytes)

@@ -83,6 +83,16 @@ class DeployPaths:
         return self.data_dir / "frontend-secret"
 
     @property
+    def hub_db(self) -> Path:
+        """The hub's SQLite database (JupyterHub's db_url names it)."""
+        return self.data_dir / "jupyterhub.sqlite"
+
+    @property
+    def pending_cancels(self) -> Path:
+        """Cancels the monitor still owes Slurm (they survive hub restarts)."""
+        return self.data_dir / "pending-cancels.json"
+
+    @property
     def hub_log(self) -> Path:
         return self.deploy.log_dir / "hub.log"
 

@@ -1,0 +1,126 @@
+"""`hpchub upgrade` and `hpchub rollback`: a new release under a running hub, and back.
+
+The order keeps the hub's state safe and users' servers running: build and check the new
+release while the old hub runs; back up; switch `current`; stop the hub; bring the database to
+the new schema (`jupyterhub upgrade-db`, as the hub user); start the hub. The proxy is its own
+service and keeps routing to running servers, which keep their own release (their job scripts
+name it), so they answer throughout. When the database step fails, `current` goes back and the
+old hub starts again; the backup's folder is named.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .backup import DEFAULT_OUT, backup
+from .paths import DeployPaths
+from .releases import ReleaseRoot, build_release, check_release, rollback, switch
+from .software import SoftwareError
+
+Run = Callable[..., subprocess.CompletedProcess]
+
+
+class UpgradeError(Exception):
+    """An upgrade or rollback stopped; the message says where things stand and what to do."""
+
+
+@dataclass(frozen=True)
+class HubControl:
+    """How to stop and start the hub (systemd on a hub node; the testbed has its own)."""
+
+    stop: Callable[[], None]
+    start: Callable[[], None]
+
+
+def systemd_control(paths: DeployPaths, run: Run = subprocess.run) -> HubControl:
+    """Stop and start the hub's unit with systemctl (the proxy's unit is left running)."""
+    unit = paths.deploy.systemd.hub_unit
+
+    def call(verb: str) -> None:
+        r = run(["systemctl", verb, unit], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise UpgradeError(f"systemctl {verb} {unit} failed: {(r.stderr or r.stdout).strip()}")
+
+    return HubControl(stop=lambda: call("stop"), start=lambda: call("start"))
+
+
+def upgrade_db(paths: DeployPaths, release: Path, run: Run = subprocess.run) -> None:
+    """`jupyterhub upgrade-db` of ``release`` on the hub's database, as the hub user."""
+    argv = [
+        "runuser",
+        "-u",
+        paths.deploy.hub_user,
+        "--",
+        str(release / "bin" / "jupyterhub"),
+        "upgrade-db",
+        f"--JupyterHub.db_url=sqlite:///{paths.hub_db}",
+    ]
+    r = run(argv, capture_output=True, text=True, cwd=str(paths.data_dir), timeout=600)
+    if r.returncode != 0:
+        tail = "\n".join((r.stderr or r.stdout).strip().splitlines()[-10:])
+        raise UpgradeError(f"jupyterhub upgrade-db failed:\n{tail}")
+
+
+def kernel_checks(paths: DeployPaths, release: Path) -> list[list[str]]:
+    """`hpchub kernels test` with the new release, where this site has kernels."""
+    kernels = paths.site.kernels.kernels_dir
+    if not (kernels.is_dir() and any(kernels.iterdir())):
+        return []
+    return [[str(release / "bin" / "hpchub"), "--config", str(paths.site_path), "kernels", "test"]]
+
+
+def upgrade(
+    paths: DeployPaths,
+    hub: HubControl,
+    *,
+    source: str | None = None,
+    python: str | None = None,
+    backup_dir: Path = DEFAULT_OUT,
+    log: Callable[[str], None] = print,
+    run: Run = subprocess.run,
+) -> tuple[Path, Path]:
+    """Build, check, back up, switch, upgrade the database, restart; (release, backup)."""
+    root = ReleaseRoot.of(paths.prefix)
+    release = build_release(root, python=python, source=source, log=log, run=run)
+    try:
+        check_release(release, run=run, extra=kernel_checks(paths, release))
+    except SoftwareError:
+        shutil.rmtree(release, ignore_errors=True)
+        raise
+    saved = backup(paths, backup_dir, log=lambda m: log(f"backup: {m}"))
+    log(f"backup: {saved}")
+    old = switch(root, release.name, log)
+    hub.stop()
+    try:
+        upgrade_db(paths, release, run)
+    except UpgradeError as err:
+        if old is not None:
+            switch(root, old, log)
+        hub.start()
+        raise UpgradeError(
+            f"{err}\ncurrent is back on {old}; the hub was started again. "
+            f"The backup taken before is {saved}."
+        ) from None
+    hub.start()
+    log(f"upgraded to {release.name}")
+    return release, saved
+
+
+def roll_back(paths: DeployPaths, hub: HubControl, log: Callable[[str], None] = print) -> str:
+    """Return to the previous release and restart the hub; the release now current.
+
+    A database that a newer JupyterHub upgraded may not suit the older one: restore the backup
+    taken before the upgrade (`hpchub restore`) while the hub is stopped, if the hub says so.
+    """
+    root = ReleaseRoot.of(paths.prefix)
+    try:
+        name = rollback(root, log)
+    except SoftwareError as err:
+        raise UpgradeError(str(err)) from None
+    hub.stop()
+    hub.start()
+    return name

@@ -1,0 +1,78 @@
+"""hpchub upgrade / rollback on fakes: the order of the steps, and the way back on failure."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from hpchub.deploy import upgrade as U
+from hpchub.deploy.paths import DeployPaths
+from hpchub.deploy.releases import ReleaseRoot, build_release, switch
+
+from .test_backup import deployed  # noqa: F401 - a fixture
+from .test_releases import fake_run
+
+
+def site_on_releases(p: DeployPaths, tmp_path) -> DeployPaths:
+    su = p.site.singleuser.model_copy(update={"prefix": tmp_path / "sw" / "current"})
+    site = p.site.model_copy(update={"singleuser": su})
+    return DeployPaths(site, p.site_path)
+
+
+def hub_recorder(steps):
+    return U.HubControl(stop=lambda: steps.append("stop"), start=lambda: steps.append("start"))
+
+
+def with_upgrade_db(run, steps, ok=True):
+    def wrapped(argv, **kw):
+        if "upgrade-db" in argv:
+            steps.append("upgrade-db " + argv[2])
+            return subprocess.CompletedProcess(argv, 0 if ok else 1, "", "" if ok else "no\n")
+        return run(argv, **kw)
+
+    return wrapped
+
+
+def test_upgrade_backs_up_switches_upgrades_the_database_and_restarts(deployed, tmp_path):  # noqa: F811
+    p = site_on_releases(deployed, tmp_path)
+    root = ReleaseRoot.of(p.prefix)
+    build_release(root, run=fake_run(), log=lambda m: None, name="1.0-a")
+    switch(root, "1.0-a", log=lambda m: None)
+    steps = []
+    release, saved = U.upgrade(
+        p,
+        hub_recorder(steps),
+        backup_dir=tmp_path / "backups",
+        log=lambda m: None,
+        run=with_upgrade_db(fake_run(), steps),
+    )
+    assert steps == ["stop", f"upgrade-db {p.deploy.hub_user}", "start"]
+    assert root.current() == release.name and root.previous() == "1.0-a"
+    assert (saved / "jupyterhub.sqlite").exists()
+    assert U.roll_back(p, hub_recorder(steps), log=lambda m: None) == "1.0-a"
+    assert root.current() == "1.0-a"
+
+
+def test_a_failed_database_upgrade_goes_back_to_the_old_release(deployed, tmp_path):  # noqa: F811
+    p = site_on_releases(deployed, tmp_path)
+    root = ReleaseRoot.of(p.prefix)
+    build_release(root, run=fake_run(), log=lambda m: None, name="1.0-a")
+    switch(root, "1.0-a", log=lambda m: None)
+    steps = []
+    with pytest.raises(U.UpgradeError, match="current is back on 1.0-a.*backup taken before"):
+        U.upgrade(
+            p,
+            hub_recorder(steps),
+            backup_dir=tmp_path / "backups",
+            log=lambda m: None,
+            run=with_upgrade_db(fake_run(), steps, ok=False),
+        )
+    assert root.current() == "1.0-a"
+    assert steps[-1] == "start"
+
+
+def test_rollback_without_a_previous_release_says_so(deployed, tmp_path):  # noqa: F811
+    p = site_on_releases(deployed, tmp_path)
+    with pytest.raises(U.UpgradeError, match="nothing to roll back to"):
+        U.roll_back(p, hub_recorder([]), log=lambda m: None)
