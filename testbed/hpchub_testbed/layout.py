@@ -40,7 +40,8 @@ class Layout:
 
     @property
     def env(self) -> Path:
-        return self.prefix / "env"
+        """singleuser.prefix: the link to the current release (hpchub.deploy.releases)."""
+        return self.prefix / "current"
 
     @property
     def run(self) -> Path:

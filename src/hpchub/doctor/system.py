@@ -18,6 +18,7 @@ from ..deploy.secrets import secret_files
 from ..deploy.software import writable_by_others
 from ..deploy.units import UnitError, parse_service
 from . import tls
+from .exposed import exposed_secrets
 from .findings import Finding, Runner, error, info, ok, run_checks, run_command, warning
 from .gate import check_gate_bypass
 from .ports import check_port_range
@@ -485,6 +486,7 @@ SYSTEM_CHECKS: tuple[Callable[[Deployment], list[Finding]], ...] = (
     check_slurm,
     check_sudo,
     check_secrets,
+    exposed_secrets,
     check_singleuser_env,
     check_user_config,
     check_services,
