@@ -27,6 +27,17 @@ def sbatch_lines(req: ResourceRequest, site_args) -> tuple[str, ...]:
     return (*lines, *req.extra_sbatch_args, *site_args)
 
 
+def _pinned(link: str, real: str):
+    """A function that rewrites paths below ``link`` (the `current` link) to below ``real``."""
+
+    def pin(text: str) -> str:
+        if text == link:
+            return real
+        return text.replace(link + "/", real + "/")
+
+    return pin
+
+
 class JobMixin:
     """Building the job and reading its logs, as the user."""
 
@@ -49,11 +60,9 @@ class JobMixin:
         home = self._home()
         lo, hi = self.port_range
         # The release `current` names now: a later upgrade or rollback switches the link, and
-        # this job keeps running from the files it started with.
-        release_bin = os.path.realpath(self.prefix_bin)
-        cmd = tuple(self.cmd)
-        if cmd and cmd[0].startswith(self.prefix_bin + "/"):
-            cmd = (release_bin + cmd[0][len(self.prefix_bin) :], *cmd[1:])
+        # this job keeps running (and starting kernels and tools) from the files it started with.
+        link = self.prefix_bin.removesuffix("/bin")
+        pin = _pinned(link, os.path.realpath(link))
         return JobRequest(
             user=self.user.name,
             server_name=self.name or "",
@@ -63,14 +72,14 @@ class JobMixin:
             time_seconds=req.time_seconds,
             log_dir=self.log_folder(home),
             workdir=home,
-            prefix_bin=release_bin,
+            prefix_bin=pin(self.prefix_bin),
             port_low=lo,
             port_high=hi,
             extra_sbatch_lines=sbatch_lines(req, self.site.slurm.extra_sbatch_args),
-            environment=tuple(sorted(self.job_environment.items())),
+            environment=tuple(sorted((k, pin(v)) for k, v in self.job_environment.items())),
             server_args=tuple(self.get_args()),
             hub_name=self.hub_name,
-            server_cmd=cmd,
+            server_cmd=tuple(pin(a) for a in self.cmd),
         )
 
     async def _as_user(self, *args: str) -> str | None:
