@@ -72,13 +72,15 @@ def test_a_link_the_hub_user_plants_never_copies_a_root_file(testbed, planted, t
     out = tmp_path / "b"
     r = hpchub(testbed, "backup", "--out", str(out))
     assert r.returncode == 1, r.stdout
-    assert "pending cancels" in r.stderr and "Permission denied" in r.stderr
+    assert "pending cancels" in r.stderr and "symbolic link; refusing to follow it" in r.stderr
     assert "Traceback" not in r.stderr
     for f in out.rglob("*"):
         if f.is_file():
             assert b"root's secret" not in f.read_bytes(), f
 
 
+# The testbed starts the hub with Popen from this process and lets it run on (its own session).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_restore_needs_the_hub_stopped_and_puts_the_state_back(testbed, alice, tmp_path):
     r = hpchub(testbed, "backup", "--out", str(tmp_path / "b"))
     assert r.returncode == 0, r.stderr

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from hpchub.config.loader import load_site
@@ -71,6 +72,9 @@ class Poller(threading.Thread):
             time.sleep(0.5)
 
 
+# The testbed starts the hub with Popen from this process and lets it run on (its own session),
+# which Python reports as a ResourceWarning when the Popen object is collected.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_a_running_server_keeps_answering_through_upgrade_and_rollback(alice, testbed, tmp_path):
     layout = from_environ(os.environ)
     site = load_site(testbed["site_file"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from hpchub.deploy import upgrade as U
 from hpchub.deploy.paths import DeployPaths
 from hpchub.deploy.releases import ReleaseRoot, build_release, switch
+from hpchub.deploy.software import SoftwareError
 
 from .test_backup import deployed  # noqa: F401 - a fixture
 from .test_releases import fake_run
@@ -16,7 +18,8 @@ from .test_releases import fake_run
 
 def site_on_releases(p: DeployPaths, tmp_path) -> DeployPaths:
     su = p.site.singleuser.model_copy(update={"prefix": tmp_path / "sw" / "current"})
-    site = p.site.model_copy(update={"singleuser": su})
+    kernels = p.site.kernels.model_copy(update={"shared_dir": tmp_path / "share"})
+    site = p.site.model_copy(update={"singleuser": su, "kernels": kernels})
     return DeployPaths(site, p.site_path)
 
 
@@ -76,3 +79,27 @@ def test_rollback_without_a_previous_release_says_so(deployed, tmp_path):  # noq
     p = site_on_releases(deployed, tmp_path)
     with pytest.raises(U.UpgradeError, match="nothing to roll back to"):
         U.roll_back(p, hub_recorder([]), log=lambda m: None)
+
+
+def kernels_run(results_by_release):
+    def run(argv, **kw):
+        release = argv[0].split("/releases/")[1].split("/")[0]
+        out = {
+            "results": [
+                {"name": n, "ok": ok, "reason": "r"}
+                for n, ok in results_by_release[release].items()
+            ]
+        }
+        return subprocess.CompletedProcess(argv, 0, json.dumps(out), "")
+
+    return run
+
+
+def test_only_kernels_that_worked_before_stop_an_upgrade(deployed, tmp_path):  # noqa: F811
+    p = site_on_releases(deployed, tmp_path)
+    (p.site.kernels.kernels_dir / "k").mkdir(parents=True)
+    old, new = tmp_path / "releases" / "old", tmp_path / "releases" / "new"
+    before = {"a": True, "broken": False}
+    U.check_kernels(p, old, new, kernels_run({"old": before, "new": before}))
+    with pytest.raises(SoftwareError, match="start with the current release fail .*\\na: r"):
+        U.check_kernels(p, old, new, kernels_run({"old": before, "new": {"a": False}}))

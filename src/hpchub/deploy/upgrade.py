@@ -10,6 +10,7 @@ old hub starts again; the backup's folder is named.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from .backup import DEFAULT_OUT, backup
 from .paths import DeployPaths
-from .releases import ReleaseRoot, build_release, check_release, rollback, switch
+from .releases import ReleaseRoot, build_release, rollback, switch
 from .software import SoftwareError
 
 Run = Callable[..., subprocess.CompletedProcess]
@@ -65,12 +66,35 @@ def upgrade_db(paths: DeployPaths, release: Path, run: Run = subprocess.run) -> 
         raise UpgradeError(f"jupyterhub upgrade-db failed:\n{tail}")
 
 
-def kernel_checks(paths: DeployPaths, release: Path) -> list[list[str]]:
-    """`hpchub kernels test` with the new release, where this site has kernels."""
+def _kernel_results(paths: DeployPaths, release: Path, run: Run) -> dict[str, dict]:
+    """`hpchub kernels test --json` with ``release``'s hpchub: {kernel name: result}."""
+    argv = [str(release / "bin" / "hpchub"), "--config", str(paths.site_path)]
+    r = run([*argv, "kernels", "test", "--json"], capture_output=True, text=True, timeout=900)
+    try:
+        return {k["name"]: k for k in json.loads(r.stdout)["results"]}
+    except (ValueError, KeyError, TypeError):
+        tail = "\n".join((r.stderr or r.stdout).strip().splitlines()[-10:])
+        raise SoftwareError(f"hpchub kernels test failed with {release}:\n{tail}") from None
+
+
+def check_kernels(paths: DeployPaths, old: Path | None, new: Path, run: Run) -> None:
+    """Where this site has kernels: every kernel that starts with the old release starts with
+    the new one (a kernel that was broken before does not stop the upgrade)."""
     kernels = paths.site.kernels.kernels_dir
     if not (kernels.is_dir() and any(kernels.iterdir())):
-        return []
-    return [[str(release / "bin" / "hpchub"), "--config", str(paths.site_path), "kernels", "test"]]
+        return
+    before = _kernel_results(paths, old, run) if old else {}
+    after = _kernel_results(paths, new, run)
+    broken = [
+        f"{name}: {res.get('reason', '')}"
+        for name, res in after.items()
+        if not res.get("ok") and (old is None or before.get(name, {}).get("ok"))
+    ]
+    if broken:
+        raise SoftwareError(
+            "kernels that start with the current release fail with the new one:\n"
+            + "\n".join(broken)
+        )
 
 
 def upgrade(
@@ -86,8 +110,9 @@ def upgrade(
     """Build, check, back up, switch, upgrade the database, restart; (release, backup)."""
     root = ReleaseRoot.of(paths.prefix)
     release = build_release(root, python=python, source=source, log=log, run=run)
+    old_release = root.releases / root.current() if root.current() else None
     try:
-        check_release(release, run=run, extra=kernel_checks(paths, release))
+        check_kernels(paths, old_release, release, run)
     except SoftwareError:
         shutil.rmtree(release, ignore_errors=True)
         raise
