@@ -51,7 +51,12 @@ def test_the_vhost_includes_the_secret_files_and_holds_no_secret(tmp_path):
 
 def test_secret_lines_in_yaml_and_apache_text():
     text = "a: 1\n  - OIDCClientSecret abc\npassword: hunter2\npassword_file: /etc/x\n"
-    assert secret_lines(text) == [(2, "OIDCClientSecret"), (3, "password")]
+    text += "# OIDCCryptoPassphrase old\n"
+    assert secret_lines(text) == [
+        (2, "OIDCClientSecret"),
+        (3, "password"),
+        (5, "OIDCCryptoPassphrase"),
+    ]
 
 
 def test_doctor_finds_a_secret_in_a_world_readable_file(tmp_path):

@@ -14,10 +14,11 @@ _SECRET_NAME = re.compile(r"(?i)^[A-Za-z0-9_]*(secret|passphrase|password|passwd
 """Apache directive names whose argument is a secret (the name, not the value, tells)."""
 
 _SECRET_KEY = re.compile(
-    r"(?i)^\s*-?\s*[\"']?\s*([A-Za-z0-9_]*(secret|passphrase|password|passwd|bindpw))"
+    r"(?i)^\s*#?\s*-?\s*[\"']?\s*([A-Za-z0-9_]*(secret|passphrase|password|passwd|bindpw))"
     r"(\s*:\s*|\s+)[\"']?\S"
 )
-"""A line of a readable file that sets such a directive, or a YAML key of that kind."""
+"""A line of a readable file that sets such a directive, or a YAML key of that kind (also
+commented out: a secret in a comment is just as readable)."""
 
 
 def secret_directive(line: str) -> str | None:
