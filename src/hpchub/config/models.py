@@ -195,8 +195,11 @@ class SingleUserSettings(Strict):
     """The environment that runs users' Jupyter servers inside their jobs."""
 
     prefix: Path = Field(
-        Path("/opt/hpchub/env"),
-        description="Python environment with jupyterlab and hpchub; root-owned, world-readable.",
+        Path("/opt/hpchub/current"),
+        description=(
+            "The hub's software: ROOT/current, the link to the release `hpchub install "
+            "--software --prefix ROOT` made current (jobs use the release it resolves to)."
+        ),
     )
     default_url: str = Field(
         "/lab",
