@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from .base import ProblemList, Strict, check_sbatch_option, described
 from .courses import Course, check_course_profiles, check_course_sources, check_unique_courses
 from .culling import CullingSettings
+from .database import DatabaseSettings
 from .deploy import DeploySettings
 from .kernels import ExtensionSettings, KernelSettings
 from .names import SlurmName, UnixName
@@ -106,6 +107,9 @@ class HubSettings(Strict):
         ),
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    database: DatabaseSettings | None = Field(
+        None, description="PostgreSQL instead of SQLite in data_dir (password by reference)."
+    )
 
     @model_validator(mode="after")
     def _someone_may_log_in(self) -> HubSettings:

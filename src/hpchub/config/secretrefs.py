@@ -51,3 +51,11 @@ def secret_lines(text: str) -> list[tuple[int, str]]:
         if m and not m.group(1).lower().endswith("file"):
             out.append((n, m.group(1)))
     return out
+
+
+def redacted(text: str) -> str:
+    """``text`` with a URL's password and a secret directive's value replaced by ***, for
+    error messages (a refused value must not be echoed to the terminal or a log)."""
+    text = re.sub(r"(://[^:/@\s]*:)[^@/\s]*@", r"\1***@", text)
+    name = secret_directive(text)
+    return f"{name} ***" if name else text

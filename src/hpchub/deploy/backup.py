@@ -26,6 +26,7 @@ from pathlib import Path
 from .. import __version__
 from ..core.files import UnsafePath, atomic_write, open_nofollow, opened_dir
 from ..core.privileges import AsUserError, run_as
+from .database import DUMP, pg_check, pg_dump, pg_restore
 from .paths import DeployPaths
 from .secrets import secret_files
 
@@ -52,8 +53,11 @@ class Item:
 def items(paths: DeployPaths) -> list[Item]:
     """What a backup holds (the database comes first)."""
     hub = paths.deploy.hub_user
-    out = [
-        Item(DATABASE, paths.hub_db, hub, 0o600, "the hub database"),
+    db = paths.site.hub.database
+    out = [] if db else [Item(DATABASE, paths.hub_db, hub, 0o600, "the hub database")]
+    if db and db.password_file:
+        out.append(Item("db-password", db.password_file, hub, 0o600, "the database password"))
+    out += [
         Item("hpchub.yaml", paths.site_path, "root", 0o644, "the site file"),
         Item("pending-cancels.json", paths.pending_cancels, hub, 0o600, "pending cancels", True),
     ]
@@ -116,7 +120,17 @@ def backup(paths: DeployPaths, out: Path, log: Callable[[str], None] = print) ->
         folder.mkdir(mode=0o700)
     except FileExistsError:
         raise BackupError(f"{folder} exists already; try again in a second") from None
-    manifest = {"hpchub": __version__, "created": time.time(), "database": "sqlite", "files": {}}
+    db = paths.site.hub.database
+    kind = "postgresql" if db else "sqlite"
+    manifest = {"hpchub": __version__, "created": time.time(), "database": kind, "files": {}}
+    if db:
+        try:
+            data = pg_dump(db, database_password(paths))
+        except OSError as err:
+            raise BackupError(f"cannot dump the hub database: {err}") from None
+        atomic_write(folder / DUMP, data, 0o600)
+        manifest["files"][DUMP] = hashlib.sha256(data).hexdigest()
+        log(f"the hub database: pg_dump of {db.url} ({len(data)} bytes)")
     for item in items(paths):
         reader = _sqlite_copy if item.name == DATABASE else _read_plain
         try:
@@ -130,6 +144,20 @@ def backup(paths: DeployPaths, out: Path, log: Callable[[str], None] = print) ->
         log(f"{item.what}: {item.path} ({len(data)} bytes)")
     atomic_write(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n", 0o600)
     return folder
+
+
+def database_password(paths: DeployPaths) -> str:
+    """The PostgreSQL password, read as the hub user ('' without a password file)."""
+    db = paths.site.hub.database
+    if db is None or db.password_file is None:
+        return ""
+    item = Item("db-password", db.password_file, paths.deploy.hub_user, 0o600, "")
+    try:
+        return _read(item, _read_plain).decode().strip()
+    except OSError as err:
+        raise BackupError(
+            f"cannot read the database password ({db.password_file}): {err}"
+        ) from None
 
 
 def hub_answers(paths: DeployPaths) -> bool:
@@ -155,6 +183,11 @@ def check_backup(folder: Path) -> dict:
             raise BackupError(f"{folder / name}: {err}") from None
         if hashlib.sha256(data).hexdigest() != digest:
             raise BackupError(f"{folder / name} does not match its sum in {MANIFEST}: damaged")
+    if DUMP in manifest.get("files", {}):
+        try:
+            pg_check(folder / DUMP)
+        except OSError as err:
+            raise BackupError(str(err)) from None
     if DATABASE in manifest.get("files", {}):
         con = sqlite3.connect(f"file:{folder / DATABASE}?mode=ro", uri=True)
         try:
@@ -195,6 +228,18 @@ def restore(
             raise BackupError(f"cannot restore {item.path}: {err}") from None
         log(f"restored {item.what}: {item.path}")
         done.append(item.path)
+    db = paths.site.hub.database
+    if (DUMP in manifest["files"]) != (db is not None):
+        raise BackupError(
+            f"{folder} holds a {manifest.get('database')} database; this site uses "
+            f"{'postgresql' if db else 'sqlite'}: restore it by hand"
+        )
+    if db is not None:
+        try:
+            pg_restore(db, database_password(paths), folder / DUMP)
+        except OSError as err:
+            raise BackupError(f"cannot restore the hub database: {err}") from None
+        log(f"restored the hub database: {db.url}")
     return done
 
 

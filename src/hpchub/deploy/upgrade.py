@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .backup import DEFAULT_OUT, backup
+from .backup import DEFAULT_OUT, backup, database_password
+from .database import db_url, pg_env
 from .paths import DeployPaths
 from .releases import ReleaseRoot, build_release, rollback, switch
 from .software import SoftwareError
@@ -58,9 +59,10 @@ def upgrade_db(paths: DeployPaths, release: Path, run: Run = subprocess.run) -> 
         "--",
         str(release / "bin" / "jupyterhub"),
         "upgrade-db",
-        f"--JupyterHub.db_url=sqlite:///{paths.hub_db}",
+        f"--JupyterHub.db_url={db_url(paths.site)}",
     ]
-    r = run(argv, capture_output=True, text=True, cwd=str(paths.data_dir), timeout=600)
+    env = pg_env(database_password(paths))  # PostgreSQL's password, through the environment only
+    r = run(argv, capture_output=True, text=True, cwd=str(paths.data_dir), env=env, timeout=600)
     if r.returncode != 0:
         tail = "\n".join((r.stderr or r.stdout).strip().splitlines()[-10:])
         raise UpgradeError(f"jupyterhub upgrade-db failed:\n{tail}")
