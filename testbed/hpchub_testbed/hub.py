@@ -75,7 +75,9 @@ def hub_control(layout: Layout, site: SiteConfig) -> HubControl:
     return HubControl(stop=lambda: procs.stop("hub", layout.run), start=start)
 
 
-def site_text(layout: Layout, proxy_bin: str, jupyter_node: str) -> str:
+def site_text(
+    layout: Layout, proxy_bin: str, jupyter_node: str, database: dict | None = None
+) -> str:
     """The test bed's site file: hub, Slurm, single-user and the deploy section."""
     return render_from(
         "hpchub_testbed",
@@ -107,6 +109,7 @@ def site_text(layout: Layout, proxy_bin: str, jupyter_node: str) -> str:
         testmodules=str(testmodules.MODULEFILES),
         courses_dir=str(courses_dir(layout)),
         course_member=layout.users[0],
+        database=database,
     )
 
 
