@@ -37,6 +37,7 @@ def ensure_postgresql(layout: Layout, log=print) -> dict | None:
     if layout.db != "postgresql":
         return None
     ensure_packages(("postgresql",), log=log)
+    role = f"hpchub_{layout.name or 'main'}"
     version, name, online = _cluster()
     if not online:
         log(f"starting PostgreSQL {version}/{name}")
@@ -45,12 +46,13 @@ def ensure_postgresql(layout: Layout, log=print) -> dict | None:
             if _cluster()[2]:
                 break
             time.sleep(0.2)
-    role = f"hpchub_{layout.name or 'main'}"
     pw_file = layout.etc / "db-password"
     layout.etc.mkdir(parents=True, exist_ok=True)
-    password = pw_file.read_text().strip() if pw_file.exists() else secrets.token_hex(24)
+    old = pw_file.read_text().strip().rsplit(":", 1)[-1] if pw_file.exists() else ""
+    password = old or secrets.token_hex(24)
     hub = pwd.getpwnam(layout.hub_user)
-    atomic_write(pw_file, password + "\n", 0o600, hub.pw_uid, hub.pw_gid)
+    # libpq's password file format: host:port:database:user:password.
+    atomic_write(pw_file, f"*:*:*:{role}:{password}\n", 0o600, hub.pw_uid, hub.pw_gid)
     # psql variables keep the password off every command line (:'p2' quotes it as a literal).
     _psql(
         "SELECT format('CREATE ROLE %I LOGIN', :'p1') WHERE NOT EXISTS "

@@ -29,21 +29,18 @@ def test_a_password_in_the_url_is_refused_and_not_echoed():
     assert "hunter2" not in str(err.value)
 
 
-def test_the_hub_gets_the_password_from_its_file_not_the_url(tmp_path):
+def test_every_client_is_given_the_password_file_never_the_password(tmp_path):
     pw = tmp_path / "db-password"
-    pw.write_text("hunter2\n")
     s = site(url="postgresql://hub@db.example.org:5432/hub", password_file=str(pw))
     c = site_config(s)
-    assert c.JupyterHub.db_url == "postgresql://hub@db.example.org:5432/hub"
-    assert c.JupyterHub.db_kwargs == {"connect_args": {"password": "hunter2"}}
+    assert c.JupyterHub.db_url == f"postgresql+psycopg2://hub@db.example.org:5432/hub?passfile={pw}"
+    assert "db_kwargs" not in c.JupyterHub
     assert database_piece(site()) == type(c)()  # nothing for SQLite
 
 
-def test_libpq_tools_get_the_password_in_their_environment_only(monkeypatch):
+def test_libpq_tools_ignore_roots_own_pg_variables(monkeypatch):
     monkeypatch.setenv("PGPASSFILE", "/home/someone/.pgpass")
-    env = pg_env("hunter2")
-    assert env["PGPASSWORD"] == "hunter2" and "PGPASSFILE" not in env
-    assert "PGPASSWORD" not in pg_env("")
+    assert "PGPASSFILE" not in pg_env()
 
 
 @pytest.mark.parametrize("url", ["mysql://hub@x/hub", "postgresql://x/hub", "postgresql://h@x/"])

@@ -1,13 +1,14 @@
 """The hub's database: SQLite in hub.data_dir (the default), or PostgreSQL.
 
-The PostgreSQL password is named by reference (a file the hub user reads), never written in
-the site file, which everyone on the hub node can read.
+The PostgreSQL password is named by reference (libpq's password file, which the hub user
+reads), never written in the site file, which everyone on the hub node can read, nor in a URL,
+an environment variable or a command line: every client is given the file's path (libpq's
+passfile parameter) and reads it itself.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Annotated
 
 from pydantic import BeforeValidator, Field
@@ -44,20 +45,18 @@ class DatabaseSettings(Strict):
     password_file: SafePath | None = Field(
         None,
         description=(
-            "A file holding the database password on one line, mode 600, owned by the hub "
-            "user (none: the server trusts the hub user, e.g. peer or certificate)."
+            "libpq's password file (pgpass format, e.g. one line *:*:*:*:PASSWORD), mode 600, "
+            "owned by the hub user; the hub, upgrade-db and pg_dump read it themselves (none: "
+            "the server trusts the hub user otherwise)."
         ),
     )
+
+    def libpq_url(self) -> str:
+        """The URL with the password file as libpq's passfile parameter (no password)."""
+        return self.url + (f"?passfile={self.password_file}" if self.password_file else "")
 
     def parts(self) -> dict[str, str]:
         """user, host, port ('' for the default) and db of the URL."""
         m = _URL.fullmatch(self.url)
         assert m is not None  # noqa: S101 - validated above
         return {k: v or "" for k, v in m.groupdict().items()}
-
-
-def read_password(path: Path | None) -> str:
-    """The password in ``path`` (first line, stripped); '' without a file."""
-    if path is None:
-        return ""
-    return path.read_text().splitlines()[0].strip() if path.stat().st_size else ""

@@ -125,7 +125,7 @@ def backup(paths: DeployPaths, out: Path, log: Callable[[str], None] = print) ->
     manifest = {"hpchub": __version__, "created": time.time(), "database": kind, "files": {}}
     if db:
         try:
-            data = pg_dump(db, database_password(paths))
+            data = pg_dump(db, paths.deploy.hub_user)
         except OSError as err:
             raise BackupError(f"cannot dump the hub database: {err}") from None
         atomic_write(folder / DUMP, data, 0o600)
@@ -144,20 +144,6 @@ def backup(paths: DeployPaths, out: Path, log: Callable[[str], None] = print) ->
         log(f"{item.what}: {item.path} ({len(data)} bytes)")
     atomic_write(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n", 0o600)
     return folder
-
-
-def database_password(paths: DeployPaths) -> str:
-    """The PostgreSQL password, read as the hub user ('' without a password file)."""
-    db = paths.site.hub.database
-    if db is None or db.password_file is None:
-        return ""
-    item = Item("db-password", db.password_file, paths.deploy.hub_user, 0o600, "")
-    try:
-        return _read(item, _read_plain).decode().strip()
-    except OSError as err:
-        raise BackupError(
-            f"cannot read the database password ({db.password_file}): {err}"
-        ) from None
 
 
 def hub_answers(paths: DeployPaths) -> bool:
@@ -236,7 +222,7 @@ def restore(
         )
     if db is not None:
         try:
-            pg_restore(db, database_password(paths), folder / DUMP)
+            pg_restore(db, paths.deploy.hub_user, _read_plain(folder / DUMP))
         except OSError as err:
             raise BackupError(f"cannot restore the hub database: {err}") from None
         log(f"restored the hub database: {db.url}")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .backup import DEFAULT_OUT, backup, database_password
+from .backup import DEFAULT_OUT, backup
 from .database import db_url, pg_env
 from .paths import DeployPaths
 from .releases import ReleaseRoot, build_release, rollback, switch
@@ -61,7 +61,7 @@ def upgrade_db(paths: DeployPaths, release: Path, run: Run = subprocess.run) -> 
         "upgrade-db",
         f"--JupyterHub.db_url={db_url(paths.site)}",
     ]
-    env = pg_env(database_password(paths))  # PostgreSQL's password, through the environment only
+    env = pg_env()  # libpq reads the password file named in the URL, nothing from root's env
     r = run(argv, capture_output=True, text=True, cwd=str(paths.data_dir), env=env, timeout=600)
     if r.returncode != 0:
         tail = "\n".join((r.stderr or r.stdout).strip().splitlines()[-10:])
