@@ -39,11 +39,21 @@ def test_a_backup_is_private_and_holds_the_live_database(testbed, alice, tmp_pat
     folder = Path(r.stdout.strip().splitlines()[-1])
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()}
-    assert {"jupyterhub.sqlite", "hpchub.yaml", "proxy.env", "manifest.json"} <= set(modes)
+    assert {"hpchub.yaml", "proxy.env", "manifest.json"} <= set(modes)
     assert set(modes.values()) == {0o600}
-    con = sqlite3.connect(folder / "jupyterhub.sqlite")
-    assert "alice" in [row[0] for row in con.execute("select name from users")]
-    con.close()
+    if paths_of(testbed).site.hub.database is None:
+        con = sqlite3.connect(folder / "jupyterhub.sqlite")
+        assert "alice" in [row[0] for row in con.execute("select name from users")]
+        con.close()
+    else:  # HPCHUB_TESTBED_DB=postgresql: a pg_dump, and the password file with the secrets
+        assert "db-password" in modes
+        rows = subprocess.run(
+            ["pg_restore", "--data-only", "--table=users", "-f", "-", folder / "jupyterhub.pgdump"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "alice" in rows
 
 
 @pytest.fixture

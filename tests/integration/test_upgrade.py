@@ -92,6 +92,7 @@ def test_a_running_server_keeps_answering_through_upgrade_and_rollback(alice, te
 
     poller = Poller(alice)
     poller.start()
+    started = time.monotonic()
     try:
         release, saved = upgrade(
             paths,
@@ -103,17 +104,22 @@ def test_a_running_server_keeps_answering_through_upgrade_and_rollback(alice, te
         )
         assert root.current() == release.name != before
         assert root.previous() == before
-        assert (saved / "jupyterhub.sqlite").exists()
+        db = "jupyterhub.pgdump" if site.hub.database else "jupyterhub.sqlite"
+        assert (saved / db).exists()
         # The server did not move: its processes still run the old release's files.
         assert squeue_ids("alice") == [job]
         assert any(str(root.releases / before) in c for c in job_cmdlines(job))
         assert not any(release.name in c for c in job_cmdlines(job))
+        print(f"upgrade took {time.monotonic() - started:.1f} s")
+        mark = time.monotonic()
         assert roll_back(paths, hub_control(layout, site), log=print) == before
+        print(f"rollback took {time.monotonic() - mark:.1f} s")
         assert root.current() == before
         time.sleep(2)
     finally:
         poller.halt.set()
         poller.join()
+    print(f"server polled {len(poller.answers)} times during upgrade and rollback")
     assert len(poller.answers) > 10
     assert set(poller.answers) == {200}, poller.answers
     alice.wait_ready()  # the restarted hub still knows the server

@@ -51,6 +51,9 @@ def exposed_secrets(d) -> list[Finding]:
             )
     held = [(f, "a gate include file") for f in (web.gate.include_files if web.enabled else [])]
     held += [(s.path, s.what) for s in secret_files(paths)]
+    db = paths.site.hub.database
+    if db is not None and db.password_file is not None:
+        held.append((db.password_file, "the database password file"))
     for path, what in held:
         if _world_readable(path):
             out.append(
