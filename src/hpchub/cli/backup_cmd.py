@@ -6,10 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..config.loader import site_path
 from ..deploy.backup import DEFAULT_OUT, BackupError, backup, restore
-from ..deploy.paths import DeployPaths
-from .config_cmd import _load
+from .config_cmd import load_paths
 
 
 def register(sub) -> None:
@@ -23,13 +21,8 @@ def register(sub) -> None:
     r.set_defaults(func=restore_cmd)
 
 
-def _paths(args) -> DeployPaths | None:
-    site = _load(args)
-    return None if site is None else DeployPaths(site, site_path(args.config).absolute())
-
-
 def backup_cmd(args) -> int:
-    paths = _paths(args)
+    paths = load_paths(args)
     if paths is None:
         return 2
     try:
@@ -42,7 +35,7 @@ def backup_cmd(args) -> int:
 
 
 def restore_cmd(args) -> int:
-    paths = _paths(args)
+    paths = load_paths(args)
     if paths is None:
         return 2
     try:

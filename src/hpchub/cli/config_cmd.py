@@ -59,6 +59,14 @@ def _load(args) -> SiteConfig | None:
         return None
 
 
+def load_paths(args):
+    """The deployment's paths from the site file (None after reporting an invalid one)."""
+    from ..deploy.paths import DeployPaths
+
+    site = _load(args)
+    return None if site is None else DeployPaths(site, site_path(args.config).absolute())
+
+
 def _slurm_nodes(site: SiteConfig) -> int | None:
     """How many nodes Slurm has (None when sinfo cannot say: that check is then skipped)."""
     from ..slurm.client import SlurmClient, SlurmError

@@ -5,12 +5,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..config.loader import site_path
 from ..deploy.backup import DEFAULT_OUT, BackupError
-from ..deploy.paths import DeployPaths
 from ..deploy.software import SoftwareError
 from ..deploy.upgrade import UpgradeError, roll_back, systemd_control, upgrade
-from .config_cmd import _load
+from .config_cmd import load_paths
 
 
 def register(sub) -> None:
@@ -33,13 +31,8 @@ def register(sub) -> None:
     r.set_defaults(func=rollback_cmd)
 
 
-def _paths(args) -> DeployPaths | None:
-    site = _load(args)
-    return None if site is None else DeployPaths(site, site_path(args.config).absolute())
-
-
 def upgrade_cmd(args) -> int:
-    paths = _paths(args)
+    paths = load_paths(args)
     if paths is None:
         return 2
     try:
@@ -59,7 +52,7 @@ def upgrade_cmd(args) -> int:
 
 
 def rollback_cmd(args) -> int:
-    paths = _paths(args)
+    paths = load_paths(args)
     if paths is None:
         return 2
     try:

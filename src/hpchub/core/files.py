@@ -208,21 +208,28 @@ def atomic_write(
         folder = f"/proc/self/fd/{dfd}"
         fd, tmp_path = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
         tmp = os.path.basename(tmp_path)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(raw)
-                out.flush()
-                if (uid, gid) != (-1, -1):
-                    os.fchown(out.fileno(), uid, gid)
-                os.fchmod(out.fileno(), mode)
-                os.fsync(out.fileno())
-            os.replace(tmp, p.name, src_dir_fd=dfd, dst_dir_fd=dfd)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp, dir_fd=dfd)
-            raise
-        with contextlib.suppress(OSError):
-            os.fsync(dfd)
+        with _renamed_over(dfd, tmp, p.name), os.fdopen(fd, "wb") as out:
+            out.write(raw)
+            out.flush()
+            if (uid, gid) != (-1, -1):
+                os.fchown(out.fileno(), uid, gid)
+            os.fchmod(out.fileno(), mode)
+            os.fsync(out.fileno())
+
+
+@contextlib.contextmanager
+def _renamed_over(dfd: int, tmp: str, name: str) -> Iterator[None]:
+    """Prepare ``tmp`` in the block; then rename it over ``name`` (both in the folder
+    ``dfd``) and sync the folder, or remove ``tmp`` if anything failed."""
+    try:
+        yield
+        os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp, dir_fd=dfd)
+        raise
+    with contextlib.suppress(OSError):
+        os.fsync(dfd)
 
 
 def atomic_symlink(path: str | os.PathLike, target: str) -> None:
@@ -240,11 +247,5 @@ def atomic_symlink(path: str | os.PathLike, target: str) -> None:
                 continue
         else:
             raise FileExistsError(f"no free temporary name beside {p}")
-        try:
-            os.replace(tmp, p.name, src_dir_fd=dfd, dst_dir_fd=dfd)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp, dir_fd=dfd)
-            raise
-        with contextlib.suppress(OSError):
-            os.fsync(dfd)
+        with _renamed_over(dfd, tmp, p.name):
+            pass
