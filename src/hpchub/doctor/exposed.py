@@ -1,8 +1,8 @@
 """`hpchub doctor`: secrets in files that everyone on the hub node can read.
 
 The site file and the Apache virtual host are world-readable by design, so they must hold no
-secret (config.secretrefs); the files that do hold one (the gate's include files, the hub's own
-secrets) must not be world-readable.
+secret (config.secretrefs); the files that do hold one (the gate's include files, the database
+password file) must not be world-readable. The hub's own secret files are check_secrets's.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import stat
 from pathlib import Path
 
 from ..config.secretrefs import secret_lines
-from ..deploy.secrets import secret_files
 from .findings import Finding, error, ok
 
 NAME = "secrets in readable files"
@@ -25,8 +24,8 @@ def _world_readable(path: Path) -> bool:
 
 
 def exposed_secrets(d) -> list[Finding]:
-    """A secret in the site file, the vhost, the gate's include files or the hub's own secret
-    files, where that file is world-readable."""
+    """A secret in the site file or the vhost where that file is world-readable; a gate
+    include file or the database password file that is world-readable."""
     paths = d.paths
     web = paths.deploy.web
     out = []
@@ -50,7 +49,7 @@ def exposed_secrets(d) -> list[Finding]:
                 )
             )
     held = [(f, "a gate include file") for f in (web.gate.include_files if web.enabled else [])]
-    held += [(s.path, s.what) for s in secret_files(paths)]
+    # The hub's own secret files: check_secrets (mode 600, owner) reports them already.
     db = paths.site.hub.database
     if db is not None and db.password_file is not None:
         held.append((db.password_file, "the database password file"))
