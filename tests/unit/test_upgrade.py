@@ -103,3 +103,37 @@ def test_only_kernels_that_worked_before_stop_an_upgrade(deployed, tmp_path):  #
     U.check_kernels(p, old, new, kernels_run({"old": before, "new": before}))
     with pytest.raises(SoftwareError, match="start with the current release fail .*\\na: r"):
         U.check_kernels(p, old, new, kernels_run({"old": before, "new": {"a": False}}))
+
+
+def test_systemd_control_stops_and_starts_the_hub_unit_only(deployed):  # noqa: F811
+    calls = []
+
+    def run(argv, **kw):
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    hub = U.systemd_control(deployed, run)
+    hub.stop()
+    hub.start()
+    unit = deployed.deploy.systemd.hub_unit
+    assert calls == [["systemctl", "stop", unit], ["systemctl", "start", unit]]
+
+    def failing(argv, **kw):
+        return subprocess.CompletedProcess(argv, 5, "", "Unit hpchub.service not loaded.\n")
+
+    with pytest.raises(U.UpgradeError, match="systemctl start hpchub.service failed: Unit"):
+        U.systemd_control(deployed, failing).start()
+
+
+def test_the_cli_reports_an_upgrade_error_in_one_line(tmp_path, capsys, monkeypatch):
+    from hpchub.cli.main import main
+
+    site = tmp_path / "hpchub.yaml"
+    site.write_text("hub: {allowed_groups: [jupyter]}\n")
+
+    def refuse(*a, **k):
+        raise U.UpgradeError("nothing to roll back to")
+
+    monkeypatch.setattr("hpchub.cli.release_cmd.roll_back", refuse)
+    assert main(["--config", str(site), "rollback"]) == 1
+    assert capsys.readouterr().err == "hpchub rollback: nothing to roll back to\n"
