@@ -8,7 +8,7 @@ import sys
 
 from hpchub.deploy.paths import DeployPaths
 
-from . import cluster, courses, hub, ownership, scraper, system, testmodules, web
+from . import cluster, courses, database, hub, ownership, scraper, system, testmodules, web
 from .layout import Layout
 
 
@@ -42,7 +42,9 @@ def up(layout: Layout, log=print) -> dict:
     enforcement = cluster.memory_enforcement()
     layout.state.mkdir(parents=True, exist_ok=True)
     courses.ensure_demo_courses(layout)
-    text = hub.site_text(layout, proxy_bin, facts.name)
+    system.ensure_hub_user(layout)  # before the database: its password file is the hub user's
+    db = database.ensure_postgresql(layout, log=log)
+    text = hub.site_text(layout, proxy_bin, facts.name, db)
     site = hub.load_site_text(text, layout.site_file)
     changed = cluster.write_config(layout, facts, enforcement, site)
     cluster.start_daemons(layout, facts, restart=changed, log=log)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import urllib.request
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from hpchub.core.files import atomic_write, set_owner_mode
 from hpchub.core.templates import render_from
 from hpchub.deploy.install import Installer, Report
 from hpchub.deploy.paths import DeployPaths
-from hpchub.deploy.software import install_software
+from hpchub.deploy.releases import ReleaseRoot, install_release
+from hpchub.deploy.upgrade import HubControl
 
 from . import procs, scraper, services, testmodules
 from .cluster import BATCH_NODE, CONTROLLER_ADDR
@@ -32,20 +34,50 @@ def _tree_hash(root: Path) -> str:
 
 
 def ensure_software(layout: Layout, log=print) -> None:
-    """A root-owned, world-readable environment (from the system Python) holding hub, lab and
-    hpchub, built by `hpchub install --software`'s own code from this checkout."""
+    """A root-owned, world-readable release (from the system Python) holding hub, lab and
+    hpchub, built, checked and made current by `hpchub install --software`'s own code from this
+    checkout. Running servers keep their release; the oldest beyond KEEP_RELEASES go."""
     marker = layout.prefix / ".hpchub-source"
     digest = _tree_hash(layout.repo)
-    if not marker.exists() or marker.read_text().strip() != digest:
-        log(f"installing hpchub into {layout.env}")
-        install_software(layout.env, python="/usr/bin/python3", source=str(layout.repo), log=log)
+    if not marker.exists() or marker.read_text().strip() != digest or not layout.env.exists():
+        log(f"installing hpchub as a new release under {layout.prefix}")
+        layout.prefix.mkdir(mode=0o755, parents=True, exist_ok=True)
+        install_release(layout.prefix, python="/usr/bin/python3", source=str(layout.repo), log=log)
         marker.write_text(digest + "\n")
+        prune_releases(ReleaseRoot(layout.prefix), log=log)
     # Users read and run it; nobody but root writes it.
     sh("chown", "-R", "root:root", str(layout.prefix))
     sh("chmod", "-R", "go-w,a+rX", str(layout.prefix))
 
 
-def site_text(layout: Layout, proxy_bin: str, jupyter_node: str) -> str:
+KEEP_RELEASES = 3
+"""Releases a testbed keeps (current and previous always stay): each is ~400 MB."""
+
+
+def prune_releases(root: ReleaseRoot, keep: int = KEEP_RELEASES, log=print) -> None:
+    """Remove the oldest releases beyond ``keep``, never current or previous."""
+    names = root.names()
+    spare = {root.current(), root.previous()}
+    for name in names[: max(0, len(names) - keep)]:
+        if name not in spare:
+            log(f"removing the old release {name}")
+            shutil.rmtree(root.releases / name)
+
+
+def hub_control(layout: Layout, site: SiteConfig) -> HubControl:
+    """Stop and start this testbed's hub from its unit file (no systemd here)."""
+    paths = DeployPaths(site, layout.site_file)
+
+    def start() -> None:
+        services.start_unit("hub", paths.hub_unit, layout.run)
+        procs.wait_for(lambda: _answers(f"{layout.hub_url}/hub/login"), 120, "the hub")
+
+    return HubControl(stop=lambda: procs.stop("hub", layout.run), start=start)
+
+
+def site_text(
+    layout: Layout, proxy_bin: str, jupyter_node: str, database: dict | None = None
+) -> str:
     """The test bed's site file: hub, Slurm, single-user and the deploy section."""
     return render_from(
         "hpchub_testbed",
@@ -79,6 +111,7 @@ def site_text(layout: Layout, proxy_bin: str, jupyter_node: str) -> str:
         course_member=layout.users[0],
         scraper=scraper.SCRAPER,
         scraper_token_file=str(scraper.token_file(layout)),
+        database=database,
     )
 
 

@@ -25,6 +25,7 @@ class Layout:
     https_port: int = 8443
     http_port: int = 8080
     name: str = ""
+    db: str = "sqlite"
     repo: Path = field(default_factory=lambda: Path(__file__).resolve().parents[2])
 
     @property
@@ -40,7 +41,8 @@ class Layout:
 
     @property
     def env(self) -> Path:
-        return self.prefix / "env"
+        """singleuser.prefix: the link to the current release (hpchub.deploy.releases)."""
+        return self.prefix / "current"
 
     @property
     def run(self) -> Path:
@@ -110,8 +112,11 @@ def from_environ(environ: dict[str, str] | None = None) -> Layout:
     """
     env = os.environ if environ is None else environ
     name = env.get("HPCHUB_TESTBED_NAME", "")
+    db = env.get("HPCHUB_TESTBED_DB", "sqlite")
+    if db not in ("sqlite", "postgresql"):
+        raise SystemExit(f"HPCHUB_TESTBED_DB must be sqlite or postgresql, not {db!r}")
     if not name:
-        return Layout()
+        return Layout(db=db)
     if not name.isalnum():
         raise SystemExit("HPCHUB_TESTBED_NAME must be letters and digits")
     base_text = env.get("HPCHUB_TESTBED_PORT_BASE", "8000")
@@ -125,6 +130,7 @@ def from_environ(environ: dict[str, str] | None = None) -> Layout:
         prefix=Path(f"/opt/hpchub-{name}"),
         etc=Path(f"/etc/hpchub-{name}"),
         name=name,
+        db=db,
         public_port=base,
         proxy_api_port=base + 1,
         hub_port=base + 81,

@@ -46,16 +46,19 @@ def alice_tmp():
 
 
 def test_software_installs_as_a_normal_user(alice_tmp):
-    prefix = alice_tmp / "env"
+    root = alice_tmp / "sw"
     r = subprocess.run(
-        ["runuser", "-u", "alice", "--", HPCHUB, "install", "--software", "--prefix", str(prefix),
+        ["runuser", "-u", "alice", "--", HPCHUB, "install", "--software", "--prefix", str(root),
          "--python", "/usr/bin/python3", "--from", str(REPO)],
         capture_output=True, text=True, timeout=900, cwd="/",
     )  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
     alice = pwd.getpwnam("alice").pw_uid
-    assert prefix.stat().st_uid == alice
-    assert list(writable_by_others(prefix)) == []
+    prefix = root / "current"  # singleuser.prefix: the link to the checked release
+    first = os.readlink(prefix)
+    assert first.startswith("releases/")
+    assert prefix.resolve().stat().st_uid == alice
+    assert list(writable_by_others(root)) == []
     # Everyone can run it (the servers run from it on the compute nodes), nobody else can change it.
     bob = subprocess.run(
         ["runuser", "-u", "bob", "--", str(prefix / "bin/python"), "-c",
@@ -71,22 +74,31 @@ def test_software_installs_as_a_normal_user(alice_tmp):
     assert tamper.returncode != 0
     record = json.loads((prefix / ".hpchub-software.json").read_text())
     assert record["installed_by"] == alice and record["python"] == "/usr/bin/python3"
-    # Running it again upgrades in place.
+    # Running it again builds a second release beside the first and switches to it.
     again = subprocess.run(
         ["runuser", "-u", "alice", "--", HPCHUB, "install", "--software", "--prefix", str(prefix),
          "--from", str(REPO)],
         capture_output=True, text=True, timeout=900, cwd="/",
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
+    assert os.readlink(root / "previous") == first != os.readlink(prefix)
 
 
-def test_software_refuses_a_folder_it_did_not_make(alice_tmp):
-    (alice_tmp / "notes.txt").write_text("mine")
+def test_software_refuses_an_old_environment_or_a_root_others_may_write(alice_tmp):
+    (alice_tmp / "pyvenv.cfg").write_text("home = /usr/bin\n")  # an in-place environment
     r = subprocess.run(
         ["runuser", "-u", "alice", "--", HPCHUB, "install", "--software", "--prefix", str(alice_tmp)],
         capture_output=True, text=True, cwd="/",
     )  # fmt: skip
-    assert r.returncode == 1 and "is not a Python environment" in r.stderr
+    assert r.returncode == 1 and "set singleuser.prefix to NEW/current" in r.stderr
+    (alice_tmp / "pyvenv.cfg").unlink()
+    os.chmod(alice_tmp, 0o777)  # noqa: S103 - the attack: anyone could swap a release
+    r = subprocess.run(
+        ["runuser", "-u", "alice", "--", HPCHUB, "install", "--software", "--prefix", str(alice_tmp)],
+        capture_output=True, text=True, cwd="/",
+    )  # fmt: skip
+    assert r.returncode == 1 and "writable by no one else" in r.stderr
+    assert not (alice_tmp / "releases").exists()
 
 
 # -- memory above the request, while the node has it ------------------------------------------

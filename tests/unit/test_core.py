@@ -11,6 +11,7 @@ import pytest
 from hpchub.core.files import (
     LockBusy,
     UnsafePath,
+    atomic_symlink,
     atomic_write,
     file_lock,
     open_dir,
@@ -19,6 +20,7 @@ from hpchub.core.files import (
     sha256_fd,
 )
 from hpchub.core.names import check_name, is_name, is_unix_name, user_name
+from hpchub.core.privileges import AsUserError, run_as
 from hpchub.core.text import printable
 
 
@@ -256,3 +258,32 @@ def test_event_line_never_carries_a_secret():
     # What is not a secret stays readable: job ids, paths, node names, ports.
     plain = event_line("up", job="4242", host="node-17", log="/home/alice/.hpchub/logs/j.log")
     assert HIDDEN not in plain
+
+
+def test_atomic_symlink_replaces_a_link_at_once_and_leaves_no_temporary(tmp_path):
+    atomic_symlink(tmp_path / "current", "releases/a")
+    atomic_symlink(tmp_path / "current", "releases/b")
+    assert os.readlink(tmp_path / "current") == "releases/b"
+    assert [p.name for p in tmp_path.iterdir()] == ["current"]
+
+
+def test_atomic_symlink_never_writes_through_a_linked_folder(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (tmp_path / "real").mkdir()
+    (shared / "planted").symlink_to(tmp_path / "real")
+    os.lchown(shared / "planted", 65534, 65534)
+    with pytest.raises(UnsafePath):
+        atomic_symlink(shared / "planted" / "current", "releases/a")
+    assert list((tmp_path / "real").iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can change its uid")
+def test_run_as_reads_with_the_users_rights_only(tmp_path):
+    secret = tmp_path / "root-only"
+    secret.write_text("root's")
+    secret.chmod(0o600)
+    assert run_as(65534, 65534, lambda: str(os.getuid()).encode()) == b"65534"
+    with pytest.raises(AsUserError, match="PermissionError"):
+        run_as(65534, 65534, secret.read_bytes)

@@ -65,7 +65,10 @@ def test_the_test_bed_site_file_validates(tmp_path):
     values["courses_dir"] = "/srv/tb/courses"
     values["scraper"] = "metrics-scraper"
     values["scraper_token_file"] = "/srv/tb/metrics-scraper.token"
-    site = parse_site_text(_testbed_template().render(**values))
+    pg = {"url": "postgresql://hpchub_x@127.0.0.1:5432/hpchub_x", "password_file": "/srv/tb/pw"}
+    with_pg = parse_site_text(_testbed_template().render(**values, database=pg))
+    assert with_pg.hub.database.url == pg["url"]  # HPCHUB_TESTBED_DB=postgresql
+    site = parse_site_text(_testbed_template().render(**values, database=None))
     assert site.custom.min_memory == 1  # the OOM-at-start test asks for less than a server needs
     # The benchmark adds a profile of 100M stand-in jobs to the test bed's site file.
     data = site.model_dump(mode="json")

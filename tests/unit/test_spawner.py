@@ -249,3 +249,20 @@ def test_the_callback_token_check(db, fake):
     sp.token_sha256 = token_digest(TOKEN)
     assert sp.owns_token(TOKEN)
     assert not sp.owns_token("someone-elses-token") and not sp.owns_token("")
+
+
+async def test_the_job_script_names_the_release_current_points_at_not_the_link(db, fake, tmp_path):
+    # A later upgrade switches `current`; this job must keep running from its own release.
+    release = tmp_path / "releases" / "1.0-a"
+    (release / "bin").mkdir(parents=True)
+    (tmp_path / "current").symlink_to("releases/1.0-a")
+    link_bin = tmp_path / "current" / "bin"
+    site = site_with(prefix=str(tmp_path / "current"))
+    sp = new_spawner(db, fake, site=site, cmd=[f"{link_bin}/hpchub-jupyterhub-singleuser"])
+    await started(sp, fake)
+    sbatch = next(c for c in fake.calls if c[-1] == "--parsable")
+    script = fake.stdin[fake.calls.index(sbatch)]
+    assert f"export PATH={release}/bin:" in script
+    assert f"exec {release}/bin/hpchub-singleuser " in script
+    assert f"{release}/bin/hpchub-jupyterhub-singleuser" in script
+    assert "/current/" not in script

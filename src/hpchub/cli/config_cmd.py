@@ -51,6 +51,13 @@ def report(err: SiteConfigError) -> None:
         print(f"  - {problem}", file=sys.stderr)
 
 
+def load_paths(args):
+    """The deployment's paths from the site file (an invalid one is reported by main)."""
+    from ..deploy.paths import DeployPaths
+
+    return DeployPaths(load_site(args.config), site_path(args.config).absolute())
+
+
 def _slurm_nodes(site: SiteConfig) -> int | None:
     """How many nodes Slurm has (None when sinfo cannot say: that check is then skipped)."""
     from ..slurm.client import SlurmClient, SlurmError

@@ -8,7 +8,8 @@ from pathlib import Path
 from ..config.loader import load_site, site_path
 from ..deploy.install import Installer, InstallError
 from ..deploy.paths import DeployPaths
-from ..deploy.software import SoftwareError, install_software
+from ..deploy.releases import install_release
+from ..deploy.software import SoftwareError
 
 
 def register(sub) -> None:
@@ -26,9 +27,15 @@ def register(sub) -> None:
     sw.add_argument(
         "--software",
         action="store_true",
-        help="install the hub's Python environment into --prefix instead of system files",
+        help="build and check a new release of the hub's software under --prefix, then make it "
+        "current",
     )
-    sw.add_argument("--prefix", metavar="DIR", help="where the environment goes (with --software)")
+    sw.add_argument(
+        "--prefix",
+        metavar="DIR",
+        help="the software root (holds releases/ and the current link; singleuser.prefix is "
+        "DIR/current, which is also accepted here)",
+    )
     sw.add_argument(
         "--python", metavar="PYTHON", help="the Python to build it from (default /usr/bin/python3)"
     )
@@ -79,7 +86,7 @@ def _software(args) -> int:
         print("hpchub install --software: --prefix DIR is required", file=sys.stderr)
         return 2
     try:
-        install_software(
+        install_release(
             Path(args.prefix),
             python=args.python,
             source=args.source,

@@ -14,15 +14,26 @@ from pathlib import Path
 from .. import __version__
 from ..config.loader import SiteConfigError
 from . import (
+    backup_cmd,
     config_cmd,
     course_cmd,
     doctor_cmd,
     install_cmd,
     kernels_cmd,
+    release_cmd,
     render_cmd,
 )
 
-GROUPS = (config_cmd, kernels_cmd, course_cmd, render_cmd, install_cmd, doctor_cmd)
+GROUPS = (
+    config_cmd,
+    kernels_cmd,
+    course_cmd,
+    render_cmd,
+    install_cmd,
+    release_cmd,
+    backup_cmd,
+    doctor_cmd,
+)
 
 EXIT_CODES = """\
 exit codes:

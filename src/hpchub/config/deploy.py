@@ -24,6 +24,7 @@ from pydantic import (
 from ..core.names import DEFAULT_USER_PATTERN
 from .base import Strict, safe_path, text_matching
 from .names import SlurmName, UnixName
+from .secretrefs import refuse_inline_secrets
 from .units import duration
 
 SafePath = Annotated[Path, safe_path(r"A-Za-z0-9_./+@:-", "_ . / + @ : -")]
@@ -115,11 +116,19 @@ class WebGate(Strict):
         default_factory=list,
         description="Apache modules the gate needs, enabled at install (e.g. [shib]).",
     )
-    directives: list[ApacheLine] = Field(
+    directives: Annotated[list[ApacheLine], AfterValidator(refuse_inline_secrets)] = Field(
         default_factory=list,
         description=(
             "Apache directives that set up the gate, one per line "
-            "(e.g. ['AuthType shibboleth', 'ShibRequestSetting requireSession 1'])."
+            "(e.g. ['AuthType shibboleth', 'ShibRequestSetting requireSession 1']). "
+            "Never a secret: see include_files."
+        ),
+    )
+    include_files: list[SafePath] = Field(
+        default_factory=list,
+        description=(
+            "Files of Apache directives that carry secrets (OIDCClientSecret, "
+            "OIDCCryptoPassphrase...), mode 640 root:www-data; the virtual host Includes them."
         ),
     )
     require: ApacheLine = Field(

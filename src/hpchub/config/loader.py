@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from .base import Problems, pattern_words
 from .models import SiteConfig
 from .reference import nested_model
+from .secretrefs import redacted
 from .yamlfile import Document, Mark, YamlError, parse_yaml
 
 DEFAULT_PATH = Path("/etc/hpchub/hpchub.yaml")
@@ -79,6 +80,8 @@ def _unknown(loc: Loc, model: type[BaseModel] | None, hint: str) -> str:
 
 
 def _shown(given: object) -> str:
+    if isinstance(given, str):
+        return repr(redacted(given))
     return repr(given) if not isinstance(given, dict | list) else type(given).__name__
 
 

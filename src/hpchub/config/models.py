@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from .base import HttpUrl, ProblemList, Strict, check_sbatch_option, described
 from .courses import Course, check_course_profiles, check_course_sources, check_unique_courses
 from .culling import CullingSettings
+from .database import DatabaseSettings
 from .deploy import DeploySettings
 from .kernels import ExtensionSettings, KernelSettings
 from .monitoring import MonitoringSettings
@@ -91,6 +92,9 @@ class HubSettings(Strict):
         ),
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    database: DatabaseSettings | None = Field(
+        None, description="PostgreSQL instead of SQLite in data_dir (password by reference)."
+    )
 
     @model_validator(mode="after")
     def _someone_may_log_in(self) -> HubSettings:
@@ -180,8 +184,11 @@ class SingleUserSettings(Strict):
     """The environment that runs users' Jupyter servers inside their jobs."""
 
     prefix: Path = Field(
-        Path("/opt/hpchub/env"),
-        description="Python environment with jupyterlab and hpchub; root-owned, world-readable.",
+        Path("/opt/hpchub/current"),
+        description=(
+            "The hub's software: ROOT/current, the link to the release `hpchub install "
+            "--software --prefix ROOT` made current (jobs use the release it resolves to)."
+        ),
     )
     default_url: str = Field(
         "/lab",

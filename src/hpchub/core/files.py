@@ -219,14 +219,21 @@ def _write_in(dfd: int, name: str, data: str | bytes, mode: int, uid: int, gid: 
     # mkstemp needs a path: the folder's own descriptor stands for it through /proc.
     fd, tmp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=f"/proc/self/fd/{dfd}")
     tmp = os.path.basename(tmp_path)
+    with _renamed_over(dfd, tmp, name), os.fdopen(fd, "wb") as out:
+        out.write(raw)
+        out.flush()
+        if (uid, gid) != (-1, -1):
+            os.fchown(out.fileno(), uid, gid)
+        os.fchmod(out.fileno(), mode)
+        os.fsync(out.fileno())
+
+
+@contextlib.contextmanager
+def _renamed_over(dfd: int, tmp: str, name: str) -> Iterator[None]:
+    """Prepare ``tmp`` in the block; then rename it over ``name`` (both in the folder
+    ``dfd``) and sync the folder, or remove ``tmp`` if anything failed."""
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(raw)
-            out.flush()
-            if (uid, gid) != (-1, -1):
-                os.fchown(out.fileno(), uid, gid)
-            os.fchmod(out.fileno(), mode)
-            os.fsync(out.fileno())
+        yield
         os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -234,6 +241,25 @@ def _write_in(dfd: int, name: str, data: str | bytes, mode: int, uid: int, gid: 
         raise
     with contextlib.suppress(OSError):
         os.fsync(dfd)
+
+
+def atomic_symlink(path: str | os.PathLike, target: str) -> None:
+    """Point the link ``path`` at ``target`` at once: a uniquely named new link in the same
+    folder, renamed over ``path`` (readers see the old target or the new, never neither).
+    The folder is opened without following a link planted by an untrusted user."""
+    p = Path(os.path.abspath(path))
+    with opened_dir(p.parent) as dfd:
+        for _ in range(100):
+            tmp = f".{p.name}.{os.urandom(6).hex()}.tmp"
+            try:
+                os.symlink(target, tmp, dir_fd=dfd)
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise FileExistsError(f"no free temporary name beside {p}")
+        with _renamed_over(dfd, tmp, p.name):
+            pass
 
 
 def sha256_fd(fd: int, chunk: int = 1024 * 1024) -> str:

@@ -72,6 +72,10 @@ class DeployPaths:
     proxy_env = _below(lambda p: p.data_dir, "proxy.env")
     frontend_secret = _below(lambda p: p.data_dir, "frontend-secret")
 
+    # The hub's SQLite database (JupyterHub's db_url names it).
+    hub_db = _below(lambda p: p.data_dir, "jupyterhub.sqlite")
+    # Cancels the monitor still owes Slurm (they survive hub restarts).
+    pending_cancels = _below(lambda p: p.data_dir, "pending-cancels.json")
     hub_log = _below(lambda p: p.deploy.log_dir, "hub.log")
     proxy_log = _below(lambda p: p.deploy.log_dir, "proxy.log")
 

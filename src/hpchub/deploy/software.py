@@ -142,7 +142,9 @@ def install_software(
             req = _requirement(source, Path(tmp))
             constraints = constraints_file(Path(tmp))
             log(f"installing {req} within {constraints} (this takes a minute)")
-            pip = [str(prefix / "bin" / "python"), "-m", "pip", "install", "-q"]
+            # --upgrade: what is already there (a reused environment) moves to the newest
+            # versions the constraints allow, security fixes included.
+            pip = [str(prefix / "bin" / "python"), "-m", "pip", "install", "-q", "--upgrade"]
             _run(run, [*pip, "-c", str(constraints), req])
         record = {
             "hpchub": __version__,

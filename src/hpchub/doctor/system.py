@@ -13,6 +13,7 @@ from ..deploy.render import sudo_commands
 from ..slurm.client import SlurmError
 from . import tls
 from .deployment import Deployment
+from .exposed import exposed_secrets
 from .findings import Finding, all_ok, error, info, run_checks
 from .gate import check_gate_bypass
 from .hubfiles import check_installed_files, check_secrets, check_singleuser_env, check_user_config
@@ -84,6 +85,7 @@ SYSTEM_CHECKS: tuple[Callable[[Deployment], list[Finding]], ...] = (
     check_slurm,
     check_sudo,
     check_secrets,
+    exposed_secrets,
     check_singleuser_env,
     check_user_config,
     check_services,

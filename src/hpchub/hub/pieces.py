@@ -12,6 +12,7 @@ from traitlets.config import Config
 
 from ..config.models import SiteConfig
 from ..culling.service import activity_environment
+from ..deploy.database import db_url
 from ..kernels.extensions import job_environment
 
 HUB_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "hub"
@@ -24,7 +25,8 @@ def hub_piece(site: SiteConfig) -> Config:
     c.JupyterHub.hub_bind_url = hub.hub_bind_url
     if hub.hub_connect_url:
         c.JupyterHub.hub_connect_url = hub.hub_connect_url
-    c.JupyterHub.db_url = f"sqlite:///{hub.data_dir / 'jupyterhub.sqlite'}"
+    if hub.database is None:  # PostgreSQL: deploy.database.database_piece
+        c.JupyterHub.db_url = db_url(site)
     c.JupyterHub.cookie_secret_file = str(hub.data_dir / "jupyterhub_cookie_secret")
     c.JupyterHub.log_level = hub.log_level
     # Our page templates (home page notes) extend JupyterHub's own.

@@ -13,6 +13,7 @@ from ..config.loader import load_site, site_path
 from ..config.models import SiteConfig
 from ..courses.hubconfig import courses_piece
 from ..culling.hubconfig import culling_piece
+from ..deploy.database import database_piece
 from ..deploy.hubconfig import deploy_piece
 from ..metrics.hubconfig import metrics_piece
 from ..spawner.callback import callback_piece
@@ -31,6 +32,7 @@ def site_config(site: SiteConfig, site_file: str | None = None) -> Config:
             servers_piece(site),
             culling_piece(site, site_file),
             deploy_piece(site),
+            database_piece(site),
             callback_piece(),
             courses_piece(site),
             metrics_piece(site),

@@ -6,6 +6,8 @@ pure (the job description that the job script is rendered from).
 
 from __future__ import annotations
 
+import os
+
 from ..core.accounts import home_of
 from ..resources.request import ResourceRequest
 from ..slurm.jobscript import JobRequest
@@ -24,6 +26,17 @@ def sbatch_lines(req: ResourceRequest, site_args) -> tuple[str, ...]:
         if value:
             lines.append(f"--{name}={value}")
     return (*lines, *req.extra_sbatch_args, *site_args)
+
+
+def _pinned(link: str, real: str):
+    """A function that rewrites paths below ``link`` (the `current` link) to below ``real``."""
+
+    def pin(text: str) -> str:
+        if text == link:
+            return real
+        return text.replace(link + "/", real + "/")
+
+    return pin
 
 
 class JobMixin:
@@ -47,6 +60,10 @@ class JobMixin:
         """The typed job description for this spawner and request."""
         home = self._home()
         lo, hi = self.port_range
+        # The release `current` names now: a later upgrade or rollback switches the link, and
+        # this job keeps running (and starting kernels and tools) from the files it started with.
+        link = self.prefix_bin.removesuffix("/bin")
+        pin = _pinned(link, os.path.realpath(link))
         return JobRequest(
             user=self.user.name,
             server_name=self.name or "",
@@ -56,14 +73,14 @@ class JobMixin:
             time_seconds=req.time_seconds,
             log_dir=self.log_folder(home),
             workdir=home,
-            prefix_bin=self.prefix_bin,
+            prefix_bin=pin(self.prefix_bin),
             port_low=lo,
             port_high=hi,
             extra_sbatch_lines=sbatch_lines(req, self.site.slurm.extra_sbatch_args),
-            environment=tuple(sorted(self.job_environment.items())),
+            environment=tuple(sorted((k, pin(v)) for k, v in self.job_environment.items())),
             server_args=tuple(self.get_args()),
             hub_name=self.hub_name,
-            server_cmd=tuple(self.cmd),
+            server_cmd=tuple(pin(a) for a in self.cmd),
         )
 
     async def _as_user(self, *args: str) -> str | None:
