@@ -82,12 +82,22 @@ def test_course_profiles_go_first_for_members_and_vanish_for_others():
     assert arrange_profiles(["small"], site, "alice", {"pyintro"}, DAY) == ["small"]
 
 
-def test_today_is_replaceable():
-    membership.set_today(lambda: DAY)
+def on_day(day: dt.date):
+    """Set the one clock to noon of ``day`` (undo with clock.set_clock(None))."""
+    from hpchub.core import clock
+
+    noon = dt.datetime.combine(day, dt.time(12)).timestamp()
+    clock.set_clock(lambda: noon)
+
+
+def test_today_comes_from_the_one_clock():
+    from hpchub.core import clock
+
+    on_day(DAY)
     try:
         assert membership.today() == DAY
     finally:
-        membership.set_today(None)
+        clock.set_clock(None)
     assert membership.today() == dt.date.today()
 
 
@@ -218,12 +228,12 @@ def test_arrange_profiles_composes_with_the_forms_catalog():
     # How the spawn form and the submit path use it: the catalog's visible profiles, reordered.
     from operator import attrgetter
 
+    from hpchub.core import clock
     from hpchub.resources.catalog import Catalog
-    from hpchub.resources.membership import set_today
 
     site = _site()
     catalog = Catalog.from_site(site)
-    set_today(lambda: DAY)
+    on_day(DAY)
     try:
         for user, groups, expected in (
             ("alice", {"pyintro"}, ["py-lab", "small"]),
@@ -237,4 +247,4 @@ def test_arrange_profiles_composes_with_the_forms_catalog():
             assert [p.key for p in arranged] == expected
         assert "py-lab" in catalog.course_labels("alice", {"pyintro"})
     finally:
-        set_today(None)
+        clock.set_clock(None)

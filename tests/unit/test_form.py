@@ -62,19 +62,19 @@ def test_prefill_previous_and_escape():
 
 
 def test_course_profile_first_with_badge():
+    from hpchub.core import clock
     from hpchub.resources.catalog import Catalog
-    from hpchub.resources.membership import set_today
 
-    from .test_course_hub import DAY, _site
+    from .test_course_hub import DAY, _site, on_day
 
     catalog = Catalog.from_site(_site())
-    set_today(lambda: DAY)
+    on_day(DAY)
     try:
         labels = catalog.course_labels("alice", {"pyintro"})
         html = render_form(catalog, "alice", {"pyintro"}, SNAP, course_labels=labels)
         others = render_form(catalog, "mallory", set(), SNAP)
     finally:
-        set_today(None)
+        clock.set_clock(None)
     assert html.index('value="py-lab"') < html.index('value="small"')
     assert f'<span class="course-badge">{labels["py-lab"]}</span>' in html
     assert 'value="py-lab"' not in others

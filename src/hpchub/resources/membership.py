@@ -12,24 +12,18 @@ import pwd
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
+from ..core import clock
+
 if TYPE_CHECKING:
     from ..config.courses import Course
     from ..config.models import SiteConfig
 
 T = TypeVar("T")
 
-_today: Callable[[], dt.date] = dt.date.today
-
 
 def today() -> dt.date:
-    """The current date, from one replaceable place (tests move it instead of waiting)."""
-    return _today()
-
-
-def set_today(fn: Callable[[], dt.date] | None) -> None:
-    """Replace the date source (tests); None restores the real one."""
-    global _today
-    _today = fn or dt.date.today
+    """The current local date, from the one clock (tests move it instead of waiting)."""
+    return dt.date.fromtimestamp(clock.now())
 
 
 def unix_groups(username: str) -> frozenset[str]:
