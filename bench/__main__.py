@@ -96,6 +96,10 @@ def log(msg: str) -> None:
     print(f"[{dt.datetime.now():%H:%M:%S}] {msg}", flush=True)
 
 
+# The real server each spawner runs: hpchub's adopts the socket its launcher holds.
+REAL_SERVER = {"hpchub": "hpchub-jupyterhub-singleuser", "batchspawner": "jupyterhub-singleuser"}
+
+
 class Bench:
     """One run: the testbed, the tokens, and the phases' configuration."""
 
@@ -135,7 +139,8 @@ class Bench:
                 "JUPYTERHUB_ACTIVITY_INTERVAL": str(defaults.activity_interval),
                 "HPCHUB_BUSY_CHECK": str(defaults.busy_check),
             },
-            cmd=[str(self.env_bin / "jupyterhub-singleuser")]
+            # hpchub's launcher holds the port and hands it to the server, which adopts it.
+            cmd=[str(self.env_bin / REAL_SERVER[variant])]
             if server == "real"
             else [str(self.paths.standin)],
             partition=",".join(PARTITIONS),

@@ -23,7 +23,7 @@ from hpchub.core.templates import render_from
 from hpchub.deploy import render
 from hpchub.deploy.checks import check_sudoers
 from hpchub.deploy.paths import DeployPaths
-from hpchub_testbed import cluster, hub, procs, services, system
+from hpchub_testbed import cluster, hub, procs, scraper, services, system
 from hpchub_testbed.layout import Layout
 
 from .procstat import children_of
@@ -149,6 +149,7 @@ def write_config_d(paths: BenchPaths, **values) -> None:
 
 def _hub_data_owner(layout: Layout, user: str) -> None:
     subprocess.run(["chown", "-R", f"{user}:{user}", str(layout.hub_data)], check=True)
+    scraper.ensure_token(layout, user)  # the hub reads the metrics scraper's token at start
     for f in ("hub.log",):
         p = layout.logs / f
         if p.exists():

@@ -17,6 +17,7 @@ from pathlib import Path
 import requests
 
 from hpchub.singleuser.launch import answers
+from hpchub.singleuser.listen import LISTEN_FD_ENV
 
 from . import slurmq
 from .hubapi import Hub, SpawnTiming
@@ -94,8 +95,13 @@ def _fmt(t: SpawnTiming) -> str:
 
 
 # -- the floor ------------------------------------------------------------------------
-def _server_pid(user: str, exe: str) -> int | None:
-    """The jupyterhub-singleuser process of ``user`` (the benchmark's own user)."""
+# The server processes the hub may be running for a user: hpchub's (it adopts the socket its
+# launcher holds, from the job's resolved release) or the stock one (batchspawner's).
+SERVER_NAMES = frozenset({"hpchub-jupyterhub-singleuser", "jupyterhub-singleuser"})
+
+
+def _server_pid(user: str) -> int | None:
+    """The running single-user server of ``user`` (the benchmark's own user)."""
     uid = pwd.getpwnam(user).pw_uid
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -106,18 +112,20 @@ def _server_pid(user: str, exe: str) -> int | None:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if len(argv) > 1 and argv[1].decode(errors="replace") == exe:
+        if len(argv) > 1 and os.path.basename(argv[1].decode(errors="replace")) in SERVER_NAMES:
             return int(entry.name)
     return None
 
 
-def job_environment(user: str, exe: str) -> dict[str, str]:
-    """The environment of ``user``'s running server: exactly what its Slurm job gave it."""
-    pid = _server_pid(user, exe)
+def job_environment(user: str) -> dict[str, str]:
+    """The environment of ``user``'s running server: exactly what its Slurm job gave it (but
+    the launcher's socket, which the direct start does not have)."""
+    pid = _server_pid(user)
     if pid is None:
-        raise RuntimeError(f"no running {exe} of {user}")
+        raise RuntimeError(f"no running single-user server of {user}")
     raw = Path(f"/proc/{pid}/environ").read_bytes()
     env = dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+    env.pop(LISTEN_FD_ENV, None)
     return env
 
 
@@ -141,7 +149,7 @@ def floor_once(
     for the same user, so the direct start does the same work: it talks to the same hub with
     a valid token. It goes in the process environment, never on a command line.
     """
-    env = job_environment(user, exe)
+    env = job_environment(user)
     pw = pwd.getpwnam(user)
     port = _free_port(*port_range)
     run_env = {**env, "JUPYTERHUB_SERVICE_URL": f"http://0.0.0.0:{port}{_prefix(env)}"}

@@ -4,8 +4,9 @@
 It answers every path below the server's prefix with 200 (``api/status`` with a small JSON
 body, as Jupyter Server does) and nothing else. It takes its port the way the real server
 does: from ``JUPYTERHUB_SERVICE_URL`` (set by hpchub-singleuser and by
-batchspawner-singleuser), or from ``--port=N``. Other arguments are ignored. Standard
-library only, so it starts in tens of milliseconds and holds a few MB.
+batchspawner-singleuser), or from ``--port=N``. Other arguments are ignored. The standard
+library and hpchub's socket adoption only, so it starts in tens of milliseconds and holds a
+few MB. Under hpchub it serves on the socket its launcher holds (HPCHUB_LISTEN_FD).
 
 It checks no token: it serves nothing but these fixed answers.
 """
@@ -18,6 +19,8 @@ import sys
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
+
+from hpchub.singleuser.listen import LISTEN_FD_ENV, adopt
 
 
 def port_and_prefix(argv: list[str], environ: dict[str, str]) -> tuple[int, str]:
@@ -62,11 +65,24 @@ def make_handler(prefix: str, started: str) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def serve(port: int, handler) -> ThreadingHTTPServer:
+    """The server on the socket hpchub's launcher holds and passed (HPCHUB_LISTEN_FD), as the
+    real server adopts it; on ``port`` itself under batchspawner."""
+    fd = os.environ.get(LISTEN_FD_ENV)
+    if not fd:
+        return ThreadingHTTPServer(("0.0.0.0", port), handler)  # noqa: S104
+    server = ThreadingHTTPServer(("0.0.0.0", port), handler, bind_and_activate=False)  # noqa: S104
+    server.socket.close()
+    server.socket = adopt(fd)
+    server.socket.setblocking(True)
+    return server
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     port, prefix = port_and_prefix(argv, dict(os.environ))
     started = datetime.now(UTC).isoformat()
-    server = ThreadingHTTPServer(("0.0.0.0", port), make_handler(prefix, started))  # noqa: S104
+    server = serve(port, make_handler(prefix, started))
     print(f"standin: serving {prefix} on port {port}", flush=True)
     server.serve_forever()
 

@@ -152,3 +152,24 @@ def test_breakdown_of_a_lone_spawn(tmp_path):
     assert b["launch_and_jupyter"]["p50"] == pytest.approx(5.387, abs=1e-3)
     assert b["report"]["p50"] == pytest.approx(0.165, abs=1e-3)
     assert b["route"]["p50"] == pytest.approx(0.060, abs=1e-3)
+
+
+def test_standin_serves_on_the_socket_hpchubs_launcher_holds(monkeypatch):
+    """Under hpchub the launcher holds the port; the stand-in adopts it, as the real server does."""
+    import socket
+    import threading
+    import urllib.request
+
+    from bench.standin import make_handler, serve
+
+    held = socket.create_server(("127.0.0.1", 0))
+    port = held.getsockname()[1]
+    monkeypatch.setenv("HPCHUB_LISTEN_FD", str(held.detach()))  # the stand-in owns it now
+    server = serve(port, make_handler("/user/a/", "now"))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/user/a/api/status") as r:  # noqa: S310
+            assert r.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
