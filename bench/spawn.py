@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import random
@@ -16,7 +17,6 @@ from pathlib import Path
 
 import requests
 
-from hpchub.singleuser.launch import answers
 from hpchub.singleuser.listen import LISTEN_FD_ENV
 
 from . import slurmq
@@ -95,6 +95,21 @@ def _fmt(t: SpawnTiming) -> str:
 
 
 # -- the floor ------------------------------------------------------------------------
+def answers(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:``port`` (a cheap first sign).
+
+    The probe connects *from* 127.0.0.2: to a port in the ephemeral range on which nothing
+    listens yet, a connection from 127.0.0.1 can be given that very port as its source and
+    connect to itself (a TCP self-connect), which then holds the port the server wants.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(1)
+        # Without 127.0.0.0/8 beyond .1 (rare), a self-connect is merely unlikely.
+        with contextlib.suppress(OSError):
+            s.bind(("127.0.0.2", 0))
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 # The server processes the hub may be running for a user: hpchub's (it adopts the socket its
 # launcher holds, from the job's resolved release) or the stock one (batchspawner's).
 SERVER_NAMES = frozenset({"hpchub-jupyterhub-singleuser", "jupyterhub-singleuser"})

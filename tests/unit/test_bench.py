@@ -173,3 +173,16 @@ def test_standin_serves_on_the_socket_hpchubs_launcher_holds(monkeypatch):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_answers_probes_from_another_loopback_address():
+    import socket
+
+    from bench.spawn import answers
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        assert not answers(port)
+        s.listen()
+        assert answers(port)

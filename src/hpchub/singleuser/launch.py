@@ -57,21 +57,6 @@ def tell_hub(api_url: str, token: str, message: dict, deadline_s: float = 120) -
         delay = min(delay * 2, 10)
 
 
-def answers(port: int) -> bool:
-    """Whether something accepts connections on 127.0.0.1:``port`` (a cheap first sign).
-
-    The probe connects *from* 127.0.0.2: to a port in the ephemeral range on which nothing
-    listens yet, a connection from 127.0.0.1 can be given that very port as its source and
-    connect to itself (a TCP self-connect), which then holds the port the server wants.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(1)
-        # Without 127.0.0.0/8 beyond .1 (rare), a self-connect is merely unlikely.
-        with contextlib.suppress(OSError):
-            s.bind(("127.0.0.2", 0))
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 def exhausted_message(low: int, high: int, tables: list[str] | None = None) -> str:
     """Why no port of the range is free, for the job log's last lines (the hub shows them)."""
     held = by_user(listeners(read_tables() if tables is None else tables, low, high))
