@@ -8,7 +8,18 @@ import sys
 
 from hpchub.deploy.paths import DeployPaths
 
-from . import cluster, courses, database, hub, ownership, scraper, system, testmodules, web
+from . import (
+    cluster,
+    courses,
+    database,
+    hub,
+    hubhost,
+    ownership,
+    scraper,
+    system,
+    testmodules,
+    web,
+)
 from .layout import Layout
 
 
@@ -48,6 +59,9 @@ def up(layout: Layout, log=print) -> dict:
     site = hub.load_site_text(text, layout.site_file)
     changed = cluster.write_config(layout, facts, enforcement, site)
     cluster.start_daemons(layout, facts, restart=changed, log=log)
+    hubhost.ensure(layout, site, log=log)
+    web.ensure_instance(layout, log=log)
+    web.leave_shared_apache(layout, log=log)
     system.ensure_hub_user(layout)
     scraper.ensure_token(layout)
     passwords = system.ensure_demo_users(layout, log=log)
@@ -75,11 +89,14 @@ def up(layout: Layout, log=print) -> dict:
 
 
 def down(layout: Layout, log=print) -> None:
-    """Stop every process the testbed started (hub, proxy, Slurm daemons, munge)."""
+    """Stop every process the testbed started (hub, proxy, Apache, Slurm daemons, munge) and
+    remove the hub's host (its namespace, link and firewall)."""
     _need_root()
     _need_own_machine(layout)
     hub.stop_services(layout, log=log)
-    web.disable_site(layout, log=log)
+    web.stop_apache(layout, log=log)
+    web.leave_shared_apache(layout, log=log)
+    hubhost.remove(layout, log=log)
     if layout.name:
         # A named testbed shares the cluster with the main one: leave Slurm running.
         return
@@ -89,7 +106,12 @@ def down(layout: Layout, log=print) -> None:
 
 
 def status(layout: Layout) -> dict:
-    return {**cluster.status(layout), **hub.status(layout), "apache": web.site_answers(layout)}
+    return {
+        **cluster.status(layout),
+        **hubhost.status(layout),
+        **hub.status(layout),
+        "apache": web.site_answers(layout),
+    }
 
 
 def info(layout: Layout) -> dict:
@@ -102,7 +124,18 @@ def info(layout: Layout) -> dict:
         "site_file": str(layout.site_file),
         "partitions": [*cluster.JUPYTER_PARTITIONS, "batch"],
         "nodes": {"jupyter": cluster.node_facts().name, "batch": cluster.BATCH_NODE},
+        # The hub's own host: the proxy's ports answer only there (run with hub_exec).
+        "hub_netns": str(layout.hub_netns_path),
+        "hub_exec": hubhost.inside(layout),
+        "hub_addr": layout.hub_addr,
+        "machine_addr": layout.machine_addr,
+        "hub_api_url": layout.hub_api_url,
+        "public_url_inside": layout.public_url_inside,
         "proxy_api_url": f"http://127.0.0.1:{layout.proxy_api_port}",
+        "apachectl": str(layout.apachectl),
+        "apache_confdir": str(layout.apache_confdir),
+        "apache_logs": str(web.log_dir(layout)),
+        "firewall_table": layout.firewall_table,
         "default_partition": "jupyter-short",
         "users": [{"name": u, "password": passwords.get(u)} for u in layout.users],
         "outsider": {"name": layout.outsider, "password": passwords.get(layout.outsider)},
@@ -112,7 +145,7 @@ def info(layout: Layout) -> dict:
         "logs": str(layout.logs),
         "memory_enforcement": cluster.status(layout)["memory_enforcement"],
         "https_url": layout.https_url,
-        "http_url": f"http://localhost:{layout.http_port}",
+        "http_url": layout.http_url,
         "tls_cert": str(layout.tls_dir / "cert.pem"),
         "proxy_token_file": str(layout.hub_data / "proxy.env"),
         "memory_factor": _memory_factor(layout),
@@ -145,7 +178,7 @@ def print_info(layout: Layout, as_json: bool) -> int:
         json.dump(data, sys.stdout, indent=2)
         print()
     else:
-        print(f"hub:   {data['hub_url']} (and {data['https_url']} through Apache)")
+        print(f"hub:   {data['hub_url']} (Apache on the hub's host {layout.hub_netns})")
         for u in data["users"]:
             print(f"login: {u['name']} / {u['password']}")
         print(f"site file: {data['site_file']}")

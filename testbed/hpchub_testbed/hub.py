@@ -16,7 +16,7 @@ from hpchub.deploy.paths import DeployPaths
 from hpchub.deploy.releases import ReleaseRoot, install_release
 from hpchub.deploy.upgrade import HubControl
 
-from . import procs, scraper, services, testmodules
+from . import hubhost, procs, scraper, services, testmodules
 from .cluster import BATCH_NODE, CONTROLLER_ADDR
 from .courses import courses_dir
 from .layout import Layout
@@ -69,8 +69,8 @@ def hub_control(layout: Layout, site: SiteConfig) -> HubControl:
     paths = DeployPaths(site, layout.site_file)
 
     def start() -> None:
-        services.start_unit("hub", paths.hub_unit, layout.run)
-        procs.wait_for(lambda: _answers(f"{layout.hub_url}/hub/login"), 120, "the hub")
+        services.start_unit("hub", paths.hub_unit, layout.run, netns=layout.hub_netns_path)
+        procs.wait_for(lambda: hub_answers(layout), 120, "the hub")
 
     return HubControl(stop=lambda: procs.stop("hub", layout.run), start=start)
 
@@ -84,6 +84,10 @@ def site_text(
         "hpchub.yaml.j2",
         public_port=layout.public_port,
         hub_port=layout.hub_port,
+        hub_addr=layout.hub_addr,
+        machine_addr=layout.machine_addr,
+        apachectl=str(layout.apachectl),
+        apache_confdir=str(layout.apache_confdir),
         proxy_api_port=layout.proxy_api_port,
         group=layout.group,
         hub_data=str(layout.hub_data),
@@ -150,6 +154,11 @@ def install_system(layout: Layout, site: SiteConfig, log=print) -> Report:
     return Installer(paths, log=lambda m: log(f"install: {m}")).install()
 
 
+def hub_answers(layout: Layout) -> bool:
+    """Whether the hub answers on its own port, where the nodes reach it."""
+    return _answers(f"{layout.hub_api_url}/hub/api/")
+
+
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - loopback
@@ -163,19 +172,30 @@ def _answers(url: str) -> bool:
 def start_services(
     layout: Layout, site: SiteConfig, restart_hub: bool, restart_proxy: bool, log=print
 ) -> None:
-    """Proxy first (it outlives hub restarts), then the hub, each from its unit file."""
+    """Proxy first (it outlives hub restarts), then the hub, each from its unit file, both on
+    the hub's host (a process from before it existed is moved there by a restart)."""
     paths = DeployPaths(site, layout.site_file)
+    netns = layout.hub_netns_path
+    for name in ("proxy", "hub"):
+        pid = procs.read_pid(layout.run / f"{name}.pid")
+        if pid and not hubhost.runs_inside(layout, pid):
+            procs.stop(name, layout.run)
+            log(f"stopped the {name}: it ran outside the hub's host {layout.hub_netns}")
     if restart_proxy and procs.stop("proxy", layout.run):
         log("stopped the proxy (its unit changed)")
     if not procs.read_pid(layout.run / "proxy.pid"):
         log(f"starting configurable-http-proxy from {paths.proxy_unit.name}")
-        services.start_unit("proxy", paths.proxy_unit, layout.run)
+        services.start_unit("proxy", paths.proxy_unit, layout.run, netns=netns)
     if restart_hub and procs.stop("hub", layout.run):
         log("stopped the hub (its software or configuration changed)")
     if not procs.read_pid(layout.run / "hub.pid"):
         log(f"starting the hub from {paths.hub_unit.name}")
-        services.start_unit("hub", paths.hub_unit, layout.run)
-    procs.wait_for(lambda: _answers(f"{layout.hub_url}/hub/login"), 60, "the hub behind the proxy")
+        services.start_unit("hub", paths.hub_unit, layout.run, netns=netns)
+    procs.wait_for(
+        lambda: hubhost.answers(layout, f"{layout.public_url_inside}/hub/login"),
+        60,
+        "the hub behind the proxy",
+    )
 
 
 def stop_services(layout: Layout, log=print) -> None:
@@ -188,5 +208,5 @@ def status(layout: Layout) -> dict[str, object]:
     return {
         "proxy": bool(procs.read_pid(layout.run / "proxy.pid")),
         "hub": bool(procs.read_pid(layout.run / "hub.pid")),
-        "hub_answers": _answers(f"{layout.hub_url}/hub/login"),
+        "hub_answers": hub_answers(layout),
     }

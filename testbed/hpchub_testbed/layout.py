@@ -78,8 +78,69 @@ class Layout:
     def sudoers_file(self) -> Path:
         return Path("/etc/sudoers.d/hpchub" + (f"-{self.name}" if self.name else ""))
 
+    # -- the hub's own host: a network namespace, like a hub VM on the cluster network ----------
+
+    @property
+    def hub_net_index(self) -> int:
+        """K in the hub's link network 10.78.K.0/30 (from the ports, which differ per testbed)."""
+        return (self.public_port // 100) % 256
+
+    @property
+    def hub_netns(self) -> str:
+        """The hub host's network namespace: hpchub-hub, or hpchub-hub-NAME."""
+        return "hpchub-hub" + (f"-{self.name}" if self.name else "")
+
+    @property
+    def hub_netns_path(self) -> Path:
+        return Path("/run/netns") / self.hub_netns
+
+    @property
+    def hub_link(self) -> tuple[str, str]:
+        """The veth pair: (this machine's end, the hub host's end)."""
+        return f"hpchubh{self.hub_net_index}", f"hpchubh{self.hub_net_index}n"
+
+    @property
+    def hub_network(self) -> str:
+        return f"10.78.{self.hub_net_index}.0/30"
+
+    @property
+    def hub_addr(self) -> str:
+        """The hub host's address: nodes call back to it; browsers meet Apache there."""
+        return f"10.78.{self.hub_net_index}.2"
+
+    @property
+    def machine_addr(self) -> str:
+        """This machine (the controller and the interactive node) on the hub's link."""
+        return f"10.78.{self.hub_net_index}.1"
+
+    @property
+    def firewall_table(self) -> str:
+        """The nftables table (inside the hub's namespace) that is this testbed's firewall."""
+        return "hpchub-testbed" + (f"-{self.name}" if self.name else "")
+
+    @property
+    def apache_confdir(self) -> Path:
+        """This testbed's own Apache instance (Debian's multi-instance layout: /etc/apache2-X)."""
+        return Path(f"/etc/apache2-{self.unit_prefix}")
+
+    @property
+    def apachectl(self) -> Path:
+        """apachectl for this testbed's Apache: its configuration, inside the hub's namespace."""
+        return self.etc / "apachectl"
+
     @property
     def hub_url(self) -> str:
+        """The front door, as a browser reaches it: Apache on the hub host."""
+        return self.https_url
+
+    @property
+    def hub_api_url(self) -> str:
+        """The hub's own port (API and port callback), where the nodes reach it."""
+        return f"http://{self.hub_addr}:{self.hub_port}"
+
+    @property
+    def public_url_inside(self) -> str:
+        """The proxy's public port, reachable only on the hub host itself."""
         return f"http://127.0.0.1:{self.public_port}"
 
     @property
@@ -89,7 +150,11 @@ class Layout:
 
     @property
     def https_url(self) -> str:
-        return f"https://localhost:{self.https_port}"
+        return f"https://{self.hub_addr}:{self.https_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.hub_addr}:{self.http_port}"
 
     @property
     def tls_dir(self) -> Path:
@@ -139,7 +204,8 @@ def from_environ(environ: dict[str, str] | None = None) -> Layout:
     )
     clash = sorted(set(layout.ports) & set(Layout().ports))
     if clash:
-        # Apache serves every testbed: a second Listen on the main testbed's port breaks both.
+        # Each testbed's hub host has its own addresses, but the hub link's network comes from
+        # the ports, and the ports once had to differ on the one machine: keep them apart.
         raise SystemExit(
             f"HPCHUB_TESTBED_PORT_BASE={base} gives port(s) {clash} of the main testbed; "
             "choose a base whose ports (base, +1, +43, +80, +81) avoid 8000, 8001, 8080, 8081 and 8443"

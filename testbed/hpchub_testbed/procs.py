@@ -43,8 +43,10 @@ def start(
     env: Mapping[str, str] | None = None,
     cwd: str = "/",
     umask: int = -1,
+    netns: Path | None = None,
 ) -> int:
-    """Start ``argv`` in its own session (as ``user`` if given), log to ``log_file``."""
+    """Start ``argv`` in its own session (as ``user`` if given, in the network namespace
+    ``netns`` if given), log to ``log_file``."""
     pidfile = run_dir / f"{name}.pid"
     existing = read_pid(pidfile)
     if existing:
@@ -52,6 +54,9 @@ def start(
     full = list(argv)
     if user:
         full = ["/usr/sbin/runuser", "-u", user, "--", *full]
+    if netns is not None:
+        # nsenter keeps the machine's mounts (the cgroup tree); `ip netns exec` would hide them.
+        full = ["nsenter", f"--net={netns}", *full]
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(  # noqa: S603 - fixed argv

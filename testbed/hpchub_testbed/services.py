@@ -28,8 +28,11 @@ def spec_of(unit: Path) -> ServiceSpec:
     return spec
 
 
-def start_unit(name: str, unit: Path, run_dir: Path, user: str | None = None) -> int:
-    """Start the unit's process (as its user, or ``user``) unless it runs; its pid."""
+def start_unit(
+    name: str, unit: Path, run_dir: Path, user: str | None = None, netns: Path | None = None
+) -> int:
+    """Start the unit's process (as its user, or ``user``; in ``netns``, the hub's host, if
+    given) unless it runs; its pid."""
     spec = spec_of(unit)
     if user is not None:
         spec = dataclasses.replace(spec, user=user)
@@ -43,4 +46,5 @@ def start_unit(name: str, unit: Path, run_dir: Path, user: str | None = None) ->
         env=service_environment(spec),
         cwd=spec.working_directory,
         umask=spec.umask if spec.umask is not None else -1,
+        netns=netns,
     )

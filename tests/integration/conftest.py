@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from . import hubclient
 from .hubclient import HubClient
 
 pytestmark = pytest.mark.integration
@@ -33,6 +34,7 @@ def testbed() -> dict:
     status = subprocess.run([str(testbed_cmd), "status"], capture_output=True, text=True)
     if status.returncode != 0:
         pytest.fail(f"testbed is not up (run `hpchub-testbed up`):\n{status.stdout}")
+    hubclient.CA_FILE = info["tls_cert"]  # the front door (hub_url) is Apache, with TLS
     return info
 
 

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 import requests
 import websocket
 
+CA_FILE: str | None = None
+"""The testbed's certificate (its front door is HTTPS): set by the ``testbed`` fixture."""
+
 
 class HubClient:
     """One user's browser-like session against the hub (cookies, XSRF), plus an API token."""
@@ -18,6 +21,8 @@ class HubClient:
         self.base = base_url.rstrip("/")
         self.s = requests.Session()
         self.s.trust_env = False  # this machine sets REQUESTS_CA_BUNDLE
+        if CA_FILE:
+            self.s.verify = CA_FILE
         self.user: str | None = None
         self.token: str | None = None
 
@@ -151,7 +156,10 @@ class KernelResult:
 def run_in_kernel(server_url: str, kernel_id: str, token: str, code: str, timeout: float) -> str:
     ws_url = server_url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels"
     ws = websocket.create_connection(
-        ws_url, header=[f"Authorization: token {token}"], timeout=timeout
+        ws_url,
+        header=[f"Authorization: token {token}"],
+        timeout=timeout,
+        sslopt={"ca_certs": CA_FILE} if CA_FILE else None,
     )
     try:
         msg_id = uuid.uuid4().hex

@@ -20,6 +20,7 @@ from hpchub.deploy.secrets import read_proxy_token
 from hpchub.deploy.software import writable_by_others
 
 from .conftest import allowed_ram_percent
+from .hubhost import hub_cmd
 
 HPCHUB = str(Path(sys.executable).with_name("hpchub"))
 REPO = Path(__file__).resolve().parents[2]
@@ -29,6 +30,8 @@ def hpchub(testbed, *args: str, user: str | None = None) -> subprocess.Completed
     argv = [HPCHUB, "--config", testbed["site_file"], *args]
     if user:
         argv = ["runuser", "-u", user, "--", *argv]
+    # As an admin on the hub's host (doctor asks the proxy and Apache there).
+    argv = hub_cmd(testbed, *argv)
     return subprocess.run(argv, capture_output=True, text=True, timeout=900)
 
 

@@ -1,6 +1,7 @@
 """The gate at Apache, for real: a second virtual host from the test bed's site file with the
 gate required of everyone (the test bed's own exempts this machine), and an Apache-only
-(remote_user) virtual host in front of a recording backend."""
+(remote_user) virtual host in front of a recording backend. Both are added to the test bed's
+Apache on the hub's host, and asked from there (the hub's firewall opens only its own ports)."""
 
 from __future__ import annotations
 
@@ -26,18 +27,22 @@ from hpchub.deploy.render import SystemFile, apache_vhost
 from hpchub.deploy.secrets import ensure_secrets
 
 from .hubclient import HubClient
+from .hubhost import hub_cmd, on_hub_host
 
 
 def _https_port(testbed) -> int:
     return int(testbed["https_url"].rsplit(":", 1)[1])
 
 
-def _answers(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
+def _answers(testbed, port: int) -> bool:
+    def connect() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    return on_hub_host(testbed, connect)
 
 
 def _wait(check, what: str, timeout: float = 30) -> None:
@@ -49,18 +54,19 @@ def _wait(check, what: str, timeout: float = 30) -> None:
     raise TimeoutError(what)
 
 
-def _graceful() -> None:
-    subprocess.run(["apachectl", "graceful"], check=True, capture_output=True)
+def _graceful(paths: DeployPaths) -> None:
+    """The test bed's own Apache (its apachectl enters the hub's host)."""
+    subprocess.run([str(paths.deploy.web.apachectl), "graceful"], check=True, capture_output=True)
 
 
-def install_vhost(paths: DeployPaths) -> Path:
+def install_vhost(testbed, paths: DeployPaths) -> Path:
     """Install just the virtual host of ``paths`` with hpchub's installer (checked, atomic)."""
     web = paths.deploy.web
     vhost = SystemFile(web.vhost_file, apache_vhost(paths), "test vhost", check="apache")
     inst = Installer(paths, log=lambda m: None)
     inst.install_files(inst.plan([vhost]))
-    _graceful()
-    _wait(lambda: _answers(web.https_port), f"Apache on {web.https_port}")
+    _graceful(paths)
+    _wait(lambda: _answers(testbed, web.https_port), f"Apache on {web.https_port}")
     return web.vhost_file
 
 
@@ -69,7 +75,7 @@ def remove_vhost(paths: DeployPaths) -> None:
     for p in (web.vhost_link, web.vhost_file):
         if p is not None:
             p.unlink(missing_ok=True)
-    _graceful()
+    _graceful(paths)
 
 
 def _variant(testbed, suffix: str, port: int, **changes) -> dict:
@@ -78,8 +84,8 @@ def _variant(testbed, suffix: str, port: int, **changes) -> dict:
     web.update(
         https_port=port,
         http_port=None,
-        vhost_file=f"/etc/apache2/sites-available/hpchub-test-{suffix}.conf",
-        vhost_link=f"/etc/apache2/sites-enabled/hpchub-test-{suffix}.conf",
+        vhost_file=f"{testbed['apache_confdir']}/sites-available/hpchub-test-{suffix}.conf",
+        vhost_link=f"{testbed['apache_confdir']}/sites-enabled/hpchub-test-{suffix}.conf",
     )
     web["gate"]["exempt_networks"] = []
     for key, value in changes.items():
@@ -95,7 +101,7 @@ def _variant(testbed, suffix: str, port: int, **changes) -> dict:
 def gated(testbed):
     port = _https_port(testbed) + 1
     paths = DeployPaths(parse_site(_variant(testbed, "gate", port)), Path(testbed["site_file"]))
-    install_vhost(paths)
+    install_vhost(testbed, paths)
     yield f"https://localhost:{port}"
     remove_vhost(paths)
 
@@ -110,19 +116,20 @@ def _client(base: str, testbed, gate_user: dict | None) -> HubClient:
 
 def test_outsiders_meet_the_gate(gated, testbed):
     c = _client(gated, testbed, None)
-    assert c.s.get(gated + "/hub/login").status_code == 401
+    assert on_hub_host(testbed, c.s.get, gated + "/hub/login").status_code == 401
 
 
 def test_the_gates_user_logs_in_as_themselves(gated, testbed):
     alice = testbed["users"][0]
     c = _client(gated, testbed, alice)
-    assert c.login(alice["name"], alice["password"]).status_code == 302
+    r = on_hub_host(testbed, c.login, alice["name"], alice["password"])
+    assert r.status_code == 302
 
 
 def test_another_gate_identity_cannot_use_a_known_password(gated, testbed):
     alice, bob = testbed["users"][0], testbed["users"][1]
     c = _client(gated, testbed, bob)  # bob passed the gate...
-    r = c.login(alice["name"], alice["password"])  # ...and knows alice's password
+    r = on_hub_host(testbed, c.login, alice["name"], alice["password"])  # ...knows her password
     assert r.status_code == 403
     log = (Path(testbed["logs"]) / "hub.log").read_text()
     assert "Login as 'alice' refused: the gate identified 'bob'" in log
@@ -159,7 +166,10 @@ def remote_user(testbed, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("remote-user")
     backend_port = _https_port(testbed) + 2
     port = _https_port(testbed) + 3
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", backend_port), _Recorder)
+    # The backend listens on the hub's host, where the test bed's Apache forwards to it.
+    server = on_hub_host(
+        testbed, http.server.ThreadingHTTPServer, ("127.0.0.1", backend_port), _Recorder
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     data = _variant(
         testbed,
@@ -172,7 +182,7 @@ def remote_user(testbed, tmp_path_factory):
     data["deploy"]["etc_dir"] = str(tmp / "etc")
     paths = DeployPaths(parse_site(data), Path(testbed["site_file"]))
     ensure_secrets(paths, chown=False)
-    install_vhost(paths)
+    install_vhost(testbed, paths)
     yield f"https://localhost:{port}", paths
     remove_vhost(paths)
     server.shutdown()
@@ -186,12 +196,13 @@ def test_apache_vouches_for_the_gate_user_to_the_hub_only(remote_user, testbed):
     s.trust_env = False
     s.verify = testbed["tls_cert"]
     forged = {"X-Hpchub-Remote-User": "root", "X-Hpchub-Frontend": "forged"}
-    assert s.get(base + "/hub/login", headers=forged).status_code == 401
+    get = lambda path: on_hub_host(testbed, s.get, base + path, headers=forged)  # noqa: E731
+    assert get("/hub/login").status_code == 401
     assert _Recorder.seen == []
     s.auth = (alice["name"], alice["password"])
     _Recorder.seen.clear()
-    assert s.get(base + "/hub/login", headers=forged).status_code == 200
-    assert s.get(base + "/user/alice/api/status", headers=forged).status_code == 200
+    assert get("/hub/login").status_code == 200
+    assert get("/user/alice/api/status").status_code == 200
     (hub_path, hub_headers), (user_path, user_headers) = _Recorder.seen
     secret = paths.frontend_secret.read_text().strip()
     assert hub_path == "/hub/login"
@@ -212,7 +223,7 @@ async def test_the_hubs_authenticator_accepts_what_apache_sent(remote_user, test
     s.trust_env = False
     s.verify = testbed["tls_cert"]
     s.auth = (alice["name"], alice["password"])
-    s.get(base + "/hub/login")
+    on_hub_host(testbed, s.get, base + "/hub/login")
     headers = HTTPHeaders(_Recorder.seen[-1][1])
     auth = RemoteUserAuthenticator(frontend_secret_file=str(paths.frontend_secret))
 
@@ -298,7 +309,7 @@ def test_the_api_and_the_port_callback_still_answer_there(from_batch_node):
 def test_doctor_sees_no_login_around_the_gate(testbed):
     hpchub = str(Path(sys.executable).with_name("hpchub"))
     r = subprocess.run(
-        [hpchub, "--config", testbed["site_file"], "doctor", "--json"],
+        hub_cmd(testbed, hpchub, "--config", testbed["site_file"], "doctor", "--json"),
         capture_output=True,
         text=True,
         timeout=600,

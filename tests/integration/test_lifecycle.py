@@ -238,7 +238,7 @@ def test_callback_refuses_other_servers_token(alice, bob, testbed):
     s = requests.Session()
     s.trust_env = False
     r = s.post(
-        testbed["hub_url"] + "/hub/api/hpchub/port",
+        testbed["hub_api_url"] + "/hub/api/hpchub/port",
         headers={"Authorization": f"token {token}"},
         data=json.dumps({"port": 40123}),
     )

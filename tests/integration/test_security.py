@@ -1,6 +1,6 @@
 """Issue 7, security end to end through Apache with TLS: what one user can do to another, and
-what the hub user can do as root. Every request goes to https://localhost:<port> with the
-test bed's own certificate unless a test says it bypasses Apache on purpose."""
+what the hub user can do as root. Every request goes to Apache on the hub's host (https_url) with
+the test bed's own certificate unless a test says it bypasses Apache on purpose."""
 
 from __future__ import annotations
 
@@ -94,7 +94,8 @@ def _port(url: str) -> int:
 
 def test_only_tls_1_2_and_1_3_are_accepted(testbed):
     port = _port(testbed["https_url"])
-    seen = {label: accepts("127.0.0.1", port, "localhost", v) for label, v in VERSIONS.items()}
+    host = testbed["hub_addr"]
+    seen = {label: accepts(host, port, host, v) for label, v in VERSIONS.items()}
     assert seen == {"TLS 1.0": False, "TLS 1.1": False, "TLS 1.2": True, "TLS 1.3": True}
 
 
@@ -273,6 +274,7 @@ def test_no_secret_in_logs_job_scripts_or_world_readable_files(alice, bob, testb
     logs = [
         *Path(testbed["logs"]).glob("*.log"),
         *Path("/var/log/apache2").glob("*.log"),
+        *Path(testbed["apache_logs"]).glob("*.log"),
         *Path("/var/log/slurm").glob("*.log"),
     ]
     for log in logs:
@@ -304,6 +306,7 @@ def test_no_secret_in_logs_job_scripts_or_world_readable_files(alice, bob, testb
         Path(testbed["site_file"]).parent,
         hub_data.parent,
         Path("/etc/apache2"),
+        Path(testbed["apache_confdir"]),
         Path("/etc/sudoers.d"),
         Path("/var/spool/slurm"),
         Path("/var/lib/slurm"),
@@ -344,10 +347,10 @@ CROSS_SITE = [
 ]
 
 
-@pytest.mark.parametrize("through", ["apache", "proxy"])
+@pytest.mark.parametrize("through", ["apache", "hub-port"])
 def test_form_posts_without_xsrf_are_refused(testbed, through):
     """The no-cors bypass class, at Apache and (bypassing Apache) at the hub itself."""
-    base = testbed["https_url"] if through == "apache" else testbed["hub_url"]
+    base = testbed["https_url"] if through == "apache" else testbed["hub_api_url"]
     u = testbed["users"][0]
     c = HubClient(base)
     c.s.verify = testbed["tls_cert"]
@@ -473,9 +476,11 @@ def test_servers_stay_reachable_while_the_hub_restarts(alice, testbed):
         # Started from its unit, by a separate process (as the test bed does; it detaches).
         code = (
             "import sys; from pathlib import Path; from hpchub_testbed import services; "
-            "services.start_unit('hub', Path(sys.argv[1]), Path(sys.argv[2]))"
+            "services.start_unit('hub', Path(sys.argv[1]), Path(sys.argv[2]), "
+            "netns=Path(sys.argv[3]))"
         )
-        subprocess.run([sys.executable, "-c", code, str(unit), str(layout.run)], check=True)
+        argv = [str(unit), str(layout.run), testbed["hub_netns"]]
+        subprocess.run([sys.executable, "-c", code, *argv], check=True)
         procs.wait_for(
             lambda: alice.s.get(testbed["https_url"] + "/hub/api/").status_code == 200,
             60,

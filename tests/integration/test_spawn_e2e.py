@@ -11,6 +11,7 @@ import requests
 
 from .conftest import allowed_ram_percent, squeue_ids
 from .hubclient import HubClient
+from .hubhost import on_hub_host
 
 KERNEL_PROBE = r"""
 import os
@@ -105,9 +106,13 @@ def _routes(testbed) -> dict:
     token = read_proxy_token(Path(testbed["proxy_token_file"]))
     s = requests.Session()
     s.trust_env = False
-    return s.get(
-        testbed["proxy_api_url"] + "/api/routes", headers={"Authorization": f"token {token}"}
-    ).json()
+    # The proxy's API answers only on the hub's own host.
+    return on_hub_host(
+        testbed,
+        lambda: s.get(
+            testbed["proxy_api_url"] + "/api/routes", headers={"Authorization": f"token {token}"}
+        ).json(),
+    )
 
 
 def test_port_callback_accepts_only_port_from_own_token(alice, testbed):
@@ -115,7 +120,7 @@ def test_port_callback_accepts_only_port_from_own_token(alice, testbed):
     alice.wait_ready()
     before = _routes(testbed)["/user/alice"]["target"]
     server_token = _server_token("alice")
-    url = testbed["hub_url"] + "/hub/api/hpchub/port"
+    url = testbed["hub_api_url"] + "/hub/api/hpchub/port"  # where a job reports its port
     s = requests.Session()
     s.trust_env = False
     for body in (
@@ -134,7 +139,7 @@ def test_port_callback_accepts_only_port_from_own_token(alice, testbed):
     assert s.post(url, json={"port": 40002}).status_code == 403
     # batchspawner's handler does not exist here.
     r = s.post(
-        testbed["hub_url"] + "/hub/api/batchspawner",
+        testbed["hub_api_url"] + "/hub/api/batchspawner",
         headers={"Authorization": f"token {server_token}"},
         json={"exec_prefix": "id"},
     )
