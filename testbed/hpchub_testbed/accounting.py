@@ -78,7 +78,9 @@ def write_config() -> bool:
 
 
 def _dbd_answers() -> bool:
-    return sh("sacctmgr", "-n", "-P", "show", "cluster", "format=cluster", check=False).returncode == 0
+    return (
+        sh("sacctmgr", "-n", "-P", "show", "cluster", "format=cluster", check=False).returncode == 0
+    )
 
 
 def start_slurmdbd(restart: bool, log=print) -> None:

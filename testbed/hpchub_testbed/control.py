@@ -8,7 +8,18 @@ import sys
 
 from hpchub.deploy.paths import DeployPaths
 
-from . import accounting, cluster, courses, database, hub, ownership, scraper, system, testmodules, web
+from . import (
+    accounting,
+    cluster,
+    courses,
+    database,
+    hub,
+    ownership,
+    scraper,
+    system,
+    testmodules,
+    web,
+)
 from .layout import Layout
 
 
