@@ -9,6 +9,7 @@ import sys
 from hpchub.deploy.paths import DeployPaths
 
 from . import (
+    accounting,
     cluster,
     courses,
     database,
@@ -65,6 +66,7 @@ def up(layout: Layout, log=print) -> dict:
     system.ensure_hub_user(layout)
     scraper.ensure_token(layout)
     passwords = system.ensure_demo_users(layout, log=log)
+    accounting.ensure_associations((*layout.users, layout.outsider), log=log)
     marker = layout.prefix / ".hpchub-source"
     before = marker.read_text() if marker.exists() else ""
     hub.ensure_software(layout, log=log)
@@ -74,6 +76,7 @@ def up(layout: Layout, log=print) -> dict:
     web.ensure_gate_users(layout, {u: passwords[u] for u in layout.users})
     report = hub.install_system(layout, site, log=log)
     paths = DeployPaths(site, layout.site_file)
+    accounting.ensure_operator(paths.slurm_dir / "hub-operator.sh", log=log)
     changed_files = set(report.changed)
     restart_proxy = paths.proxy_unit in changed_files
     restart_hub = (

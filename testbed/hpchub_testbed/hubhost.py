@@ -21,7 +21,8 @@ from .cluster import CONTROLLER_ADDR, NETNS
 from .layout import Layout
 from .system import sh
 
-SLURMCTLD_PORT = 6817
+SLURM_PORTS = (6817, 6819)
+"""slurmctld's and slurmdbd's ports (slurm.conf's SlurmctldPort, slurmdbd's default)."""
 CLUSTER_NETWORK = "10.77.0.0/24"
 
 
@@ -50,7 +51,7 @@ def firewall_text(layout: Layout, site: SiteConfig) -> str:
         proxy_api_port=layout.proxy_api_port,
         front_ports=[layout.https_port, layout.http_port],
         controller_addr=CONTROLLER_ADDR,
-        slurmctld_port=SLURMCTLD_PORT,
+        slurm_ports=SLURM_PORTS,
         node_networks=[f"{layout.machine_addr}/32", CLUSTER_NETWORK],
         port_low=low,
         port_high=high,
