@@ -148,13 +148,15 @@ def _pid_from(pidfile: Path) -> int | None:
     return procs.read_pid(pidfile)
 
 
-def _pidof(exe: str) -> int | None:
+def pids_of(exe: str) -> list[int]:
+    """The live processes named ``exe`` of this machine (never another namespace's cluster)."""
     r = sh("pgrep", "-x", os.path.basename(exe)[:15], check=False)
-    for line in r.stdout.split():
-        pid = int(line)
-        if procs.alive(pid):
-            return pid
-    return None
+    pids = [int(line) for line in r.stdout.split()]
+    return [p for p in pids if procs.alive(p) and procs.in_this_pid_namespace(p)]
+
+
+def _pidof(exe: str) -> int | None:
+    return next(iter(pids_of(exe)), None)
 
 
 def _slurmd_pid(node: str) -> int | None:
@@ -183,7 +185,7 @@ def start_daemons(layout: Layout, facts: NodeFacts, restart: bool, log=print) ->
     accounting.start_slurmdbd(restart=accounting.write_config(), log=log)
     if restart:
         # Any slurmd (also one from an older layout) and slurmctld must read the new config.
-        for pid in sh("pgrep", "-x", "slurmd", check=False).stdout.split():
+        for pid in pids_of("slurmd"):
             log("restarting slurmd (configuration changed)")
             _kill_and_wait(int(pid), "slurmd")
         ctld = _pidof("slurmctld")
@@ -220,7 +222,7 @@ def node_ready(node: str) -> bool:
 
 
 def stop_daemons(layout: Layout, log=print) -> None:
-    pids = [("slurmd", int(p)) for p in sh("pgrep", "-x", "slurmd", check=False).stdout.split()]
+    pids = [("slurmd", p) for p in pids_of("slurmd")]
     ctld = _pidof("slurmctld")
     _stop_each([*pids, *([("slurmctld", ctld)] if ctld else [])], log)
     accounting.stop(log=log)  # after slurmctld, which reports to slurmdbd; munge last

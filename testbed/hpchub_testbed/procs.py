@@ -25,6 +25,15 @@ def alive(pid: int) -> bool:
         return False
 
 
+def in_this_pid_namespace(pid: int) -> bool:
+    """Whether ``pid`` belongs to this machine's processes, not to a cluster that another
+    namespace runs (a root built for another Slurm generation shows its daemons here too)."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid") == os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return False
+
+
 def read_pid(pidfile: Path) -> int | None:
     try:
         pid = int(pidfile.read_text().strip())

@@ -171,11 +171,9 @@ def test_controller_outage(alice, bob, testbed):
     assert bob.start(options={"profile": "small-long"}).status_code in (201, 202)
     bob.wait_ready()
     bob_job = squeue_ids("bob")[0]
-    pid = int(
-        subprocess.run(["pgrep", "-x", "slurmctld"], capture_output=True, text=True).stdout.split()[
-            0
-        ]
-    )
+    from hpchub_testbed.cluster import pids_of
+
+    (pid,) = pids_of("slurmctld")  # this machine's (another namespace may run a cluster too)
     os.kill(pid, signal.SIGTERM)
     try:
         _wait(
