@@ -119,7 +119,7 @@ class Bench:
         self.env_bin = self.layout.env / "bin"
 
     def make_hub(self) -> Hub:
-        return Hub(self.layout.hub_url, self.token)
+        return Hub(self.layout.public_url_inside, self.token)
 
     def site_with_profiles(self) -> SiteConfig:
         data = self.site.model_dump(mode="json")
@@ -217,7 +217,7 @@ class Bench:
             results["cull"] = cull.run_pass(
                 self.make_hub,
                 self.paths.internal_api,
-                self.layout.hub_url,
+                self.layout.public_url_inside,
                 self.token,
                 self.culler_token,
                 self.site_with_profiles(),

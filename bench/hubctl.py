@@ -163,7 +163,7 @@ def restart_hub(layout: Layout, as_user: str = BENCH_HUB_USER, log=print) -> int
     _hub_data_owner(layout, as_user)
     unit = DeployPaths(load_site(str(layout.site_file)), layout.site_file).hub_unit
     log(f"restarting the hub as {as_user}")
-    services.start_unit("hub", unit, layout.run, user=as_user)
+    services.start_unit("hub", unit, layout.run, user=as_user, netns=layout.hub_netns_path)
     try:
         procs.wait_for(lambda: hub.status(layout)["hub_answers"], 120, "the hub")
     except TimeoutError:

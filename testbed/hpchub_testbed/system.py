@@ -35,6 +35,8 @@ APT_PACKAGES = (
     "apache2-utils",
     "ssl-cert",
     "logrotate",
+    # The hub's host: its firewall (nft; iproute2 above makes its namespace and link).
+    "nftables",
 )
 NPM_PROXY = "configurable-http-proxy@5.3.0"
 

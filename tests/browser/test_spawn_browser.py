@@ -25,7 +25,11 @@ def testbed():
     )
     if r.returncode != 0:
         pytest.fail(f"testbed not available: {r.stderr}")
-    return json.loads(r.stdout)
+    info = json.loads(r.stdout)
+    from tests.integration import hubclient
+
+    hubclient.CA_FILE = info["tls_cert"]  # the front door (hub_url) is Apache, with TLS
+    return info
 
 
 @pytest.fixture
@@ -45,7 +49,10 @@ def page():
                 "--disable-sync",
             ],
         )
-        ctx = browser.new_context(viewport={"width": 1200, "height": 1100})
+        # The testbed's certificate is self-signed (the test clients check it by its file).
+        ctx = browser.new_context(
+            viewport={"width": 1200, "height": 1100}, ignore_https_errors=True
+        )
         pg = ctx.new_page()
         yield pg
         ctx.close()

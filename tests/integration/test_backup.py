@@ -21,11 +21,14 @@ from hpchub.deploy.paths import DeployPaths
 from hpchub_testbed.hub import hub_control
 from hpchub_testbed.layout import from_environ
 
+from .hubhost import hub_cmd
+
 HPCHUB = str(Path(sys.executable).with_name("hpchub"))
 
 
 def hpchub(testbed, *argv: str) -> subprocess.CompletedProcess:
-    cmd = [HPCHUB, "--config", testbed["site_file"], *argv]
+    """As an admin on the hub's host (restore asks whether the hub answers there)."""
+    cmd = hub_cmd(testbed, HPCHUB, "--config", testbed["site_file"], *argv)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 

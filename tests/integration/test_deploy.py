@@ -26,12 +26,14 @@ HPCHUB = str(Path(sys.executable).with_name("hpchub"))
 REPO = Path(__file__).resolve().parents[2]
 
 
-def hpchub(testbed, *args: str, user: str | None = None) -> subprocess.CompletedProcess:
+def hpchub(
+    testbed, *args: str, user: str | None = None, on_hub: bool = False
+) -> subprocess.CompletedProcess:
     argv = [HPCHUB, "--config", testbed["site_file"], *args]
     if user:
         argv = ["runuser", "-u", user, "--", *argv]
-    # As an admin on the hub's host (doctor asks the proxy and Apache there).
-    argv = hub_cmd(testbed, *argv)
+    if on_hub:
+        argv = hub_cmd(testbed, *argv)
     return subprocess.run(argv, capture_output=True, text=True, timeout=900)
 
 
@@ -190,7 +192,8 @@ def test_install_refuses_a_broken_vhost_and_keeps_the_old_one(testbed, tmp_path)
 
 
 def _doctor(testbed, *args) -> tuple[int, list[dict]]:
-    r = hpchub(testbed, "doctor", "--json", *args)
+    # As an admin on the hub's host: doctor asks the proxy and Apache there.
+    r = hpchub(testbed, "doctor", "--json", *args, on_hub=True)
     return r.returncode, json.loads(r.stdout)
 
 

@@ -106,3 +106,49 @@ def test_a_named_testbed_may_not_take_the_main_testbeds_ports():
     with pytest.raises(SystemExit, match="must be a port"):
         from_environ({"HPCHUB_TESTBED_NAME": "bench", "HPCHUB_TESTBED_PORT_BASE": "x"})
     assert from_environ({"HPCHUB_TESTBED_NAME": "bench", "HPCHUB_TESTBED_PORT_BASE": "8500"})
+
+
+def test_each_testbed_has_its_own_hub_host():
+    from hpchub_testbed.layout import from_environ
+
+    main = from_environ({})
+    named = from_environ({"HPCHUB_TESTBED_NAME": "x", "HPCHUB_TESTBED_PORT_BASE": "9600"})
+    assert (main.hub_netns, main.hub_addr, main.machine_addr) == (
+        "hpchub-hub",
+        "10.78.80.2",
+        "10.78.80.1",
+    )
+    assert (named.hub_netns, named.hub_addr, named.hub_network) == (
+        "hpchub-hub-x",
+        "10.78.96.2",
+        "10.78.96.0/30",
+    )
+    assert named.hub_link == ("hpchubh96", "hpchubh96n")  # interface names fit in 15 characters
+    assert named.firewall_table == "hpchub-testbed-x"
+    assert str(named.apache_confdir) == "/etc/apache2-hpchub-x"  # Debian's multi-instance name
+    # Browsers meet Apache on the hub's host; the nodes call its own port there.
+    assert named.hub_url == "https://10.78.96.2:9643"
+    assert named.hub_api_url == "http://10.78.96.2:9681"
+
+
+def test_the_hub_hosts_firewall_opens_only_the_hubs_port_to_the_nodes(tmp_path):
+    from hpchub.config.loader import parse_site_text
+    from hpchub_testbed import hubhost
+    from hpchub_testbed.layout import from_environ
+
+    layout = from_environ({"HPCHUB_TESTBED_NAME": "x", "HPCHUB_TESTBED_PORT_BASE": "9600"})
+    site = parse_site_text("singleuser:\n  port_range: [40000, 49999]\n", tmp_path / "s.yaml")
+    text = hubhost.firewall_text(layout, site)
+    checked = subprocess.run(["nft", "-c", "-f", "-"], input=text, capture_output=True, text=True)
+    if checked.returncode != 0 and "Operation not permitted" not in checked.stderr:
+        raise AssertionError(checked.stderr)
+    accepted_in = [
+        line.strip()
+        for line in text.split("chain output")[0].splitlines()
+        if line.strip().startswith("tcp dport")
+    ]
+    assert accepted_in == ["tcp dport 9681 accept", "tcp dport { 9643, 9680 } accept"]
+    assert "policy drop" in text and "reject with icmpx type admin-prohibited" in text
+    assert "ip daddr 10.77.0.1 tcp dport { 6817, 6819 } accept" in text
+    assert "tcp dport 40000-49999 accept" in text
+    assert "dnat to 10.78.96.1" in text
