@@ -152,7 +152,8 @@ def info(layout: Layout) -> dict:
         "tls_cert": str(layout.tls_dir / "cert.pem"),
         "proxy_token_file": str(layout.hub_data / "proxy.env"),
         "memory_factor": _memory_factor(layout),
-        "metrics_url": f"{layout.hub_url}/hub/metrics",
+        # Scraped on the hub's own port, as a site's Prometheus would.
+        "metrics_url": f"{layout.hub_api_url}/hub/metrics",
         "metrics_service": scraper.SCRAPER,
         "metrics_token": scraper.token(layout),
         "metrics_token_file": str(scraper.token_file(layout)),

@@ -210,6 +210,7 @@ def test_freed_port_never_receives_the_owners_requests(alice, testbed, how):
     def probe():
         s = requests.Session()
         s.trust_env = False
+        s.verify = alice.s.verify  # through Apache, with the testbed's certificate
         while not stop.is_set():
             try:
                 r = s.get(

@@ -63,6 +63,7 @@ class Poller(threading.Thread):
     def run(self):
         s = requests.Session()
         s.trust_env = False
+        s.verify = self.c.s.verify  # through Apache, with the testbed's certificate
         while not self.halt.is_set():
             try:
                 r = s.get(self.c.server_url() + "api/status", headers=self.c._auth(), timeout=10)
