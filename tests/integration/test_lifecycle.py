@@ -147,6 +147,7 @@ def test_job_killed_for_memory_at_start_is_explained(alice):
         message = r.json()["message"]
     assert "The server did not start" in message
     assert "OUT_OF_MEMORY" in message and "choose more memory" in message
+    assert f"you asked for {memory}M" in message  # from accounting (sacct), the testbed has it
     assert "Last lines of its log" in message
 
 
