@@ -40,6 +40,12 @@ asyncio.run(main(sys.argv[1]))
 """
 
 
+@pytest.fixture(autouse=True)
+def _needs_accounting(testbed):
+    if not testbed.get("accounting"):
+        pytest.skip("this testbed runs without accounting (HPCHUB_TESTBED_ACCOUNTING=none)")
+
+
 def _as(user: str, *argv: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["runuser", "-u", user, "--", *argv], capture_output=True, text=True, cwd="/tmp", **kw
