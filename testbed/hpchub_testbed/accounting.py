@@ -2,8 +2,9 @@
 
 MariaDB (Debian's) listens on its Unix socket only and knows slurmdbd's Unix user through
 unix_socket authentication, so there is no database password to keep. Every demo user has an
-association (user, account): alice and bob in the research account `research`, carol in the course
-account `course101`; the QOS `jupyter` holds Jupyter jobs. slurm.conf enforces associations and
+association (user, account): alice and bob in the research account `research` (alice, who also
+teaches, in `course101` too), carol in the course account `course101`; the QOS `jupyter` holds
+Jupyter jobs. slurm.conf enforces associations and
 sets PrivateData=jobs,usage,users, so the hub's user is made a Slurm operator with hpchub's own
 rendered script (deploy/render.py slurm_operator), as a site's Slurm admin would.
 """
@@ -28,6 +29,7 @@ QOS = "jupyter"
 RESEARCH, COURSE = "research", "course101"
 ACCOUNTS = {RESEARCH: "a research group", COURSE: "a course's students"}
 COURSE_USERS = frozenset({"carol"})
+BOTH_USERS = frozenset({"alice"})  # research first (her default), the course second
 
 
 MODES = ("slurmdbd", "none")
@@ -50,9 +52,11 @@ def enabled() -> bool:
     return mode() == "slurmdbd"
 
 
-def account_of(user: str) -> str:
-    """The account of a demo or benchmark user: the course account for carol, else research."""
-    return COURSE if user in COURSE_USERS else RESEARCH
+def accounts_of(user: str) -> tuple[str, ...]:
+    """The accounts of a demo or benchmark user, the default first."""
+    if user in BOTH_USERS:
+        return (RESEARCH, COURSE)
+    return (COURSE,) if user in COURSE_USERS else (RESEARCH,)
 
 
 def _mariadb_up() -> bool:
@@ -150,16 +154,17 @@ def ensure_associations(users: Iterable[str], log=print) -> None:
         )  # fmt: skip
     out = sh("sacctmgr", "-n", "-P", "show", "assoc", "format=user,account").stdout
     have = {tuple(line.split("|")) for line in out.splitlines() if line.count("|") == 1}
-    missing: dict[str, list[str]] = {}
+    missing: dict[tuple[str, str], list[str]] = {}
     for user in users:
-        account = account_of(user)
-        if (user, account) not in have:
-            missing.setdefault(account, []).append(user)
-    for account, names in missing.items():
+        mine = accounts_of(user)
+        for account in mine:
+            if (user, account) not in have:
+                missing.setdefault((account, mine[0]), []).append(user)
+    for (account, default), names in missing.items():
         log(f"adding {len(names)} user(s) to Slurm account {account}")
         sh(
             "sacctmgr", "-i", "add", "user", ",".join(names),
-            f"Account={account}", f"DefaultAccount={account}",
+            f"Account={account}", f"DefaultAccount={default}",
         )  # fmt: skip
 
 

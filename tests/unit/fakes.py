@@ -47,6 +47,7 @@ class FakeSlurm:
         self.admin_level = "None"  # the hub user's level in sacctmgr ("" when not in accounting)
         self.accounting = True  # False: sacct/sacctmgr say accounting storage is disabled
         self.history: dict[str, str] = {}  # job id -> sacct --parsable2 lines
+        self.user_accounts: dict[str, list[str]] = {"alice": ["research", "course101"]}
 
     async def __call__(self, argv, *, stdin=None, env=None, timeout=30, cwd="/"):
         argv = tuple(argv)
@@ -65,7 +66,9 @@ class FakeSlurm:
         cmd = next(
             a
             for a in argv
-            if a.endswith(("sbatch", "squeue", "scancel", "sinfo", "scontrol", "sacct", "sacctmgr"))
+            if a.endswith(
+                ("sbatch", "squeue", "scancel", "sinfo", "scontrol", "sacct", "sacctmgr", "sshare")
+            )
         )
         name = cmd.rsplit("/", 1)[-1]
         key = name + ("--start" if "--start" in argv else "")
@@ -80,6 +83,10 @@ class FakeSlurm:
             return Result(argv, 0, GARBAGE, "")
         if name in ("sacct", "sacctmgr"):
             return self._accounting(name, argv)
+        if name == "sshare":
+            user = argv[argv.index("-u") + 1]
+            lines = [f"  {a}|{user}|7200|0.5" for a in self.user_accounts.get(user, [])]
+            return Result(argv, 0, "\n".join(lines) + "\n", "")
         if name == "scontrol" and argv[1:3] == ("show", "config"):
             return Result(argv, 0, f"PrivateData             = {self.private_data}\n", "")
         if name == "sbatch":
@@ -134,6 +141,9 @@ class FakeSlurm:
     def _accounting(self, name: str, argv) -> Result:
         if not self.accounting:
             return Result(argv, 1, "", "Slurm accounting storage is disabled")
+        if name == "sacctmgr" and "withassoc" in argv:
+            accounts = self.user_accounts.get(argv[argv.index("user") + 1], [])
+            return Result(argv, 0, "".join(f"{accounts[0]}|{a}\n" for a in accounts), "")
         if name == "sacctmgr":
             return Result(argv, 0, f"{self.admin_level}\n" if self.admin_level else "", "")
         jid = next(a for a in argv if a.startswith("--jobs=")).split("=", 1)[1]

@@ -27,6 +27,7 @@ from .parsers import (
     NodeInfo,
     PartitionState,
     QueuePlace,
+    UserAccounts,
     count_pending,
     parse_hub_jobs,
     parse_private_data,
@@ -37,6 +38,8 @@ from .parsers import (
     parse_sinfo_nodes,
     parse_sinfo_state,
     parse_squeue,
+    parse_sshare,
+    parse_user_accounts,
 )
 from .runner import Result, run
 
@@ -252,6 +255,25 @@ class SlurmClient:
                     parts[name].pending = n
         return parts
 
+    def _show_user_argv(self, user: str, *what: str) -> list[str]:
+        """sacctmgr's record of one user: `sacctmgr -n -P show user NAME WHAT...`."""
+        return [
+            self._bin("sacctmgr"),
+            "--noheader",
+            "--parsable2",
+            "show",
+            "user",
+            _check_user(user),
+            *what,
+        ]
+
+    def _accounting_off(self, result: Result) -> bool:
+        """Whether a failed accounting command says the cluster has none (then remembered:
+        a cluster does not grow slurmdbd while the hub runs)."""
+        if any(w in result.message() for w in _NO_ACCOUNTING):
+            self.accounting = False
+        return self.accounting is False
+
     async def history(self, job_id: str) -> JobHistory | None:
         """What accounting recorded of a job (None without accounting, or with no record yet)."""
         if self.accounting is False:
@@ -268,11 +290,38 @@ class SlurmClient:
         except TimeoutError:  # the record only adds to a message; a slow database must not lose it
             return None
         if not result.ok:
-            if any(w in result.message() for w in _NO_ACCOUNTING):
-                self.accounting = False  # asked once: a cluster does not grow slurmdbd at runtime
+            self._accounting_off(result)
             return None
         self.accounting = True
         return parse_sacct(result.stdout, str(job_id))
+
+    async def user_accounts(self, user: str) -> UserAccounts | None:
+        """The accounts ``user`` may charge, the default one, and each one's usage and fair
+        share where Slurm reports them (one sacctmgr, one sshare). None without accounting."""
+        if self.accounting is False:
+            return None
+        name = _check_user(user)
+        argv = self._show_user_argv(name, "withassoc", "format=defaultaccount,account")
+        result = await self.runner(argv, timeout=FORM_TIMEOUT)
+        if not result.ok:
+            if self._accounting_off(result):
+                return None
+            raise failure(result)
+        self.accounting = True
+        accounts, default = parse_user_accounts(result.stdout)
+        share = [
+            self._bin("sshare"),
+            "-n",
+            "-P",
+            "-u",
+            name,
+            "-o",
+            "Account,User,RawUsage,FairShare",
+        ]
+        shares = await self.runner(share, timeout=FORM_TIMEOUT)
+        # Usage is a nicety: the accounts stand without it.
+        found = parse_sshare(shares.stdout, name) if shares.ok else {}
+        return UserAccounts(accounts, default, found)
 
     async def visibility(self, user: str) -> Visibility:
         """Whether ``user`` (the hub's, running this) sees every job under slurm.conf's PrivateData."""
@@ -282,16 +331,9 @@ class SlurmClient:
         private = parse_private_data(conf.stdout)
         if "jobs" not in private:
             return Visibility(True, private, None)
-        argv = [
-            self._bin("sacctmgr"),
-            "--noheader",
-            "--parsable2",
-            "show",
-            "user",
-            _check_user(user),
-            "format=adminlevel",
-        ]
-        result = await self.runner(argv, timeout=QUERY_TIMEOUT)
+        result = await self.runner(
+            self._show_user_argv(user, "format=adminlevel"), timeout=QUERY_TIMEOUT
+        )
         level = (
             result.stdout.strip().splitlines()[0].strip()
             if result.ok and result.stdout.strip()

@@ -346,3 +346,54 @@ def parse_private_data(show_config: str) -> frozenset[str]:
             flags = {f.strip().lower() for f in value.split(",") if f.strip()}
             return frozenset(flags - {"none"})
     return frozenset()
+
+
+@dataclass(frozen=True)
+class AccountShare:
+    """An association's standing: its usage (decayed CPU-seconds) and fair share (0 to 1)."""
+
+    raw_usage: int
+    fair_share: float | None
+
+
+@dataclass(frozen=True)
+class UserAccounts:
+    """The Slurm accounts a user may charge (their associations), from accounting."""
+
+    accounts: tuple[str, ...]
+    default: str | None
+    shares: dict[str, AccountShare] = field(default_factory=dict)
+
+
+def parse_user_accounts(stdout: str) -> tuple[tuple[str, ...], str | None]:
+    """(accounts, default) from `sacctmgr -n -P show user NAME withassoc
+    format=defaultaccount,account`, the default account first."""
+    accounts: list[str] = []
+    default = None
+    for line in stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) != 2 or not parts[1]:
+            continue
+        default = default or parts[0] or None
+        if parts[1] not in accounts:
+            accounts.append(parts[1])
+    if default in accounts:  # the default first, then sacctmgr's (alphabetical) order
+        accounts.remove(default)
+        accounts.insert(0, default)
+    return tuple(accounts), default
+
+
+def parse_sshare(stdout: str, user: str) -> dict[str, AccountShare]:
+    """The user's rows of `sshare -n -P -u USER -o Account,User,RawUsage,FairShare`."""
+    out: dict[str, AccountShare] = {}
+    for line in stdout.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) != 4 or parts[1] != user:
+            continue
+        try:
+            usage = int(float(parts[2] or 0))
+            fair = float(parts[3]) if parts[3] else None
+        except ValueError:
+            continue
+        out[parts[0]] = AccountShare(usage, fair)
+    return out
