@@ -17,7 +17,9 @@ class Layout:
     slurm_etc: Path = Path("/etc/slurm")
     hub_user: str = "jupyterhub-daemon"
     group: str = "jupyter"
-    users: tuple[str, ...] = ("alice", "bob", "carol")
+    # anna.lee: a site's user name with a dot (issue 15); appended so that users[0..2] keep
+    # their meaning in the tests.
+    users: tuple[str, ...] = ("alice", "bob", "carol", "anna.lee")
     outsider: str = "mallory"
     public_port: int = 8000
     proxy_api_port: int = 8001

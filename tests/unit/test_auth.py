@@ -112,7 +112,7 @@ def test_one_place_picks_the_authenticator():
     from hpchub.config.loader import parse_site
 
     c = auth_piece(parse_site({}))
-    assert c.JupyterHub.authenticator_class == "pam"
+    assert c.JupyterHub.authenticator_class == "hpchub.auth.names.PAMAuthenticator"
     gate = {"enabled": True, "directives": ["AuthType shibboleth"], "user_pattern": PATTERN}
     c = auth_piece(parse_site({"deploy": {"web": {"gate": gate}}}))
     assert c.JupyterHub.authenticator_class == "hpchub.auth.gate.GatedPAMAuthenticator"
