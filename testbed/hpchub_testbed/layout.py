@@ -21,6 +21,10 @@ class Layout:
     # their meaning in the tests.
     users: tuple[str, ...] = ("alice", "bob", "carol", "anna.lee")
     outsider: str = "mallory"
+    # A directory's names: the gate also vouches for USER@REALM (the hub maps it to USER) and
+    # USER@FOREIGN_REALM (a realm the hub refuses), both with the user's own password.
+    realm: str = "EXAMPLE.ORG"
+    foreign_realm: str = "OTHER.ORG"
     public_port: int = 8000
     proxy_api_port: int = 8001
     hub_port: int = 8081

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-from types import SimpleNamespace
 
 import pytest
 import yaml
-from jupyterhub.auth import PAMAuthenticator as JupyterHubPAM
 from tornado import web
 from tornado.httputil import HTTPHeaders
 
@@ -27,6 +25,8 @@ from hpchub.core.names import (
 )
 from hpchub.slurm.jobscript import JobRequest
 from hpchub.slurm.parsers import parse_hub_jobs
+
+from .test_auth import handler
 
 REALMS = ["example.org"]
 
@@ -232,24 +232,6 @@ def test_every_authenticator_gets_the_one_name_mapping():
 # -- the authenticators -------------------------------------------------------------------------
 
 
-def handler(**headers):
-    return SimpleNamespace(
-        request=SimpleNamespace(headers=HTTPHeaders(headers), remote_ip="10.1.1.1")
-    )
-
-
-@pytest.fixture
-def pam_calls(monkeypatch):
-    calls = []
-
-    async def fake_pam(self, handler, data):
-        calls.append(data["username"])
-        return data["username"]
-
-    monkeypatch.setattr(JupyterHubPAM, "authenticate", fake_pam)
-    return calls
-
-
 async def test_pam_is_asked_about_the_local_account(pam_calls):
     auth = PAMAuthenticator(realms=REALMS, allow_all=True, username_pattern=USERNAME_PATTERN)
     user = await auth.get_authenticated_user(
@@ -380,3 +362,43 @@ def test_validate_warns_of_a_bare_dot_in_the_gates_realm_and_unknown_map_targets
         assert not any("matches any character" in w for w in text), text
     site = {"hub": {"allowed_groups": ["root"], "username_map": {"x@y.org": "nosuch.user"}}}
     assert "hub.username_map.x@y.org: no user 'nosuch.user' on this node" in " ".join(found(site))
+
+
+def test_a_profile_for_anna_lee_is_hers_alone_and_culled_by_her_policy():
+    from hpchub.culling.policy import IdlePolicy, should_cull
+    from hpchub.resources.catalog import Catalog
+    from hpchub.resources.request import OptionsError, resolve_request
+
+    site = parse_site(
+        {
+            "hub": {"allowed_groups": ["jupyter"]},
+            "profiles": [
+                {
+                    "key": "hers",
+                    "display_name": "Hers",
+                    "partitions": ["jupyter-short"],
+                    "memory": "1G",
+                    "time": "2h",
+                    "idle_timeout": "30m",
+                    "users": ["anna.lee"],
+                },
+                {
+                    "key": "everyone",
+                    "display_name": "Everyone",
+                    "partitions": ["jupyter-short"],
+                    "memory": "1G",
+                    "time": "2h",
+                    "idle_timeout": "8h",
+                },
+            ],
+        }
+    )
+    catalog = Catalog.from_site(site)
+    assert resolve_request({"profile": "hers"}, catalog, "anna.lee", set()).idle_timeout == 1800
+    for other in ("annaxlee", "anna-lee", "anna.le", "anna.lee.x"):
+        with pytest.raises(OptionsError):
+            resolve_request({"profile": "hers"}, catalog, other, set())
+    policy = IdlePolicy.from_site(site, groups=lambda user: frozenset())
+    server = {"full_name": "anna.lee/", "name": "", "user_options": {"profile": "hers"}}
+    assert should_cull(policy, 31 * 60, server)
+    assert not should_cull(policy, 29 * 60, server)
