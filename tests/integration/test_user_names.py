@@ -25,6 +25,7 @@ from .gate_vhosts import Recorder
 from .hubclient import HubClient
 from .test_security import _stop as stop_servers
 from .test_security import tls_client
+from .test_spawn_e2e import _routes
 from .test_spawn_form import batch_script, form_post
 
 DOTTED = "anna.lee"
@@ -69,7 +70,10 @@ def test_a_dotted_name_spawns_end_to_end_through_apache(anna, testbed):
     script = batch_script(job["id"])
     assert f"#SBATCH --output={account.pw_dir}/.hpchub/logs/jupyter-%j.log" in script
     assert f"#SBATCH --chdir={account.pw_dir}" in script
-    # Her server answers at /user/anna.lee/ through Apache, and its kernel runs as her uid.
+    # The port callback routed /user/anna.lee (and no look-alike) to her server, which answers
+    # there through Apache; its kernel runs as her uid.
+    routes = [r for r in _routes(testbed) if DOTTED in r]
+    assert routes == [f"/user/{DOTTED}"], routes
     assert anna.server_url() == f"{testbed['https_url']}/user/{DOTTED}/"
     uid, job_id = anna.run_code("import os; print(os.getuid(), os.environ['SLURM_JOB_ID'])").split()
     assert (int(uid), job_id) == (account.pw_uid, job["id"])
@@ -264,3 +268,13 @@ def test_doctor_checks_the_dotted_users_account(testbed):
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"is the account {DOTTED}" in out.stdout
     assert "0 errors" in out.stdout
+
+
+def test_kernels_test_runs_as_the_dotted_user_in_slurm(testbed):
+    out = _hpchub(
+        testbed["site_file"], "kernels", "test", "--user", f"anna.lee@{testbed['realm']}",
+        "--in-slurm", "python3",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.startswith(f"kernels tested as {DOTTED} on ")
+    assert "in Slurm job" in out.stdout and "1 passed, 0 failed" in out.stdout

@@ -402,3 +402,13 @@ def test_a_profile_for_anna_lee_is_hers_alone_and_culled_by_her_policy():
     server = {"full_name": "anna.lee/", "name": "", "user_options": {"profile": "hers"}}
     assert should_cull(policy, 31 * 60, server)
     assert not should_cull(policy, 29 * 60, server)
+
+
+def test_the_operator_script_matches_a_dotted_hub_user_literally(tmp_path):
+    from hpchub.deploy.paths import DeployPaths
+    from hpchub.deploy.render import slurm_operator
+
+    site = parse_site({"hub": {"allowed_groups": ["jupyter"]}, "deploy": {"hub_user": "hub.svc"}})
+    text = slurm_operator(DeployPaths(site, tmp_path / "hpchub.yaml"))
+    assert "grep -qxF -e 'hub.svc'" in text
+    assert "grep -qx '" not in text
