@@ -10,6 +10,7 @@ rendered script (deploy/render.py slurm_operator), as a site's Slurm admin would
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -27,6 +28,26 @@ QOS = "jupyter"
 RESEARCH, COURSE = "research", "course101"
 ACCOUNTS = {RESEARCH: "a research group", COURSE: "a course's students"}
 COURSE_USERS = frozenset({"carol"})
+
+
+MODES = ("slurmdbd", "none")
+
+
+def mode(environ: dict[str, str] | None = None) -> str:
+    """HPCHUB_TESTBED_ACCOUNTING: 'slurmdbd' (the default, like a site) or 'none' (a cluster
+    without accounting, and so without PrivateData: the hub could never be an operator).
+    It is the cluster's, so shared by every named testbed on the machine."""
+    env = os.environ if environ is None else environ
+    value = env.get("HPCHUB_TESTBED_ACCOUNTING", "slurmdbd")
+    if value not in MODES:
+        raise SystemExit(
+            f"HPCHUB_TESTBED_ACCOUNTING must be one of {', '.join(MODES)}, not {value!r}"
+        )
+    return value
+
+
+def enabled() -> bool:
+    return mode() == "slurmdbd"
 
 
 def account_of(user: str) -> str:
@@ -111,6 +132,8 @@ def _ensure(kind: str, name: str, argv: list[str]) -> None:
 
 def ensure_associations(users: Iterable[str], log=print) -> None:
     """The QOS, the accounts and one association per user (only what is missing is added)."""
+    if not enabled():
+        return
     _ensure(
         "qos",
         QOS,
@@ -142,6 +165,8 @@ def ensure_associations(users: Iterable[str], log=print) -> None:
 
 def ensure_operator(script: Path, log=print) -> None:
     """Run hpchub's rendered sacctmgr script: the hub user becomes a Slurm operator."""
+    if not enabled():
+        return
     r = sh("sh", str(script), check=False)
     if r.returncode != 0:
         raise SystemExit(f"hpchub-testbed: {script} failed: {r.stderr.strip() or r.stdout.strip()}")
@@ -159,6 +184,8 @@ def stop(log=print) -> None:
 
 
 def status() -> dict[str, bool]:
+    if not enabled():
+        return {}
     return {
         "mariadb": _mariadb_up(),
         "slurmdbd": procs.read_pid(SLURMDBD_PIDFILE) is not None,

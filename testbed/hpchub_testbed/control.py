@@ -126,6 +126,7 @@ def info(layout: Layout) -> dict:
         "prefix": str(layout.env),
         "logs": str(layout.logs),
         "memory_enforcement": cluster.status(layout)["memory_enforcement"],
+        "accounting": accounting.enabled(),
         "https_url": layout.https_url,
         "http_url": f"http://localhost:{layout.http_port}",
         "tls_cert": str(layout.tls_dir / "cert.pem"),
