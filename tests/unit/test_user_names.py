@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 import yaml
@@ -133,6 +134,12 @@ def test_sudoers_runas_lists_a_dotted_name(tmp_path):
     site = parse_site({"hub": {"allowed_users": ["anna.lee"], "allowed_groups": ["jupyter"]}})
     text = sudoers(DeployPaths(site, tmp_path / "hpchub.yaml"))
     assert "_USERS = %jupyter, anna.lee, !root" in text
+    if shutil.which("visudo"):  # sudo's own parser takes the dotted name
+        from hpchub.deploy.checks import check_sudoers
+
+        (tmp_path / "rule").write_text(text)
+        result = check_sudoers(tmp_path / "rule")
+        assert result.ok, result
 
 
 # -- from a realm's name to the local account ---------------------------------------------------
