@@ -90,6 +90,7 @@ def site_text(
         apache_confdir=str(layout.apache_confdir),
         proxy_api_port=layout.proxy_api_port,
         group=layout.group,
+        realm=layout.realm,
         hub_data=str(layout.hub_data),
         config_d=str(layout.etc / "jupyterhub_config.d"),
         env=str(layout.env),

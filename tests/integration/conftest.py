@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from . import hubclient
+from .gate_vhosts import gated, remote_user  # noqa: F401 - the gate's fixtures, for every module
 from .hubclient import HubClient
 
 pytestmark = pytest.mark.integration

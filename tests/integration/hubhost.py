@@ -9,6 +9,8 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+import requests
+
 T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -48,3 +50,17 @@ def on_hub_host(testbed, fn: Callable[..., T], *args, **kw) -> T:
     if "error" in out:
         raise out["error"]  # type: ignore[misc]
     return out["value"]  # type: ignore[return-value]
+
+
+class HubHostSession(requests.Session):
+    """A requests session whose connections are opened on the hub's host (for the test
+    virtual hosts on ports that the hub's firewall keeps closed to the machine)."""
+
+    def __init__(self, testbed, verify: str | bool = True):
+        super().__init__()
+        self.trust_env = False  # this machine sets REQUESTS_CA_BUNDLE
+        self.verify = verify
+        self._testbed = testbed
+
+    def send(self, request, **kw):
+        return on_hub_host(self._testbed, super().send, request, **kw)

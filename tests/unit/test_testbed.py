@@ -152,3 +152,15 @@ def test_the_hub_hosts_firewall_opens_only_the_hubs_port_to_the_nodes(tmp_path):
     assert "ip daddr 10.77.0.1 tcp dport { 6817, 6819 } accept" in text
     assert "tcp dport 40000-49999 accept" in text
     assert "dnat to 10.78.96.1" in text
+
+
+def test_the_demo_users_end_with_a_dotted_name_and_the_gate_knows_their_realm_names():
+    from hpchub_testbed.web import gate_identities
+
+    layout = Layout()
+    assert layout.users[:3] == ("alice", "bob", "carol")  # the tests' users[0..2]
+    assert layout.users[-1] == "anna.lee"
+    passwords = {u: f"pw-{u}" for u in layout.users}
+    gate = gate_identities(layout, passwords)
+    assert gate["anna.lee"] == gate["anna.lee@EXAMPLE.ORG"] == gate["anna.lee@OTHER.ORG"]
+    assert len(gate) == 3 * len(layout.users) and layout.outsider not in gate

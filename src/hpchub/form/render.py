@@ -8,7 +8,9 @@ from ..config.profiles import CUSTOM_KEY
 from ..config.units import format_duration, format_memory
 from ..core.templates import render
 from ..resources.catalog import Catalog
+from ..resources.reservations import ReservationOffer
 from ..slurm.livestate import Snapshot
+from ..slurm.parsers import UserAccounts
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,69 @@ def _idle_rule_text(catalog: Catalog) -> str:
     return "; ".join(parts)
 
 
+def _account_choices(accounts: UserAccounts | None, previous: dict) -> dict | None:
+    """The user's accounts, the last one chosen (else Slurm's default) selected, each with its
+    fair share or usage where Slurm reports them; None when there is nothing to choose."""
+    if accounts is None or not accounts.accounts:
+        return None
+    current = previous.get("account")
+    if current not in accounts.accounts:
+        current = accounts.default if accounts.default in accounts.accounts else None
+    options = []
+    for name in accounts.accounts:
+        share = accounts.shares.get(name)
+        notes = []
+        if name == accounts.default:
+            notes.append("your default")
+        if share is not None and share.fair_share:
+            notes.append(f"fair share {share.fair_share:.2f}")
+        if share is not None and share.raw_usage:
+            notes.append(f"used {share.raw_usage / 3600:.1f} CPU-hours recently")
+        label = name + (f" ({', '.join(notes)})" if notes else "")
+        options.append({"name": name, "label": label})
+    return {"options": options, "current": current or accounts.accounts[0]}
+
+
+def _when(t) -> str:
+    return t.strftime("%Y-%m-%d %H:%M")
+
+
+def _maintenance_lines(res: ReservationOffer) -> list[str]:
+    lines = []
+    for m in res.maintenance:
+        r = m.reservation
+        if m.fits_seconds <= 0:
+            lines.append(
+                f"Maintenance is under way until {_when(r.end)}: new servers start after it."
+            )
+            continue
+        lines.append(
+            f"Maintenance on the Jupyter nodes from {_when(r.start)} to {_when(r.end)}. A server "
+            f"started now can run for at most {format_duration(m.fits_seconds)} before it; one "
+            "with a longer time limit waits in the queue until the maintenance is over."
+        )
+    return lines
+
+
+def _reservation_choices(res: ReservationOffer, previous: dict) -> dict | None:
+    """Reservations open to the user (a course lab's, say), the last one chosen, else the
+    first, selected; None when there is none."""
+    if not res.usable:
+        return None
+    current = previous.get("reservation")
+    if current not in res.names:
+        current = res.names[0]
+    options = [
+        {
+            "name": r.name,
+            "label": f"{r.name} (until {_when(r.end)}: a server in it ends with it, "
+            f"{format_duration(res.left_seconds.get(r.name, 0))} from now)",
+        }
+        for r in res.usable
+    ]
+    return {"options": options, "current": current}
+
+
 def render_form(
     catalog: Catalog,
     user: str,
@@ -58,10 +123,14 @@ def render_form(
     snap: Snapshot,
     previous: dict | None = None,
     course_labels: dict[str, str] | None = None,
+    accounts: UserAccounts | None = None,
+    reservations: ReservationOffer | None = None,
 ) -> str:
     """The form fields, prefilled with ``previous`` (the user's last or rejected choice)."""
     previous = dict(previous or {})
     course_labels = course_labels or {}
+    reservations = reservations or ReservationOffer()
+    fits = reservations.fits_seconds()
     visible = catalog.visible(user, groups)  # the user's course profiles come first
     choices = [
         {
@@ -73,7 +142,12 @@ def render_form(
             "gpus": p.gpus,
             "time": format_duration(p.time),
             "idle": format_duration(p.idle_timeout),
-            "live": _live_lines(list(p.partitions), snap),
+            "live": _live_lines(list(p.partitions), snap)
+            + (
+                [LiveLine("waits until after the maintenance (longer than the time left)", "busy")]
+                if fits is not None and p.time > fits and not p.reservation
+                else []
+            ),
             "course": course_labels.get(p.key, ""),
         }
         for p in visible
@@ -103,7 +177,12 @@ def render_form(
                 "partition": previous.get("partition", c.partitions[0]),
                 "memory": previous.get("memory", format_memory(c.default_memory)),
                 "cpus": previous.get("cpus", c.default_cpus),
-                "time": previous.get("time", format_duration(c.default_time)),
+                "time": previous.get(
+                    "time",
+                    format_duration(
+                        c.default_time if not fits or fits >= c.default_time else fits // 60 * 60
+                    ),
+                ),
                 "gpus": previous.get("gpus", 0),
             },
         }
@@ -111,5 +190,12 @@ def render_form(
     if selected not in keys:
         selected = keys[0] if keys else None
     return render(
-        "form/options.html.j2", choices=choices, custom=custom, selected=selected, live=snap
+        "form/options.html.j2",
+        choices=choices,
+        custom=custom,
+        selected=selected,
+        live=snap,
+        account=_account_choices(accounts, previous),
+        reservation=_reservation_choices(reservations, previous),
+        maintenance=_maintenance_lines(reservations),
     )

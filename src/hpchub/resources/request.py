@@ -7,7 +7,7 @@ user_options all come here before anything is submitted.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -16,6 +16,7 @@ from ..config.names import SlurmName
 from ..config.profiles import CUSTOM_KEY, ProfileKey
 from ..config.units import DurationSeconds, MemoryMiB, format_duration, format_memory
 from ..slurm.livestate import LiveLimits
+from ..slurm.parsers import UserAccounts
 from .catalog import Catalog
 
 CUSTOM_FIELDS = ("partition", "memory", "cpus", "time", "gpus")
@@ -40,6 +41,8 @@ class _Options(BaseModel):
     cpus: int | None = Field(None, ge=1, le=4096)
     time: DurationSeconds | None = None
     gpus: int | None = Field(None, ge=0, le=64)
+    account: SlurmName | None = None
+    reservation: SlurmName | None = None
 
 
 @dataclass(frozen=True)
@@ -63,9 +66,13 @@ class ResourceRequest:
 
     def to_options(self) -> dict[str, object]:
         """The canonical user_options to store (and to prefill the form with next time)."""
+        chosen = {
+            k: v for k, v in (("account", self.account), ("reservation", self.reservation)) if v
+        }
         if self.profile != CUSTOM_KEY:
-            return {"profile": self.profile}
+            return {"profile": self.profile, **chosen}
         return {
+            **chosen,
             "profile": CUSTOM_KEY,
             "partition": self.partitions[0],
             "memory": format_memory(self.memory_mib),
@@ -113,18 +120,65 @@ def resolve_request(
     user: str,
     groups: set[str],
     live: Mapping[str, LiveLimits] | None = None,
+    accounts: UserAccounts | None = None,
+    reservations: Mapping[str, int] | None = None,
 ) -> ResourceRequest:
-    """Validate ``options`` for ``user``; raise OptionsError naming every problem."""
+    """Validate ``options`` for ``user``; raise OptionsError naming every problem.
+    ``accounts`` are the user's Slurm accounts (None: the cluster has no accounting);
+    ``reservations`` the ones open to them now, with the seconds each has left
+    (resources/reservations.py)."""
     try:
         raw = _Options.model_validate(flatten(options))
     except ValidationError as err:
-        allowed = ", ".join(["profile", *CUSTOM_FIELDS])
+        allowed = ", ".join(["profile", *CUSTOM_FIELDS, "account", "reservation"])
         raise OptionsError(explain(err, f"allowed: {allowed}")) from None
     visible = catalog.visible(user, groups)
     key = raw.profile or (visible[0].key if visible else CUSTOM_KEY)
     if key != CUSTOM_KEY:
-        return _from_profile(raw, key, catalog, visible)
-    return _custom(raw, catalog, user, groups, live or {})
+        req = _from_profile(raw, key, catalog, visible)
+    else:
+        req = _custom(raw, catalog, user, groups, live or {})
+    if raw.account is not None:
+        if accounts is None and req.account is None:
+            raise OptionsError(
+                [
+                    "account: this cluster offers no choice of account (no Slurm accounting); "
+                    "leave it out"
+                ]
+            )
+        mine = accounts.accounts if accounts else ()
+        which = f"one of your Slurm accounts ({_list(mine)})"
+        req = replace(req, account=_chosen("account", raw.account, req.account, mine, which))
+    if raw.reservation is not None:
+        left = dict(reservations or {})
+        which = f"open to you now ({_list(tuple(left))})"
+        chosen = _chosen("reservation", raw.reservation, req.reservation, tuple(left), which)
+        if chosen in left and req.time_seconds > left[chosen]:
+            raise OptionsError(
+                [
+                    f"time: {format_duration(req.time_seconds)} is longer than reservation "
+                    f"{chosen!r} has left ({format_duration(left[chosen])}); a server in it must "
+                    "end with it: choose a shorter time (custom) or no reservation"
+                ]
+            )
+        req = replace(req, reservation=chosen)
+    return req
+
+
+def _list(names: tuple[str, ...]) -> str:
+    return ", ".join(names) or "none"
+
+
+def _chosen(what: str, asked: str, pinned: str | None, allowed: tuple[str, ...], which: str) -> str:
+    """The user's choice of an account or a reservation: one of ``allowed``, unless the
+    profile names its own (a course's), which then stays."""
+    if pinned is not None:
+        if asked != pinned:
+            raise OptionsError([f"{what}: this profile always uses {what} {pinned!r}"])
+        return pinned
+    if asked not in allowed:
+        raise OptionsError([f"{what}: {asked!r} is not {which}"])
+    return asked
 
 
 def _from_profile(raw: _Options, key: str, catalog: Catalog, visible) -> ResourceRequest:

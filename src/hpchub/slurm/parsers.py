@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 
@@ -177,7 +178,8 @@ class PartitionState:
     gpus_used: int = 0
     max_time: int | None = None
     pending: int = 0
-    node_names: set[str] = field(default_factory=set)
+    node_names: set[str] = field(default_factory=set)  # the usable ones
+    members: set[str] = field(default_factory=set)  # every node, also reserved or down
 
     @property
     def cpus_free(self) -> int:
@@ -218,6 +220,7 @@ def parse_sinfo_state(stdout: str) -> dict[str, PartitionState]:
         part = part.rstrip("*")
         p = parts.setdefault(part, PartitionState(part))
         p.max_time = _time(tlimit)
+        p.members.add(node)
         if any(state.lower().startswith(u) for u in _UNUSABLE) or node in p.node_names:
             continue
         p.node_names.add(node)
@@ -281,3 +284,216 @@ def parse_hub_jobs(stdout: str, hub_name: str) -> list[HubJob]:
             continue
         jobs.append(HubJob(user, job_id, state, reason, nodes, rest[len(want) :]))
     return jobs
+
+
+# sacct --parsable2: one line for the job and one per step (ID.batch, ID.extern, ID.0...).
+SACCT_FORMAT = "JobID,State,ExitCode,ReqMem,MaxRSS,Elapsed"
+_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)[nc]?$")
+_SIZE_MIB = {"": 1 / (1024 * 1024), "K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
+
+
+@dataclass(frozen=True)
+class JobHistory:
+    """What accounting recorded of one job after it left the queue."""
+
+    job_id: str
+    state: str
+    exit_code: str
+    requested_mib: float | None
+    peak_mib: float | None  # the largest MaxRSS of its steps; None where it was never sampled
+    elapsed: str
+
+
+def _size_mib(text: str, bare_unit: str = "") -> float | None:
+    """sacct's sizes: '310204K', '100M', '4G', '4Gn' (older: per node), '0' or ''."""
+    m = _SIZE_RE.match(text.strip())
+    if not m:
+        return None
+    value = float(m.group(1)) * _SIZE_MIB[m.group(2) or bare_unit]
+    return value or None
+
+
+def parse_sacct(stdout: str, job_id: str) -> JobHistory | None:
+    """The record of ``job_id`` from `sacct --noheader --parsable2 --format=SACCT_FORMAT`."""
+    job: list[str] | None = None
+    peak: float | None = None
+    for line in stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) != 6:
+            continue
+        step_of = parts[0].split(".", 1)[0]
+        if step_of != job_id:
+            continue
+        if parts[0] == job_id:
+            job = parts
+        rss = _size_mib(parts[4], bare_unit="")
+        if rss is not None:
+            peak = max(peak or 0.0, rss)
+    if job is None:
+        return None
+    return JobHistory(
+        job_id=job_id,
+        state=job[1].split()[0] if job[1].strip() else "UNKNOWN",
+        exit_code=job[2],
+        requested_mib=_size_mib(job[3], bare_unit="M"),
+        peak_mib=peak,
+        elapsed=job[5],
+    )
+
+
+def parse_private_data(show_config: str) -> frozenset[str]:
+    """The PrivateData flags from `scontrol show config` (empty when 'none')."""
+    for line in show_config.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "PrivateData":
+            flags = {f.strip().lower() for f in value.split(",") if f.strip()}
+            return frozenset(flags - {"none"})
+    return frozenset()
+
+
+@dataclass(frozen=True)
+class AccountShare:
+    """An association's standing: its usage (decayed CPU-seconds) and fair share (0 to 1)."""
+
+    raw_usage: int
+    fair_share: float | None
+
+
+@dataclass(frozen=True)
+class UserAccounts:
+    """The Slurm accounts a user may charge (their associations), from accounting."""
+
+    accounts: tuple[str, ...]
+    default: str | None
+    shares: dict[str, AccountShare] = field(default_factory=dict)
+
+
+def parse_user_accounts(stdout: str) -> tuple[tuple[str, ...], str | None]:
+    """(accounts, default) from `sacctmgr -n -P show user NAME withassoc
+    format=defaultaccount,account`, the default account first."""
+    accounts: list[str] = []
+    default = None
+    for line in stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) != 2 or not parts[1]:
+            continue
+        default = default or parts[0] or None
+        if parts[1] not in accounts:
+            accounts.append(parts[1])
+    if default in accounts:  # the default first, then sacctmgr's (alphabetical) order
+        accounts.remove(default)
+        accounts.insert(0, default)
+    return tuple(accounts), default
+
+
+def parse_sshare(stdout: str, user: str) -> dict[str, AccountShare]:
+    """The user's rows of `sshare -n -P -u USER -o Account,User,RawUsage,FairShare`."""
+    out: dict[str, AccountShare] = {}
+    for line in stdout.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) != 4 or parts[1] != user:
+            continue
+        try:
+            usage = int(float(parts[2] or 0))
+            fair = float(parts[3]) if parts[3] else None
+        except ValueError:
+            continue
+        out[parts[0]] = AccountShare(usage, fair)
+    return out
+
+
+_HOSTRANGE = re.compile(r"([^,\[]*)\[([^\]]+)\]([^,]*)|([^,\[\]]+)")
+
+
+def expand_hostlist(text: str) -> frozenset[str]:
+    """Slurm's host lists ('vm', 'node[01-03,07],gpu1') as names; '(null)' is empty."""
+    names: set[str] = set()
+    if text in ("", "(null)"):
+        return frozenset()
+    for m in _HOSTRANGE.finditer(text):
+        if m.group(4):
+            names.add(m.group(4).strip())
+            continue
+        head, ranges, tail = m.group(1), m.group(2), m.group(3)
+        for part in ranges.split(","):
+            low, _, high = part.partition("-")
+            if not high:
+                names.add(f"{head}{low}{tail}")
+                continue
+            for i in range(int(low), int(high) + 1):
+                names.add(f"{head}{i:0{len(low)}d}{tail}")
+    return frozenset(names)
+
+
+def _names(text: str) -> frozenset[str]:
+    return frozenset() if text in ("", "(null)") else frozenset(text.split(","))
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """One reservation from `scontrol show reservation -o`."""
+
+    name: str
+    start: dt.datetime
+    end: dt.datetime
+    nodes: frozenset[str]
+    partition: str | None
+    flags: frozenset[str]
+    users: frozenset[str]
+    groups: frozenset[str]
+    accounts: frozenset[str]
+    active: bool
+
+    @property
+    def maintenance(self) -> bool:
+        return "MAINT" in self.flags
+
+    def open_to(self, user: str, groups: set[str], accounts: tuple[str, ...]) -> bool:
+        """Whether ``user`` may run jobs in it, by name, group or account (a list of only
+        negated names, 'Users=-bob', means everyone but them)."""
+        return any(
+            _listed(names, mine)
+            for names, mine in (
+                (self.users, {user}),
+                (self.groups, set(groups)),
+                (self.accounts, set(accounts)),
+            )
+        )
+
+
+def _listed(names: frozenset[str], mine: set[str]) -> bool:
+    if not names:
+        return False
+    if all(n.startswith("-") for n in names):
+        return not ({n[1:] for n in names} & mine)
+    return bool(names & mine)
+
+
+def parse_reservations(stdout: str) -> list[Reservation]:
+    """Every reservation from `scontrol show reservation -o` (none: 'No reservations...')."""
+    out = []
+    for line in stdout.splitlines():
+        rec = parse_scontrol_record(line)
+        if "ReservationName" not in rec:
+            continue
+        try:
+            start = dt.datetime.fromisoformat(rec["StartTime"])
+            end = dt.datetime.fromisoformat(rec["EndTime"])
+        except (KeyError, ValueError) as err:
+            raise SlurmParseError(f"unexpected reservation: {line!r}") from err
+        partition = rec.get("PartitionName", "(null)")
+        out.append(
+            Reservation(
+                name=rec["ReservationName"],
+                start=start,
+                end=end,
+                nodes=expand_hostlist(rec.get("Nodes", "")),
+                partition=None if partition == "(null)" else partition,
+                flags=_names(rec.get("Flags", "")),
+                users=_names(rec.get("Users", "")),
+                groups=_names(rec.get("Groups", "")),
+                accounts=_names(rec.get("Accounts", "")),
+                active=rec.get("State") == "ACTIVE",
+            )
+        )
+    return out
