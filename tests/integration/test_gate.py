@@ -22,9 +22,12 @@ from .hubhost import HubHostSession, hub_cmd
 
 
 def _client(base: str, testbed, gate_user: dict | None) -> HubClient:
-    """A browser on the hub's host: the test virtual hosts' ports are closed to the machine."""
+    """A browser on this machine for the test bed's own front door; on the hub's host for the
+    test virtual hosts, whose ports the hub's firewall keeps closed to the machine."""
     c = HubClient(base)
-    c.s = HubHostSession(testbed, verify=testbed["tls_cert"])
+    if base != testbed["https_url"]:
+        c.s = HubHostSession(testbed)
+    c.s.verify = testbed["tls_cert"]
     if gate_user:
         c.s.auth = (gate_user["name"], gate_user["password"])
     return c
