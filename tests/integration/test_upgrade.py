@@ -84,7 +84,8 @@ def test_a_running_server_keeps_answering_through_upgrade_and_rollback(alice, te
     before = root.current()
     assert before is not None, "the testbed must run from a release (hpchub-testbed up)"
 
-    assert alice.start().status_code in (201, 202)
+    # Explicit options: an empty request reuses the last ones (a test may have left a reservation).
+    assert alice.start(options={"profile": "small-long"}).status_code in (201, 202)
     alice.wait_ready()
     (job,) = squeue_ids("alice")
     script = batch_script(job)
