@@ -265,6 +265,15 @@ class SlurmSnippet(Strict):
         ),
     )
 
+    cgroup: Literal["auto", "v1", "v2", "none"] = Field(
+        "auto",
+        description=(
+            "The cgroup version of the Jupyter nodes, for cgroup.conf's CgroupPlugin: auto "
+            "(Slurm's autodetect), v1, v2, or none (no writable memory cgroup: Slurm polls "
+            "memory use and kills at the request; memory_factor does not apply)."
+        ),
+    )
+
     @model_validator(mode="after")
     def _tiers(self) -> SlurmSnippet:
         if self.overflow_priority_tier >= self.priority_tier:

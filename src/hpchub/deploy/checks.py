@@ -178,3 +178,66 @@ def check_logrotate(candidate: Path) -> CheckResult:
     # which may not exist yet.
     bad = re.findall(rf"^error: {re.escape(str(candidate))}:\d+.*$", out, re.MULTILINE)
     return CheckResult("logrotate -d", not bad, "\n".join(bad) or out)
+
+
+# -- Slurm's cgroup.conf -------------------------------------------------------------------
+
+_CGROUP_CONF_BAD = re.compile(
+    r"^.*(Parsing error|is not a valid|Could not open/read/parse|cannot find cgroup plugin|"
+    r"Couldn't find the specified plugin).*$",
+    re.MULTILINE,
+)
+_CGROUP_PLUGIN_LOADED = re.compile(r"plugin type:(cgroup/v[12])|(cgroup/v[12]): init:")
+
+
+def check_cgroup_conf(candidate: Path, slurm_lines: Sequence[str]) -> CheckResult:
+    """slurmd -G (print the node's GRES and exit) on a throw-away slurm.conf with the
+    candidate as its cgroup.conf: slurmd parses it and loads the cgroup plugin it names.
+
+    A plugin that loads but cannot start on this machine (cgroup/v2 on a kernel that mounts
+    v1) counts as parsed, and the result says so.
+    """
+    slurmd = _tool("slurmd", "/usr/sbin/slurmd")
+    if slurmd is None:
+        return CheckResult(
+            "slurmd", False, "slurmd is not installed here (a Slurm client needs none)", True
+        )
+    with tempfile.TemporaryDirectory(prefix="hpchub-cgroup-") as tmp:
+        conf = Path(tmp) / "slurm.conf"
+        conf.write_text(
+            "\n".join(
+                [
+                    "ClusterName=hpchub-check",
+                    "SlurmctldHost=localhost",
+                    f"SlurmdSpoolDir={tmp}/spool",
+                    f"SlurmdPidFile={tmp}/slurmd.pid",
+                    *slurm_lines,
+                    "NodeName=hpchub-check CPUs=1 RealMemory=100",
+                    "PartitionName=check Nodes=hpchub-check",
+                    "",
+                ]
+            )
+        )
+        (Path(tmp) / "cgroup.conf").write_text(candidate.read_text())
+        log = Path(tmp) / "slurmd.log"
+        argv = [slurmd, "-G", "-f", str(conf), "-N", "hpchub-check", "-L", str(log), "-vvvv"]
+        code, out = _run(argv)
+        if log.exists():
+            out = f"{out}\n{log.read_text()}".strip()
+    tool = "slurmd -G (cgroup.conf)"
+    bad = [m.group(0).strip() for m in _CGROUP_CONF_BAD.finditer(out)]
+    if bad:
+        return CheckResult(tool, False, "\n".join(bad))
+    if code == 0:
+        return CheckResult(tool, True, "slurmd accepted it")
+    loaded = _CGROUP_PLUGIN_LOADED.search(out)
+    fatal = re.search(r"^.*fatal: .*$", out, re.MULTILINE)
+    if loaded and fatal:
+        plugin = loaded.group(1) or loaded.group(2)
+        return CheckResult(
+            tool,
+            True,
+            f"parsed, and {plugin} loaded; it cannot start on this machine: "
+            + fatal.group(0).split("fatal: ", 1)[1],
+        )
+    return CheckResult(tool, False, out[-2000:])

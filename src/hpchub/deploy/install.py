@@ -24,7 +24,7 @@ from ..core.commands import run_command
 from ..core.files import UnsafePath, atomic_write, open_nofollow, opened_dir, set_owner_mode
 from . import checks
 from .paths import DeployPaths
-from .render import SystemFile, apache_modules, render_all
+from .render import SystemFile, apache_modules, render_all, slurm_memory_lines
 from .secrets import ensure_secrets
 
 
@@ -132,6 +132,8 @@ def check_candidate(f: SystemFile, paths: DeployPaths) -> checks.CheckResult | N
             return checks.check_apache(cand, apache_modules(paths), str(paths.deploy.web.apachectl))
         if f.check == "logrotate":
             return checks.check_logrotate(cand)
+        if f.check == "cgroup":
+            return checks.check_cgroup_conf(cand, slurm_memory_lines(paths.deploy.slurm.cgroup))
     raise ValueError(f"unknown check {f.check!r}")
 
 

@@ -15,7 +15,7 @@ from ..core.templates import render
 from ..slurm.client import SlurmClient
 from .paths import APACHE_MODULES, SECRET_HEADER, USER_HEADER, DeployPaths
 
-CHECKS = ("sudoers", "apache", "systemd", "logrotate")
+CHECKS = ("sudoers", "apache", "systemd", "logrotate", "cgroup")
 
 
 @dataclass(frozen=True)
@@ -229,19 +229,59 @@ def slurm_partitions(paths: DeployPaths) -> str:
         "system/slurm-partitions.conf.j2",
         site_path=paths.site_path,
         oversubscribe=paths.deploy.slurm.cpu_oversubscribe,
+        cgroup=paths.deploy.slurm.cgroup,
+        memory_lines=slurm_memory_lines(paths.deploy.slurm.cgroup),
         lines=[line for _, line in partition_lines(paths)],
     )
 
 
-def cgroup_snippet(paths: DeployPaths) -> str:
-    """The cgroup.conf lines that let jobs use memory_factor times their request."""
-    snip = paths.deploy.slurm
+CGROUP_PLUGINS = {"auto": "autodetect", "v1": "cgroup/v1", "v2": "cgroup/v2", "none": None}
+"""cgroup.conf's CgroupPlugin for each deploy.slurm.cgroup choice (none: no cgroup plugin)."""
+
+
+def slurm_memory_lines(cgroup: str) -> list[str]:
+    """The slurm.conf lines that enforce jobs' memory: cgroups (v1, v2, auto), else polling."""
+    if CGROUP_PLUGINS[cgroup] is None:
+        # No writable memory cgroup: a soft, polled limit at the request.
+        return [
+            "ProctrackType=proctrack/linuxproc",
+            "TaskPlugin=task/affinity",
+            "JobAcctGatherType=jobacct_gather/linux",
+            "JobAcctGatherFrequency=task=2",
+            "JobAcctGatherParams=OverMemoryKill",
+        ]
+    return [
+        "ProctrackType=proctrack/cgroup",
+        "TaskPlugin=task/cgroup,task/affinity",
+        "JobAcctGatherType=jobacct_gather/cgroup",
+    ]
+
+
+def cgroup_conf(
+    cgroup: str, memory_factor: float, written_by: str, nodes: str | None = None
+) -> str:
+    """cgroup.conf for ``cgroup`` (auto, v1, v2, none) and a memory factor; with ``nodes``, the
+    comments that explain it to a Slurm admin (the testbed's own file has none)."""
     return render(
         "system/cgroup.conf.j2",
-        site_path=paths.site_path,
+        written_by=written_by,
+        explain=nodes is not None,
+        nodes=nodes,
+        plugin=CGROUP_PLUGINS[cgroup],
+        factor=f"{memory_factor:g}",
+        percent=allowed_ram_percent(memory_factor),
+    )
+
+
+def cgroup_snippet(paths: DeployPaths) -> str:
+    """The cgroup.conf that lets jobs use memory_factor times their request, for the site's
+    cgroup version."""
+    snip = paths.deploy.slurm
+    return cgroup_conf(
+        snip.cgroup,
+        snip.memory_factor,
+        f"`hpchub render` from {paths.site_path}",
         nodes=snip.nodes,
-        factor=f"{snip.memory_factor:g}",
-        percent=allowed_ram_percent(snip.memory_factor),
     )
 
 
@@ -270,7 +310,10 @@ def render_all(paths: DeployPaths) -> list[SystemFile]:
             "Slurm partitions to merge into slurm.conf",
         ),
         SystemFile(
-            paths.slurm_dir / "cgroup.conf", cgroup_snippet(paths), "cgroup.conf for Jupyter nodes"
+            paths.slurm_dir / "cgroup.conf",
+            cgroup_snippet(paths),
+            "cgroup.conf for Jupyter nodes",
+            check="cgroup",
         ),
     ]
     return files
