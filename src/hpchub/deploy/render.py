@@ -13,9 +13,10 @@ from pathlib import Path
 from ..config.units import format_slurm_time
 from ..core.templates import render
 from ..slurm.client import SlurmClient
+from . import rhel
 from .paths import APACHE_MODULES, SECRET_HEADER, USER_HEADER, DeployPaths
 
-CHECKS = ("sudoers", "apache", "systemd", "logrotate", "cgroup")
+CHECKS = ("sudoers", "apache", "systemd", "logrotate", "cgroup", "shell")
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,7 @@ def apache_vhost(paths: DeployPaths) -> str:
         gate=gate,
         exempt=list(gate.exempt_networks) if gate else [],
         secret_include=paths.apache_secret_conf if paths.uses_frontend_secret else None,
+        log_prefix="logs/hpchub" if paths.deploy.os_family == "rhel" else None,
     )
 
 
@@ -285,6 +287,25 @@ def cgroup_snippet(paths: DeployPaths) -> str:
     )
 
 
+def rhel_files(paths: DeployPaths) -> list[SystemFile]:
+    """The PAM service (sssd) and the SELinux and firewalld scripts of a RHEL-family node."""
+    d = paths.deploy
+    files = []
+    if d.pam_service and paths.site.hub.authenticator == "pam":
+        files.append(
+            SystemFile(
+                rhel.pam_file(paths), rhel.pam_service(paths), "the hub's PAM service (sssd)"
+            )
+        )
+    scripts = (
+        (rhel.SELINUX_SCRIPT, rhel.selinux_script, "SELinux booleans, file contexts and ports"),
+        (rhel.FIREWALLD_SCRIPT, rhel.firewalld_script, "firewalld rules for the hub's ports"),
+    )
+    for name, renderer, what in scripts:
+        files.append(SystemFile(d.etc_dir / name, renderer(paths), what, 0o755, check="shell"))
+    return files
+
+
 def render_all(paths: DeployPaths) -> list[SystemFile]:
     """Every file a site installs, in the order they are put in place."""
     d = paths.deploy
@@ -302,6 +323,8 @@ def render_all(paths: DeployPaths) -> list[SystemFile]:
         files.append(
             SystemFile(d.web.vhost_file, apache_vhost(paths), "Apache virtual host", check="apache")
         )
+    if d.os_family == "rhel":
+        files += rhel_files(paths)
     files += [
         SystemFile(d.logrotate_file, logrotate(paths), "log rotation", check="logrotate"),
         SystemFile(
