@@ -18,7 +18,7 @@ from hpchub.deploy.paths import DeployPaths
 from hpchub.deploy.render import cgroup_conf, slurm_memory_lines
 from hpchub.deploy.render import partition_lines as jupyter_partition_lines
 
-from . import procs
+from . import accounting, procs
 from .layout import Layout
 from .system import sh
 
@@ -218,7 +218,9 @@ def start_daemons(layout: Layout, facts: NodeFacts, restart: bool, log=print) ->
         sh("/usr/sbin/runuser", "-u", "munge", "--", "/usr/sbin/munged")
         procs.wait_for(lambda: _pidof("munged"), 10, "munged")
     procs.record("munged", _pidof("munged") or 0, run)
-    ensure_batch_netns(log=log)
+    ensure_batch_netns(log=log)  # slurmdbd is reached at the controller's address
+    accounting.ensure_database(log=log)
+    accounting.start_slurmdbd(restart=accounting.write_config(), log=log)
     if restart:
         # Any slurmd (also one from an older layout) and slurmctld must read the new config.
         for pid in sh("pgrep", "-x", "slurmd", check=False).stdout.split():
@@ -259,10 +261,17 @@ def node_ready(node: str) -> bool:
 
 def stop_daemons(layout: Layout, log=print) -> None:
     pids = [("slurmd", int(p)) for p in sh("pgrep", "-x", "slurmd", check=False).stdout.split()]
-    for name in ("slurmctld", "munged"):
-        pid = _pidof(name)
-        if pid:
-            pids.append((name, pid))
+    ctld = _pidof("slurmctld")
+    _stop_each([*pids, *([("slurmctld", ctld)] if ctld else [])], log)
+    accounting.stop(log=log)  # after slurmctld, which reports to slurmdbd; munge last
+    munged = _pidof("munged")
+    _stop_each([("munged", munged)] if munged else [], log)
+    for f in layout.run.glob("*.pid"):
+        if f.stem.startswith(("slurm", "munged")):
+            f.unlink(missing_ok=True)
+
+
+def _stop_each(pids: list[tuple[str, int]], log) -> None:
     for name, pid in pids:
         log(f"stopping {name} ({pid})")
         with contextlib.suppress(ProcessLookupError):
@@ -270,9 +279,6 @@ def stop_daemons(layout: Layout, log=print) -> None:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and procs.alive(pid):
             time.sleep(0.1)
-    for f in layout.run.glob("*.pid"):
-        if f.stem.startswith(("slurm", "munged")):
-            f.unlink(missing_ok=True)
 
 
 def status(layout: Layout) -> dict[str, object]:
@@ -283,6 +289,7 @@ def status(layout: Layout) -> dict[str, object]:
         "slurmctld": bool(_pidof("slurmctld")),
         "slurmd": bool(_slurmd_pid(node_facts().name)),
         "slurmd_batch": bool(_slurmd_pid(BATCH_NODE)),
+        **accounting.status(),
         "memory_enforcement": enforcement_file.read_text().strip()
         if enforcement_file.exists()
         else None,
