@@ -266,3 +266,15 @@ def test_doctor_pam_without_shadow_group(tmp_path):
     assert unix.severity == Severity.ERROR and "pam_sss" in unix.what
     (down,) = check_pam(_pam_deployment(tmp_path / "d", text, sssd=False))
     assert down.severity == Severity.ERROR and "sssd" in down.fix
+
+
+def test_config_validate_warns_about_rhel_without_node_networks():
+    from hpchub.config.site_warnings import warnings
+
+    found = [str(w) for w in warnings(rhel_paths().site)]
+    assert any(w.startswith("deploy.node_networks: empty") for w in found)
+    assert not any(
+        "node_networks" in str(w)
+        for w in warnings(rhel_paths({"node_networks": ["10.0.0.0/8"]}).site)
+    )
+    assert not any("node_networks" in str(w) for w in warnings(parse_site({})))
