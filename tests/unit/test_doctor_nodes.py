@@ -125,3 +125,28 @@ def test_run_on_node_builds_one_srun():
     argv, kw = seen[0]
     assert argv[0].endswith("srun") and "--nodelist=node1" in argv and "--immediate=30" in argv
     assert argv[-2:] == ["--", "/bin/true"] and kw["timeout"] == 60
+
+
+def test_slurm_refusing_the_probe_is_not_blamed_on_the_node():
+    refused = Result(
+        ("srun",),
+        1,
+        "",
+        "srun: error: Unable to allocate resources: Invalid account or account/partition combination specified\n",
+    )
+    f = nodes.judge("jn1", refused, Path("/opt/x/bin/python"), (3, 11), (3, 11))
+    assert f.severity == Severity.WARNING and "Slurm did not run the probe job" in f.what
+    crashed = Result(
+        ("srun",),
+        1,
+        "",
+        "Fatal Python error: init_fs_encoding\nsrun: error: jn1: task 0: Exited with exit code 1\n",
+    )
+    f = nodes.judge("jn1", crashed, Path("/opt/x/bin/python"), (3, 11), (3, 11))
+    assert f.severity == Severity.ERROR and "Fatal Python error" in f.what
+    assert (
+        nodes.judge(
+            "jn1", Result(("srun",), 0, "hpchub-python 3.11.4\n", ""), Path("/p"), (3, 11), (3, 11)
+        )
+        is None
+    )

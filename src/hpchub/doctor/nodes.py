@@ -76,16 +76,19 @@ def judge(
             )
             return error(NAME, what, fix)
         return None
-    lines = [line.strip() for line in result.message().splitlines() if line.strip()]
-    telling = [line for line in lines if re.search(r"execve|No such file|denied", line)]
-    said = (telling or lines or [""])[-1]
-    if re.search(
-        r"Unable to allocate|Immediate execution impossible|timed out|not available", said
-    ):
-        what = f"node {node} not checked: no room for a one-CPU job there now ({said})"
-        return warning(NAME, what, "run hpchub doctor again when the node has room")
+    lines = [line.strip() for line in (result.stderr + result.stdout).splitlines() if line.strip()]
+    # srun's own lines: Slurm did not run the probe (no room, no association, a reservation).
+    # Anything else comes from the job: slurmstepd or the interpreter itself.
+    from_job = [line for line in lines if not line.startswith("srun:")]
+    if not result.ok and not from_job:
+        said = lines[-1] if lines else f"srun exited with status {result.returncode}"
+        what = f"node {node} not checked: Slurm did not run the probe job ({said})"
+        fix = "run hpchub doctor again when the node has room; doctor submits as its own user"
+        return warning(NAME, what, fix)
+    telling = [line for line in from_job if re.search(r"execve|No such file|denied", line)]
+    said = (telling or from_job or ["it printed no version"])[-1]
     target = _link_target(python)
-    what = f"node {node} cannot run {python}{target}: {said or 'no answer'}; {why}"
+    what = f"node {node} cannot run {python}{target}: {said}; {why}"
     fix = (
         f"install Python {_shown(built or least)} on {node} at the path {python} links to "
         "(RHEL: dnf install python3.11), and check the prefix is mounted there"
