@@ -278,3 +278,12 @@ def test_config_validate_warns_about_rhel_without_node_networks():
         for w in warnings(rhel_paths({"node_networks": ["10.0.0.0/8"]}).site)
     )
     assert not any("node_networks" in str(w) for w in warnings(parse_site({})))
+
+
+def test_doctor_pam_follows_an_include(tmp_path):
+    d = _pam_deployment(tmp_path, "auth include system-auth\naccount include system-auth\n")
+    (missing,) = check_pam(d)
+    assert missing.severity == Severity.ERROR  # system-auth is not there
+    (d.pam_dir / "system-auth").write_text("auth sufficient pam_sss.so forward_pass\n")
+    (ok,) = check_pam(d)
+    assert ok.severity == Severity.OK

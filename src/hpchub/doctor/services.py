@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import os
 import pwd
@@ -77,13 +78,17 @@ def _pam_service_file(d: Deployment) -> tuple[str, Path]:
 
 
 def check_pam_without_shadow(d: Deployment) -> list[Finding]:
-    """No shadow group (RHEL): the hub's PAM service asks sssd, which must be running."""
+    """RHEL (no shadow group): the hub's PAM service asks sssd, which must be running."""
     name = "PAM"
     service, path = _pam_service_file(d)
     if not path.exists():
         fix = "run `hpchub install` (it writes the service for os_family rhel)"
         return [error(name, f"{path} (the PAM service the hub uses) is missing", fix)]
     text = path.read_text(errors="replace")
+    # One level of include/substack (e.g. a service that includes authselect's system-auth).
+    for m in re.finditer(r"^\s*\w+\s+(?:include|substack)\s+(\S+)", text, re.MULTILINE):
+        with contextlib.suppress(OSError):
+            text += (d.pam_dir / Path(m.group(1)).name).read_text(errors="replace")
     if "pam_sss" not in text:
         what = (
             f"{path} does not use pam_sss: the unprivileged hub cannot read /etc/shadow, so "
@@ -102,9 +107,9 @@ def check_pam(d: Deployment) -> list[Finding]:
     name = "PAM"
     if d.paths.site.hub.authenticator != "pam":
         return [info(name, "not used: users are authenticated by the web server")]
-    if d.paths.deploy.shadow_group is None:
+    if d.paths.deploy.os_family == "rhel":
         return check_pam_without_shadow(d)
-    group = d.paths.deploy.shadow_group
+    group = d.paths.deploy.shadow_group or "shadow"
     try:
         user = pwd.getpwnam(d.hub_user)
     except KeyError:
