@@ -2,14 +2,16 @@
 
 MariaDB (Debian's) listens on its Unix socket only and knows slurmdbd's Unix user through
 unix_socket authentication, so there is no database password to keep. Every demo user has an
-association (user, account): alice and bob in the research account `research`, carol in the course
-account `course101`; the QOS `jupyter` holds Jupyter jobs. slurm.conf enforces associations and
+association (user, account): alice and bob in the research account `research` (alice, who also
+teaches, in `course101` too), carol in the course account `course101`; the QOS `jupyter` holds
+Jupyter jobs. slurm.conf enforces associations and
 sets PrivateData=jobs,usage,users, so the hub's user is made a Slurm operator with hpchub's own
 rendered script (deploy/render.py slurm_operator), as a site's Slurm admin would.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -27,11 +29,34 @@ QOS = "jupyter"
 RESEARCH, COURSE = "research", "course101"
 ACCOUNTS = {RESEARCH: "a research group", COURSE: "a course's students"}
 COURSE_USERS = frozenset({"carol"})
+BOTH_USERS = frozenset({"alice"})  # research first (her default), the course second
 
 
-def account_of(user: str) -> str:
-    """The account of a demo or benchmark user: the course account for carol, else research."""
-    return COURSE if user in COURSE_USERS else RESEARCH
+MODES = ("slurmdbd", "none")
+
+
+def mode(environ: dict[str, str] | None = None) -> str:
+    """HPCHUB_TESTBED_ACCOUNTING: 'slurmdbd' (the default, like a site) or 'none' (a cluster
+    without accounting, and so without PrivateData: the hub could never be an operator).
+    It is the cluster's, so shared by every named testbed on the machine."""
+    env = os.environ if environ is None else environ
+    value = env.get("HPCHUB_TESTBED_ACCOUNTING", "slurmdbd")
+    if value not in MODES:
+        raise SystemExit(
+            f"HPCHUB_TESTBED_ACCOUNTING must be one of {', '.join(MODES)}, not {value!r}"
+        )
+    return value
+
+
+def enabled() -> bool:
+    return mode() == "slurmdbd"
+
+
+def accounts_of(user: str) -> tuple[str, ...]:
+    """The accounts of a demo or benchmark user, the default first."""
+    if user in BOTH_USERS:
+        return (RESEARCH, COURSE)
+    return (COURSE,) if user in COURSE_USERS else (RESEARCH,)
 
 
 def _mariadb_up() -> bool:
@@ -111,6 +136,8 @@ def _ensure(kind: str, name: str, argv: list[str]) -> None:
 
 def ensure_associations(users: Iterable[str], log=print) -> None:
     """The QOS, the accounts and one association per user (only what is missing is added)."""
+    if not enabled():
+        return
     _ensure(
         "qos",
         QOS,
@@ -127,21 +154,24 @@ def ensure_associations(users: Iterable[str], log=print) -> None:
         )  # fmt: skip
     out = sh("sacctmgr", "-n", "-P", "show", "assoc", "format=user,account").stdout
     have = {tuple(line.split("|")) for line in out.splitlines() if line.count("|") == 1}
-    missing: dict[str, list[str]] = {}
+    missing: dict[tuple[str, str], list[str]] = {}
     for user in users:
-        account = account_of(user)
-        if (user, account) not in have:
-            missing.setdefault(account, []).append(user)
-    for account, names in missing.items():
+        mine = accounts_of(user)
+        for account in mine:
+            if (user, account) not in have:
+                missing.setdefault((account, mine[0]), []).append(user)
+    for (account, default), names in missing.items():
         log(f"adding {len(names)} user(s) to Slurm account {account}")
         sh(
             "sacctmgr", "-i", "add", "user", ",".join(names),
-            f"Account={account}", f"DefaultAccount={account}",
+            f"Account={account}", f"DefaultAccount={default}",
         )  # fmt: skip
 
 
 def ensure_operator(script: Path, log=print) -> None:
     """Run hpchub's rendered sacctmgr script: the hub user becomes a Slurm operator."""
+    if not enabled():
+        return
     r = sh("sh", str(script), check=False)
     if r.returncode != 0:
         raise SystemExit(f"hpchub-testbed: {script} failed: {r.stderr.strip() or r.stdout.strip()}")
@@ -159,6 +189,8 @@ def stop(log=print) -> None:
 
 
 def status() -> dict[str, bool]:
+    if not enabled():
+        return {}
     return {
         "mariadb": _mariadb_up(),
         "slurmdbd": procs.read_pid(SLURMDBD_PIDFILE) is not None,

@@ -154,6 +154,7 @@ def render_config(layout: Layout, facts: NodeFacts, cgroup: str, site: SiteConfi
         log_dir="/var/log/slurm",
         memory_enforcement=memory_enforcement(cgroup),
         memory_lines=slurm_memory_lines(cgroup),
+        accounting=accounting.enabled(),
         partition_lines=partition_lines(site, layout.site_file, BATCH_NODE),
     )
     # Jobs may use the site's memory factor times their request while the node has memory.
@@ -219,8 +220,9 @@ def start_daemons(layout: Layout, facts: NodeFacts, restart: bool, log=print) ->
         procs.wait_for(lambda: _pidof("munged"), 10, "munged")
     procs.record("munged", _pidof("munged") or 0, run)
     ensure_batch_netns(log=log)  # slurmdbd is reached at the controller's address
-    accounting.ensure_database(log=log)
-    accounting.start_slurmdbd(restart=accounting.write_config(), log=log)
+    if accounting.enabled():
+        accounting.ensure_database(log=log)
+        accounting.start_slurmdbd(restart=accounting.write_config(), log=log)
     if restart:
         # Any slurmd (also one from an older layout) and slurmctld must read the new config.
         for pid in sh("pgrep", "-x", "slurmd", check=False).stdout.split():

@@ -125,6 +125,7 @@ def info(layout: Layout) -> dict:
         "prefix": str(layout.env),
         "logs": str(layout.logs),
         **{k: slurm[k] for k in ("memory_enforcement", "cgroup_version")},
+        "accounting": accounting.enabled(),
         "https_url": layout.https_url,
         "http_url": f"http://localhost:{layout.http_port}",
         "tls_cert": str(layout.tls_dir / "cert.pem"),
