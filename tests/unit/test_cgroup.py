@@ -140,7 +140,7 @@ def test_the_testbeds_files_for_v2_and_none(tmp_path):
     assert V1_SLURM_LINES in v2["slurm.conf"]  # slurm.conf is the same for v1 and v2
     none = _testbed_files(tmp_path, "none")
     assert NONE_SLURM_LINES in none["slurm.conf"]
-    assert "CgroupPlugin" not in none["cgroup.conf"]
+    assert "\nCgroupPlugin=" not in none["cgroup.conf"]
 
 
 def test_one_cgroup_template():
@@ -172,7 +172,7 @@ def test_the_site_snippet_names_the_plugin(choice, plugin):
 
 def test_the_site_snippet_without_cgroups():
     p = _paths({"cgroup": "none"})
-    assert "CgroupPlugin" not in R.cgroup_snippet(p)
+    assert "\nCgroupPlugin=" not in R.cgroup_snippet(p)
     part = R.slurm_partitions(p)
     assert "#   JobAcctGatherParams=OverMemoryKill" in part and "task/cgroup" not in part
 
@@ -222,3 +222,34 @@ def test_slurmd_refuses_a_broken_cgroup_conf(tmp_path, text, words):
     f.write_text(text)
     result = checks.check_cgroup_conf(f, R.slurm_memory_lines("v2"))
     assert not result.ok and words in result.output, result.output
+
+
+# What slurmd 24.11.5 (Debian 13, run in a debootstrap root on this v1 kernel) printed.
+SLURMD_24_11_V2 = """\
+slurmd: debug3: Trying to load plugin /usr/lib/x86_64-linux-gnu/slurm-wlm/cgroup_v2.so
+slurmd: debug3: plugin_load_from_file->_verify_syms: found Slurm plugin name:Cgroup v2 plugin type:cgroup/v2 version:0x180b05
+slurmd: debug:  cgroup/v2: init: Cgroup v2 plugin loaded
+slurmd: error: Could not parse '/sys/fs/cgroup' root mount for self
+slurmd: fatal: /sys/fs/cgroup is not a valid cgroup2 mountpoint
+"""
+SLURMD_24_11_NO_MUNGE = """\
+slurmd: error: Munge encode failed: Failed to access "/run/munge/munge.socket.2": No such file or directory (Did you start munged?)
+slurmd: error: cannot create auth context for auth/munge
+slurmd: error: slurmd initialization failed
+"""
+
+
+@pytest.mark.parametrize(
+    "output,words",
+    [
+        (SLURMD_24_11_V2, "cgroup/v2 loaded; it cannot start on this machine: /sys/fs/cgroup"),
+        (SLURMD_24_11_NO_MUNGE, "munge is not running here"),
+    ],
+)
+def test_what_newer_slurmd_says_of_a_parsed_file(tmp_path, monkeypatch, output, words):
+    monkeypatch.setattr(checks, "_tool", lambda *a: "/usr/sbin/slurmd")
+    monkeypatch.setattr(checks, "_run", lambda argv: (1, output))
+    f = tmp_path / "cgroup.conf"
+    f.write_text(R.cgroup_snippet(_paths({"cgroup": "v2"})))
+    result = checks.check_cgroup_conf(f, R.slurm_memory_lines("v2"))
+    assert result.ok and words in result.output, result.output
