@@ -69,7 +69,7 @@ def up(layout: Layout, log=print) -> dict:
     software_changed = (marker.read_text() if marker.exists() else "") != before
     site_changed = hub.write_site(layout, text)
     web.ensure_tls(layout, log=log)
-    web.ensure_gate_users(layout, {u: passwords[u] for u in layout.users})
+    web.ensure_gate_users(layout, web.gate_identities(layout, passwords))
     report = hub.install_system(layout, site, log=log)
     paths = DeployPaths(site, layout.site_file)
     accounting.ensure_operator(paths.slurm_dir / "hub-operator.sh", log=log)
@@ -120,6 +120,8 @@ def info(layout: Layout) -> dict:
         "default_partition": "jupyter-short",
         "users": [{"name": u, "password": passwords.get(u)} for u in layout.users],
         "outsider": {"name": layout.outsider, "password": passwords.get(layout.outsider)},
+        "realm": layout.realm,
+        "foreign_realm": layout.foreign_realm,
         "group": layout.group,
         "hub_user": layout.hub_user,
         "prefix": str(layout.env),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from .gate_vhosts import gated, remote_user  # noqa: F401 - the gate's fixtures, for every module
 from .hubclient import HubClient
 
 pytestmark = pytest.mark.integration

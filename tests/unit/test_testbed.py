@@ -106,3 +106,15 @@ def test_a_named_testbed_may_not_take_the_main_testbeds_ports():
     with pytest.raises(SystemExit, match="must be a port"):
         from_environ({"HPCHUB_TESTBED_NAME": "bench", "HPCHUB_TESTBED_PORT_BASE": "x"})
     assert from_environ({"HPCHUB_TESTBED_NAME": "bench", "HPCHUB_TESTBED_PORT_BASE": "8500"})
+
+
+def test_the_demo_users_end_with_a_dotted_name_and_the_gate_knows_their_realm_names():
+    from hpchub_testbed.web import gate_identities
+
+    layout = Layout()
+    assert layout.users[:3] == ("alice", "bob", "carol")  # the tests' users[0..2]
+    assert layout.users[-1] == "anna.lee"
+    passwords = {u: f"pw-{u}" for u in layout.users}
+    gate = gate_identities(layout, passwords)
+    assert gate["anna.lee"] == gate["anna.lee@EXAMPLE.ORG"] == gate["anna.lee@OTHER.ORG"]
+    assert len(gate) == 3 * len(layout.users) and layout.outsider not in gate

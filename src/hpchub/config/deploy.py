@@ -147,8 +147,10 @@ class WebGate(Strict):
         DEFAULT_USER_PATTERN,
         description=(
             "Regular expression that maps the gate's REMOTE_USER to a cluster account "
-            r"with a group named user, e.g. '^(?P<user>[a-z0-9]+)@example\.org$'. "
-            "Identities that do not match are refused."
+            "with a group named user. It sees the identity in lower case, after "
+            "hub.username_map and hub.realms (anna.lee@EXAMPLE.ORG is anna.lee by then); "
+            "identities that do not match are refused. For realms, prefer hub.realms: here "
+            r"a '.' is any character unless written '\.'."
         ),
     )
     match_user: bool = Field(

@@ -27,11 +27,13 @@ from .parsers import (
     NodeInfo,
     PartitionState,
     QueuePlace,
+    Reservation,
     UserAccounts,
     count_pending,
     parse_hub_jobs,
     parse_private_data,
     parse_queue_places,
+    parse_reservations,
     parse_sacct,
     parse_sbatch_parsable,
     parse_scontrol_record,
@@ -278,6 +280,14 @@ class SlurmClient:
                 if name in parts:
                     parts[name].pending = n
         return parts
+
+    async def reservations(self) -> list[Reservation]:
+        """Every reservation (one `scontrol show reservation -o`, for the form)."""
+        argv = [self._bin("scontrol"), "show", "reservation", "-o"]
+        result = await self.runner(argv, timeout=FORM_TIMEOUT)
+        if not result.ok:
+            raise failure(result)
+        return parse_reservations(result.stdout)
 
     def _show_user_argv(self, user: str, *what: str) -> list[str]:
         """sacctmgr's record of one user: `sacctmgr -n -P show user NAME WHAT...`."""
