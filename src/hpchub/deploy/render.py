@@ -356,6 +356,8 @@ def render_all(paths: DeployPaths) -> list[SystemFile]:
             paths.slurm_dir / "hub-operator.sh",
             slurm_operator(paths),
             "sacctmgr commands: the hub user sees every job under PrivateData",
+            0o755,
+            check="shell",
         ),
     ]
     return files
