@@ -219,6 +219,8 @@ def test_the_scripts_parse_and_do_nothing_where_selinux_and_firewalld_are_absent
         broken = tmp_path / "broken.sh"
         broken.write_text(f.text.replace("fi\n", "", 1))
         assert not checks.check_shell(broken).ok
+        if f.path.name == "hub-operator.sh":
+            continue  # it talks to Slurm's accounting: run by the testbed, not here
         if shutil.which("selinuxenabled") or shutil.which("firewall-cmd"):
             continue  # a RHEL machine: running them would change it
         r = subprocess.run(["/bin/sh", str(script)], capture_output=True, text=True)
