@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from tests.sbatch_rules import ALLOWED_SBATCH
 
-from .conftest import squeue_ids
+from .conftest import create_reservation, squeue_ids
 
 
 def job_of(user: str, name_suffix: str = "") -> dict:
@@ -229,25 +229,17 @@ def test_account_choice_from_own_associations(alice, bob, testbed):
     assert r.status_code == 400 and "(research)" in r.text
 
 
-def _reservation(name: str, *words: str) -> None:
-    subprocess.run(
-        ["scontrol", "create", "reservation", f"ReservationName={name}", *words],
-        check=True,
-        capture_output=True,
-    )
-
-
 def test_reservations_offered_to_their_users_and_maintenance_warned(alice, bob):
     """A lab reservation for alice (one core of the Jupyter node) is offered to her and her
     server runs in it; bob, not in it, is refused it; a maintenance window in two hours is
     named on the form with the time that fits before it."""
     lab, maint = f"lab-{os.getpid()}", f"maint-{os.getpid()}"
     try:
-        _reservation(
+        create_reservation(
             lab, "Users=alice", "Nodes=vm", "CoreCnt=1", "StartTime=now", "Duration=30",
             "Flags=IGNORE_JOBS",
         )  # fmt: skip
-        _reservation(
+        create_reservation(
             maint, "Users=root", "Nodes=vm", "StartTime=now+2hours", "Duration=60",
             "Flags=MAINT,IGNORE_JOBS",
         )  # fmt: skip

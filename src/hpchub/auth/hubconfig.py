@@ -40,6 +40,9 @@ def auth_piece(site: SiteConfig) -> Config:
     # An unprivileged hub cannot open PAM sessions; authentication alone is enough.
     c.PAMAuthenticator.open_sessions = False
     c.PAMAuthenticator.check_account = True
+    if site.deploy.pam_service:
+        # RHEL: a service of its own (pam_sss), since the hub cannot read /etc/shadow there.
+        c.PAMAuthenticator.service = site.deploy.pam_service
     if hub.allowed_groups or hub.admin_groups:
         c.PAMAuthenticator.allowed_groups = set(hub.allowed_groups)
         c.PAMAuthenticator.admin_groups = set(hub.admin_groups)

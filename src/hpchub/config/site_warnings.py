@@ -139,6 +139,19 @@ def shared_course_targets(site: SiteConfig, facts: NodeFacts) -> list[Finding]:
     return [Finding("", w) for w in course_warnings(site)]
 
 
+def rhel_without_node_networks(site: SiteConfig, facts: NodeFacts) -> list[Finding]:
+    """On RHEL the rendered firewalld rules open the hub's port to deploy.node_networks only."""
+    if site.deploy.os_family != "rhel" or site.deploy.node_networks:
+        return []
+    return [
+        Finding(
+            "deploy.node_networks",
+            "empty: the rendered firewalld.sh lets no compute node reach the hub's API port, "
+            "so no server could report its port; list the nodes' networks",
+        )
+    ]
+
+
 # The hook: a feature adds its own check here.
 CHECKS: list[Check] = [
     missing_accounts,
@@ -146,6 +159,7 @@ CHECKS: list[Check] = [
     user_config_allowed,
     shared_course_targets,
     loose_gate_realm,
+    rhel_without_node_networks,
 ]
 
 

@@ -146,11 +146,25 @@ class SlurmClient:
         """What submit and cancel run through sudo, as the hub user's sudo rule names them."""
         return [f"{self._bin('sbatch')} --parsable", f"{self._bin('scancel')} [0-9]*"]
 
-    def srun_argv(self, partition: str, minutes: int, job_name: str) -> list[str]:
-        """A one-task srun (one CPU, 1 GiB) in the caller's environment; its command follows."""
+    def srun_argv(
+        self,
+        partition: str,
+        minutes: int,
+        job_name: str,
+        node: str | None = None,
+        immediate: int | None = None,
+    ) -> list[str]:
+        """A one-task srun (one CPU, 1 GiB) in the caller's environment; its command follows.
+
+        ``node`` picks the node; ``immediate`` gives up after that many seconds without one.
+        """
+        where = [f"--nodelist={check_name('slurm', node, 'node name')}"] if node else []
+        if immediate is not None:
+            where.append(f"--immediate={int(immediate)}")
         return [
             self._bin("srun"),
             f"--partition={check_name('slurm', partition, 'partition name')}",
+            *where,
             "--nodes=1",
             "--ntasks=1",
             "--cpus-per-task=1",
@@ -162,6 +176,16 @@ class SlurmClient:
             *self.settings.extra_sbatch_args,
             "--",
         ]
+
+    async def run_on_node(
+        self, node: str, partition: str, command: Sequence[str], timeout: float = 60
+    ) -> Result:
+        """Run ``command`` as the caller in a one-task job on ``node`` (a short srun that waits
+        at most half of ``timeout`` for the node); the finished command, failed or not."""
+        argv = self.srun_argv(
+            partition, 1 + int(timeout) // 60, "hpchub-node-check", node, max(1, int(timeout) // 2)
+        )
+        return await self.runner([*argv, *command], timeout=timeout)
 
     def submit_argv(self, user: str, env_names: Sequence[str] = ()) -> list[str]:
         """sudo -n -u USER [--preserve-env=...] sbatch --parsable (the script comes on stdin)."""
