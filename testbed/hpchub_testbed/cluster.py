@@ -31,6 +31,7 @@ BATCH_NODE = "hpchub-batch1"
 NETNS = "hpchub-batch"
 HOST_IF, NODE_IF = "hpchub0", "hpchub1"
 CONTROLLER_ADDR, BATCH_ADDR = "10.77.0.1", "10.77.0.2"
+CLUSTER_NETWORK = "10.77.0.0/24"
 
 
 @dataclass(frozen=True)

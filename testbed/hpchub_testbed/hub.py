@@ -17,7 +17,7 @@ from hpchub.deploy.releases import ReleaseRoot, install_release
 from hpchub.deploy.upgrade import HubControl
 
 from . import hubhost, procs, scraper, services, testmodules
-from .cluster import BATCH_NODE, CONTROLLER_ADDR
+from .cluster import BATCH_NODE, CLUSTER_NETWORK, CONTROLLER_ADDR
 from .courses import courses_dir
 from .layout import Layout
 from .system import sh
@@ -86,6 +86,7 @@ def site_text(
         hub_port=layout.hub_port,
         hub_addr=layout.hub_addr,
         machine_addr=layout.machine_addr,
+        cluster_network=CLUSTER_NETWORK,
         apachectl=str(layout.apachectl),
         apache_confdir=str(layout.apache_confdir),
         proxy_api_port=layout.proxy_api_port,

@@ -10,6 +10,7 @@ nodes reach only the hub's API port and the public front door.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import subprocess
 from pathlib import Path
@@ -23,7 +24,6 @@ from .system import sh
 
 SLURM_PORTS = (6817, 6819)
 """slurmctld's and slurmdbd's ports (slurm.conf's SlurmctldPort, slurmdbd's default)."""
-CLUSTER_NETWORK = "10.77.0.0/24"
 
 
 def inside(layout: Layout, *argv: str) -> list[str]:
@@ -41,6 +41,9 @@ def _netns_names() -> list[str]:
 
 def firewall_text(layout: Layout, site: SiteConfig) -> str:
     low, high = site.singleuser.port_range
+    nodes = [str(n) for n in site.deploy.node_networks if ipaddress.ip_network(n).version == 4]
+    if not nodes:
+        raise SystemExit(f"hpchub-testbed: {layout.site_file} names no deploy.node_networks")
     return render_from(
         "hpchub_testbed",
         "hub-firewall.nft.j2",
@@ -52,7 +55,8 @@ def firewall_text(layout: Layout, site: SiteConfig) -> str:
         front_ports=[layout.https_port, layout.http_port],
         controller_addr=CONTROLLER_ADDR,
         slurm_ports=SLURM_PORTS,
-        node_networks=[f"{layout.machine_addr}/32", CLUSTER_NETWORK],
+        # The site's own list (the rendered firewalld rules use it too).
+        node_networks=nodes,
         port_low=low,
         port_high=high,
         machine_addr=layout.machine_addr,

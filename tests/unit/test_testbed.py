@@ -137,7 +137,11 @@ def test_the_hub_hosts_firewall_opens_only_the_hubs_port_to_the_nodes(tmp_path):
     from hpchub_testbed.layout import from_environ
 
     layout = from_environ({"HPCHUB_TESTBED_NAME": "x", "HPCHUB_TESTBED_PORT_BASE": "9600"})
-    site = parse_site_text("singleuser:\n  port_range: [40000, 49999]\n", tmp_path / "s.yaml")
+    text = (
+        "singleuser:\n  port_range: [40000, 49999]\n"
+        "deploy:\n  node_networks: [10.78.96.1/32, 10.77.0.0/24]\n"
+    )
+    site = parse_site_text(text, tmp_path / "s.yaml")
     text = hubhost.firewall_text(layout, site)
     checked = subprocess.run(["nft", "-c", "-f", "-"], input=text, capture_output=True, text=True)
     if checked.returncode != 0 and "Operation not permitted" not in checked.stderr:
@@ -147,7 +151,9 @@ def test_the_hub_hosts_firewall_opens_only_the_hubs_port_to_the_nodes(tmp_path):
         for line in text.split("chain output")[0].splitlines()
         if line.strip().startswith("tcp dport")
     ]
-    assert accepted_in == ["tcp dport 9681 accept", "tcp dport { 9643, 9680 } accept"]
+    assert accepted_in == ["tcp dport { 9643, 9680 } accept"]  # the front door, for everyone
+    # The hub's port, for the nodes only (deploy.node_networks, as the rendered firewalld rules).
+    assert "ip saddr { 10.78.96.1/32, 10.77.0.0/24 } tcp dport 9681 accept" in text
     assert "policy drop" in text and "reject with icmpx type admin-prohibited" in text
     assert "ip daddr 10.77.0.1 tcp dport { 6817, 6819 } accept" in text
     assert "tcp dport 40000-49999 accept" in text
