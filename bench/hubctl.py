@@ -220,9 +220,14 @@ def remove_hosts_entry() -> None:
 def pip(layout: Layout, *args: str) -> None:
     old = os.umask(0o022)
     try:
-        subprocess.run(
-            [str(layout.env / "bin" / "pip"), "-q", *args], check=True, capture_output=True
-        )
+        # The benchmark runs on the hub's host, whose firewall keeps the package index out:
+        # pip runs in the machine's own network (bench/run keeps it open on this descriptor),
+        # as an admin installing software would.
+        argv = [str(layout.env / "bin" / "pip"), "-q", *args]
+        fd = int(os.environ.get("HPCHUB_BENCH_MACHINE_NETNS_FD", "-1"))
+        if fd >= 0:
+            argv = ["nsenter", f"--net=/proc/self/fd/{fd}", *argv]
+        subprocess.run(argv, check=True, capture_output=True, pass_fds=(fd,) if fd >= 0 else ())
     finally:
         os.umask(old)
 

@@ -171,13 +171,26 @@ def floor_once(
     status = f"http://127.0.0.1:{port}{_prefix(env)}api/status"
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     t0 = time.perf_counter()
+    # On the node (the machine's own network, which bench/run keeps open on a descriptor),
+    # not on the hub's host where the benchmark runs; setpriv drops to the user there.
+    fd = int(os.environ.get("HPCHUB_BENCH_MACHINE_NETNS_FD", "-1"))
+    argv = [exe]
+    if fd >= 0:
+        ids = [f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups"]
+        argv = ["nsenter", f"--net=/proc/self/fd/{fd}", "setpriv", *ids, exe]
     proc = subprocess.Popen(
-        [exe],
+        argv,
         env=run_env,
         cwd=pw.pw_dir,
-        user=pw.pw_uid,
-        group=pw.pw_gid,
-        extra_groups=os.getgrouplist(user, pw.pw_gid),
+        **(
+            {"pass_fds": (fd,)}
+            if fd >= 0
+            else {
+                "user": pw.pw_uid,
+                "group": pw.pw_gid,
+                "extra_groups": os.getgrouplist(user, pw.pw_gid),
+            }
+        ),
         stdin=subprocess.DEVNULL,
         stdout=out,
         stderr=out,

@@ -62,6 +62,9 @@ def firewall_text(layout: Layout, site: SiteConfig) -> str:
         machine_addr=layout.machine_addr,
         hub_addr=layout.hub_addr,
         hub_if=layout.hub_link[1],
+        wide=os.environ.get("HPCHUB_TESTBED_WIDE_NODE_PORTS") == "1",
+        own_low=layout.public_port // 100 * 100,
+        own_high=layout.public_port // 100 * 100 + 99,
     )
 
 
