@@ -42,12 +42,16 @@ class NodeFacts:
     memory_mib: int
 
 
-def node_facts() -> NodeFacts:
-    out = sh("/usr/sbin/slurmd", "-C").stdout
-    fields = dict(re.findall(r"(\w+)=(\S+)", out))
+def parse_node_facts(text: str) -> NodeFacts:
+    """NodeFacts from what `slurmd -C` prints (the first line: NodeName=... CPUs=...)."""
+    fields = dict(re.findall(r"(\w+)=(\S+)", text))
     return NodeFacts(
         fields.get("NodeName", socket.gethostname()), int(fields["CPUs"]), int(fields["RealMemory"])
     )
+
+
+def node_facts() -> NodeFacts:
+    return parse_node_facts(sh("/usr/sbin/slurmd", "-C").stdout)
 
 
 def memory_enforcement() -> str:
@@ -101,6 +105,16 @@ def ensure_batch_netns(log=print) -> None:
     sh(*inside, "ip", "link", "set", "lo", "up")
 
 
+def remove_batch_netns(log=print) -> None:
+    """Undo ensure_batch_netns: the namespace, and the veth link (both ends go with either)."""
+    if NETNS in sh("ip", "netns", "list", check=False).stdout.split():
+        log(f"removing network namespace {NETNS}")
+        sh("ip", "netns", "delete", NETNS)
+    if sh("ip", "link", "show", HOST_IF, check=False).returncode == 0:
+        log(f"removing link {HOST_IF}")
+        sh("ip", "link", "delete", HOST_IF)
+
+
 def write_config(layout: Layout, facts: NodeFacts, enforcement: str, site: SiteConfig) -> bool:
     """Write slurm.conf and cgroup.conf; True if either changed."""
     state = Path("/var/lib/slurm")
@@ -148,7 +162,8 @@ def _pid_from(pidfile: Path) -> int | None:
     return procs.read_pid(pidfile)
 
 
-def _pidof(exe: str) -> int | None:
+def pidof(exe: str) -> int | None:
+    """The pid of a live process named ``exe`` (pgrep also lists dead, unreaped ones)."""
     r = sh("pgrep", "-x", os.path.basename(exe)[:15], check=False)
     for line in r.stdout.split():
         pid = int(line)
@@ -173,26 +188,26 @@ def start_daemons(layout: Layout, facts: NodeFacts, restart: bool, log=print) ->
     run.mkdir(parents=True, exist_ok=True)
     Path("/run/munge").mkdir(parents=True, exist_ok=True)
     shutil.chown("/run/munge", "munge", "munge")
-    if not _pidof("munged"):
+    if not pidof("munged"):
         log("starting munged")
         sh("/usr/sbin/runuser", "-u", "munge", "--", "/usr/sbin/munged")
-        procs.wait_for(lambda: _pidof("munged"), 10, "munged")
-    procs.record("munged", _pidof("munged") or 0, run)
+        procs.wait_for(lambda: pidof("munged"), 10, "munged")
+    procs.record("munged", pidof("munged") or 0, run)
     ensure_batch_netns(log=log)
     if restart:
         # Any slurmd (also one from an older layout) and slurmctld must read the new config.
         for pid in sh("pgrep", "-x", "slurmd", check=False).stdout.split():
             log("restarting slurmd (configuration changed)")
             _kill_and_wait(int(pid), "slurmd")
-        ctld = _pidof("slurmctld")
+        ctld = pidof("slurmctld")
         if ctld:
             log("restarting slurmctld (configuration changed)")
             _kill_and_wait(ctld, "slurmctld")
-    if not _pidof("slurmctld"):
+    if not pidof("slurmctld"):
         log("starting slurmctld")
         sh("/usr/sbin/slurmctld")
-        procs.wait_for(lambda: _pidof("slurmctld"), 15, "slurmctld")
-    procs.record("slurmctld", _pidof("slurmctld") or 0, run)
+        procs.wait_for(lambda: pidof("slurmctld"), 15, "slurmctld")
+    procs.record("slurmctld", pidof("slurmctld") or 0, run)
     for node, prefix in ((facts.name, ()), (BATCH_NODE, ("nsenter", f"--net=/run/netns/{NETNS}"))):
         if not _slurmd_pid(node):
             log(f"starting slurmd for node {node}")
@@ -220,7 +235,7 @@ def node_ready(node: str) -> bool:
 def stop_daemons(layout: Layout, log=print) -> None:
     pids = [("slurmd", int(p)) for p in sh("pgrep", "-x", "slurmd", check=False).stdout.split()]
     for name in ("slurmctld", "munged"):
-        pid = _pidof(name)
+        pid = pidof(name)
         if pid:
             pids.append((name, pid))
     for name, pid in pids:
@@ -238,8 +253,8 @@ def stop_daemons(layout: Layout, log=print) -> None:
 def status(layout: Layout) -> dict[str, object]:
     enforcement_file = layout.state / "memory-enforcement"
     return {
-        "munged": bool(_pidof("munged")),
-        "slurmctld": bool(_pidof("slurmctld")),
+        "munged": bool(pidof("munged")),
+        "slurmctld": bool(pidof("slurmctld")),
         "slurmd": bool(_slurmd_pid(node_facts().name)),
         "slurmd_batch": bool(_slurmd_pid(BATCH_NODE)),
         "memory_enforcement": enforcement_file.read_text().strip()

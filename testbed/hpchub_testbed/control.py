@@ -75,7 +75,8 @@ def up(layout: Layout, log=print) -> dict:
 
 
 def down(layout: Layout, log=print) -> None:
-    """Stop every process the testbed started (hub, proxy, Slurm daemons, munge)."""
+    """Stop every process the testbed started (hub, proxy, Slurm daemons, munge) and remove
+    the batch node's network namespace."""
     _need_root()
     _need_own_machine(layout)
     hub.stop_services(layout, log=log)
@@ -86,6 +87,7 @@ def down(layout: Layout, log=print) -> None:
     # Jobs of the demo users would otherwise be restarted when Slurm next comes up.
     system.sh("scancel", "--user=" + ",".join(layout.users), check=False)
     cluster.stop_daemons(layout, log=log)
+    cluster.remove_batch_netns(log=log)
 
 
 def status(layout: Layout) -> dict:

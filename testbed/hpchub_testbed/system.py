@@ -32,6 +32,10 @@ APT_PACKAGES = (
     "apache2-utils",
     "ssl-cert",
     "logrotate",
+    # Not in a minimal Debian: the batch node's namespace (ip), pgrep, TLS roots.
+    "iproute2",
+    "procps",
+    "ca-certificates",
 )
 NPM_PROXY = "configurable-http-proxy@5.3.0"
 
