@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hpchub.core.files import LockBusy, file_lock
+
 from . import nsinit, system
 from .layout import Layout
 
@@ -414,6 +416,16 @@ def run(
     suite = OTHER[own]
     system.ensure_packages(HOST_PACKAGES, log=log)
     ROOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        with file_lock(ROOTS / f"{suite}.lock", wait=0):
+            return _run_locked(suite, own, layout, pytest_args, fresh, command, log)
+    except LockBusy:
+        raise SystemExit(
+            f"hpchub-testbed generation: another run uses the {suite} root; wait for it to end"
+        ) from None
+
+
+def _run_locked(suite, own, layout, pytest_args, fresh, command, log) -> int:
     root = ROOTS / suite
     timer = Timer()
     if fresh and root.exists():
