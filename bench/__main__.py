@@ -24,6 +24,7 @@ from hpchub.config.culling import CullingSettings
 from hpchub.config.loader import load_site
 from hpchub.config.models import SiteConfig
 from hpchub.culling.service import CULLER_SCOPES
+from hpchub_testbed import accounting
 from hpchub_testbed.layout import from_environ
 
 from . import accounts, breakdown, cull, hubctl, load, report, slurmq, smoke, spawn
@@ -241,6 +242,7 @@ class Bench:
         self.users = accounts.ensure_users(
             n_users, self.layout.group, self.paths.users_file, log=log
         )
+        accounting.ensure_associations(self.users, log=log)  # the cluster enforces them
         baseline = "batchspawner" in a.variants and bool(a.phases & {"spawn", "load"})
         try:
             if baseline:

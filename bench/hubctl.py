@@ -23,7 +23,7 @@ from hpchub.core.templates import render_from
 from hpchub.deploy import render
 from hpchub.deploy.checks import check_sudoers
 from hpchub.deploy.paths import DeployPaths
-from hpchub_testbed import cluster, hub, procs, scraper, services, system
+from hpchub_testbed import accounting, cluster, hub, procs, scraper, services, system
 from hpchub_testbed.layout import Layout
 
 from .procstat import children_of
@@ -112,15 +112,28 @@ def ensure_hub_user() -> None:
     system.ensure_user(BENCH_HUB_USER, system=True, groups=("shadow",))
 
 
-def hub_sudoers(paths: BenchPaths) -> str:
-    """The product's own sudo rule (`hpchub install`'s renderer) for the bench hub user; its
-    file name gives it alias names of its own."""
+def _bench_deploy(paths: BenchPaths) -> DeployPaths:
+    """The testbed's deployment with the bench hub user and its own sudoers file."""
     layout = paths.layout
     site = load_site(str(layout.site_file))
     deploy = site.deploy.model_copy(
         update={"hub_user": BENCH_HUB_USER, "sudoers_file": paths.sudoers_hub}
     )
-    return render.sudoers(DeployPaths(site.model_copy(update={"deploy": deploy}), layout.site_file))
+    return DeployPaths(site.model_copy(update={"deploy": deploy}), layout.site_file)
+
+
+def hub_sudoers(paths: BenchPaths) -> str:
+    """The product's own sudo rule (`hpchub install`'s renderer) for the bench hub user; its
+    file name gives it alias names of its own."""
+    return render.sudoers(_bench_deploy(paths))
+
+
+def ensure_operator(paths: BenchPaths) -> None:
+    """The bench hub user sees every job under PrivateData, by the product's own script."""
+    with tempfile.TemporaryDirectory(prefix="hpchub-bench-") as tmp:
+        script = Path(tmp) / "hub-operator.sh"
+        script.write_text(render.slurm_operator(_bench_deploy(paths)))
+        accounting.ensure_operator(script)
 
 
 def baseline_sudoers(layout: Layout) -> str:
@@ -235,6 +248,7 @@ def prepare(paths: BenchPaths) -> tuple[str, str]:
     """Bench hub user, its sudo rule, tokens, stand-in; returns the two service tokens."""
     ensure_hub_user()
     install_sudoers(paths.sudoers_hub, hub_sudoers(paths))
+    ensure_operator(paths)
     install_standin(paths)
     paths.state.mkdir(parents=True, exist_ok=True)
     os.chmod(paths.state, 0o700)

@@ -18,7 +18,7 @@ from hpchub.deploy.paths import DeployPaths
 from hpchub.deploy.render import allowed_ram_percent
 from hpchub.deploy.render import partition_lines as jupyter_partition_lines
 
-from . import procs
+from . import accounting, procs
 from .layout import Layout
 from .system import sh
 
@@ -138,6 +138,7 @@ def write_config(layout: Layout, facts: NodeFacts, enforcement: str, site: SiteC
         run_dir="/run/slurm",
         log_dir="/var/log/slurm",
         memory_enforcement=enforcement,
+        accounting=accounting.enabled(),
         partition_lines=partition_lines(site, layout.site_file, BATCH_NODE),
     )
     # Jobs may use the site's memory factor times their request while the node has memory.
@@ -193,7 +194,10 @@ def start_daemons(layout: Layout, facts: NodeFacts, restart: bool, log=print) ->
         sh("/usr/sbin/runuser", "-u", "munge", "--", "/usr/sbin/munged")
         procs.wait_for(lambda: pidof("munged"), 10, "munged")
     procs.record("munged", pidof("munged") or 0, run)
-    ensure_batch_netns(log=log)
+    ensure_batch_netns(log=log)  # slurmdbd is reached at the controller's address
+    if accounting.enabled():
+        accounting.ensure_database(log=log)
+        accounting.start_slurmdbd(restart=accounting.write_config(), log=log)
     if restart:
         # Any slurmd (also one from an older layout) and slurmctld must read the new config.
         for pid in sh("pgrep", "-x", "slurmd", check=False).stdout.split():
@@ -234,10 +238,17 @@ def node_ready(node: str) -> bool:
 
 def stop_daemons(layout: Layout, log=print) -> None:
     pids = [("slurmd", int(p)) for p in sh("pgrep", "-x", "slurmd", check=False).stdout.split()]
-    for name in ("slurmctld", "munged"):
-        pid = pidof(name)
-        if pid:
-            pids.append((name, pid))
+    ctld = pidof("slurmctld")
+    _stop_each([*pids, *([("slurmctld", ctld)] if ctld else [])], log)
+    accounting.stop(log=log)  # after slurmctld, which reports to slurmdbd; munge last
+    munged = pidof("munged")
+    _stop_each([("munged", munged)] if munged else [], log)
+    for f in layout.run.glob("*.pid"):
+        if f.stem.startswith(("slurm", "munged")):
+            f.unlink(missing_ok=True)
+
+
+def _stop_each(pids: list[tuple[str, int]], log) -> None:
     for name, pid in pids:
         log(f"stopping {name} ({pid})")
         with contextlib.suppress(ProcessLookupError):
@@ -245,9 +256,6 @@ def stop_daemons(layout: Layout, log=print) -> None:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and procs.alive(pid):
             time.sleep(0.1)
-    for f in layout.run.glob("*.pid"):
-        if f.stem.startswith(("slurm", "munged")):
-            f.unlink(missing_ok=True)
 
 
 def status(layout: Layout) -> dict[str, object]:
@@ -257,6 +265,7 @@ def status(layout: Layout) -> dict[str, object]:
         "slurmctld": bool(pidof("slurmctld")),
         "slurmd": bool(_slurmd_pid(node_facts().name)),
         "slurmd_batch": bool(_slurmd_pid(BATCH_NODE)),
+        **accounting.status(),
         "memory_enforcement": enforcement_file.read_text().strip()
         if enforcement_file.exists()
         else None,

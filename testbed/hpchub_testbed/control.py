@@ -8,7 +8,18 @@ import sys
 
 from hpchub.deploy.paths import DeployPaths
 
-from . import cluster, courses, database, hub, ownership, scraper, system, testmodules, web
+from . import (
+    accounting,
+    cluster,
+    courses,
+    database,
+    hub,
+    ownership,
+    scraper,
+    system,
+    testmodules,
+    web,
+)
 from .layout import Layout
 
 
@@ -51,6 +62,7 @@ def up(layout: Layout, log=print) -> dict:
     system.ensure_hub_user(layout)
     scraper.ensure_token(layout)
     passwords = system.ensure_demo_users(layout, log=log)
+    accounting.ensure_associations((*layout.users, layout.outsider), log=log)
     marker = layout.prefix / ".hpchub-source"
     before = marker.read_text() if marker.exists() else ""
     hub.ensure_software(layout, log=log)
@@ -60,6 +72,7 @@ def up(layout: Layout, log=print) -> dict:
     web.ensure_gate_users(layout, {u: passwords[u] for u in layout.users})
     report = hub.install_system(layout, site, log=log)
     paths = DeployPaths(site, layout.site_file)
+    accounting.ensure_operator(paths.slurm_dir / "hub-operator.sh", log=log)
     changed_files = set(report.changed)
     restart_proxy = paths.proxy_unit in changed_files
     restart_hub = (
@@ -113,6 +126,7 @@ def info(layout: Layout) -> dict:
         "prefix": str(layout.env),
         "logs": str(layout.logs),
         "memory_enforcement": cluster.status(layout)["memory_enforcement"],
+        "accounting": accounting.enabled(),
         "https_url": layout.https_url,
         "http_url": f"http://localhost:{layout.http_port}",
         "tls_cert": str(layout.tls_dir / "cert.pem"),

@@ -19,6 +19,9 @@ APT_PACKAGES = (
     "slurmctld",
     "slurmd",
     "slurm-client",
+    "slurmdbd",
+    "mariadb-server",
+    "iproute2",
     "munge",
     "lmod",
     "sudo",
@@ -32,8 +35,7 @@ APT_PACKAGES = (
     "apache2-utils",
     "ssl-cert",
     "logrotate",
-    # Not in a minimal Debian: the batch node's namespace (ip), pgrep, TLS roots.
-    "iproute2",
+    # Not in a minimal Debian: pgrep, TLS roots (and ip, above).
     "procps",
     "ca-certificates",
 )

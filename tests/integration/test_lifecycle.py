@@ -137,7 +137,7 @@ def test_job_cancelled_outside_the_hub(alice):
     assert f"Job {job}: CANCELLED" in page
 
 
-def test_job_killed_for_memory_at_start_is_explained(alice):
+def test_job_killed_for_memory_at_start_is_explained(alice, testbed):
     # Jobs may use AllowedRAMSpace (the site's memory factor) times their request: keep even
     # that below what a server needs (~100M).
     memory = max(1, int(40 * 100 / allowed_ram_percent()))
@@ -150,6 +150,8 @@ def test_job_killed_for_memory_at_start_is_explained(alice):
         message = r.json()["message"]
     assert "The server did not start" in message
     assert "OUT_OF_MEMORY" in message and "choose more memory" in message
+    if testbed.get("accounting"):  # the request, from sacct; without it, scontrol's state
+        assert f"you asked for {memory}M" in message
     assert "Last lines of its log" in message
 
 

@@ -195,3 +195,34 @@ def test_fuzz_query_path(alice, opts):
         assert r.status_code == 200  # no options: the form
         return
     _check_outcome(alice, r.status_code)
+
+
+def test_account_choice_from_own_associations(alice, bob, testbed):
+    """alice has the accounts research (default) and course101; she picks one on the form, the
+    job is charged to it, and the form remembers it; an account that is not hers, through the
+    REST API, is refused with the list of hers and submits nothing."""
+    if not testbed.get("accounting"):
+        return  # a cluster without accounting offers no choice (unit-tested)
+    html = alice.s.get(alice.base + "/hub/spawn").text
+    assert '<select class="form-select" id="hpchub-account" name="account">' in html
+    assert '<option value="research" selected>research (your default' in html
+    assert "course101" in html
+    r = alice.start(options={"profile": "medium", "account": "hpchub"})
+    assert r.status_code == 400
+    assert "'hpchub' is not one of your Slurm accounts (research, course101)" in r.text
+    assert squeue_ids("alice") == []
+    r = form_post(alice, {"profile": "medium", "account": "course101"})
+    assert r.status_code == 302, r.text[:500]
+    alice.wait_ready()
+    job = job_of("alice")["id"]
+    account = subprocess.run(
+        ["squeue", "-h", "-j", job, "-o", "%a"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert account == "course101"
+    alice.stop()
+    alice.wait_stopped()
+    html = alice.s.get(alice.base + "/hub/spawn").text
+    assert '<option value="course101" selected>' in html
+    # bob has research only: alice's course account is not his.
+    r = bob.start(options={"profile": "medium", "account": "course101"})
+    assert r.status_code == 400 and "(research)" in r.text

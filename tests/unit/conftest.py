@@ -2,9 +2,28 @@
 
 import pytest
 
+from hpchub.core import clock
+
+from .fakes import FakeClock, FakeSlurm
+
 
 @pytest.fixture(autouse=True)
 def _no_sinfo(monkeypatch):
     from hpchub.cli import config_cmd
 
     monkeypatch.setattr(config_cmd, "_slurm_nodes", lambda site: None)
+
+
+@pytest.fixture
+def fake_clock():
+    """The one clock, moved by hand (restored after the test)."""
+    fc = FakeClock()
+    clock.set_clock(fc)
+    yield fc
+    clock.set_clock(None)
+
+
+@pytest.fixture
+def fake():
+    """A fake Slurm (tests/unit/fakes.py); modules may define their own."""
+    return FakeSlurm()

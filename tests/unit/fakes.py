@@ -44,6 +44,11 @@ class FakeSlurm:
         self.sinfo_o = ""  # what `sinfo -O ...` prints
         self.user_tool_output = ""  # what hpchub-user (prepare-logs, log-tail) prints
         self.state_only = False  # squeue takes --only-job-state (Slurm 24.05+), or not (22.05)
+        self.private_data = "none"  # slurm.conf's PrivateData, as `scontrol show config` says
+        self.admin_level = "None"  # the hub user's level in sacctmgr ("" when not in accounting)
+        self.accounting = True  # False: sacct/sacctmgr say accounting storage is disabled
+        self.history: dict[str, str] = {}  # job id -> sacct --parsable2 lines
+        self.user_accounts: dict[str, list[str]] = {"alice": ["research", "course101"]}
 
     async def __call__(self, argv, *, stdin=None, env=None, timeout=30, cwd="/"):
         argv = tuple(argv)
@@ -60,7 +65,11 @@ class FakeSlurm:
         if any(a.endswith("/hpchub-user") for a in argv):
             return Result(argv, 0, self.user_tool_output, "")
         cmd = next(
-            a for a in argv if a.endswith(("sbatch", "squeue", "scancel", "sinfo", "scontrol"))
+            a
+            for a in argv
+            if a.endswith(
+                ("sbatch", "squeue", "scancel", "sinfo", "scontrol", "sacct", "sacctmgr", "sshare")
+            )
         )
         name = cmd.rsplit("/", 1)[-1]
         key = name + ("--start" if "--start" in argv else "")
@@ -73,6 +82,14 @@ class FakeSlurm:
             return Result(argv, 1, "", self.fail[key])
         if key in self.garbage:
             return Result(argv, 0, GARBAGE, "")
+        if name in ("sacct", "sacctmgr"):
+            return self._accounting(name, argv)
+        if name == "sshare":
+            user = argv[argv.index("-u") + 1]
+            lines = [f"  {a}|{user}|7200|0.5" for a in self.user_accounts.get(user, [])]
+            return Result(argv, 0, "\n".join(lines) + "\n", "")
+        if name == "scontrol" and argv[1:3] == ("show", "config"):
+            return Result(argv, 0, f"PrivateData             = {self.private_data}\n", "")
         if name == "sbatch":
             if self.sbatch_error:
                 return Result(argv, 1, "", self.sbatch_error)
@@ -108,6 +125,8 @@ class FakeSlurm:
             return self._squeue_by_user(argv)
         if name == "squeue":
             ids = next(a for a in argv if a.startswith("--jobs=")).split("=", 1)[1].split(",")
+            if self.hides_jobs:
+                ids = []  # PrivateData: the hub user sees none of the users' jobs
             lines = [
                 f"{j}|{self.jobs[j]}|None|{'vm' if self.jobs[j] == 'RUNNING' else 'n/a'}|N/A|jupyter-short|2:00:00|"
                 for j in ids
@@ -121,6 +140,21 @@ class FakeSlurm:
         if name == "sinfo":
             return Result(argv, 0, "vm|127.0.0.1|mixed|1/7/0/8|23593|22820|jupyter-short\n", "")
         return Result(argv, 1, "", "unsupported")
+
+    @property
+    def hides_jobs(self) -> bool:
+        return "jobs" in self.private_data and self.admin_level not in ("Operator", "Administrator")
+
+    def _accounting(self, name: str, argv) -> Result:
+        if not self.accounting:
+            return Result(argv, 1, "", "Slurm accounting storage is disabled")
+        if name == "sacctmgr" and "withassoc" in argv:
+            accounts = self.user_accounts.get(argv[argv.index("user") + 1], [])
+            return Result(argv, 0, "".join(f"{accounts[0]}|{a}\n" for a in accounts), "")
+        if name == "sacctmgr":
+            return Result(argv, 0, f"{self.admin_level}\n" if self.admin_level else "", "")
+        jid = next(a for a in argv if a.startswith("--jobs=")).split("=", 1)[1]
+        return Result(argv, 0, self.history.get(jid, ""), "")
 
     def _squeue_by_user(self, argv) -> Result:
         """`squeue --users=... --format=...` (course status) or `squeue -t PENDING -o %P`."""

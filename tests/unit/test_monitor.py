@@ -3,24 +3,8 @@ import asyncio
 import pytest
 
 from hpchub.config.models import SlurmSettings
-from hpchub.core import clock
 from hpchub.slurm.client import SlurmClient
 from hpchub.spawner.monitor import GONE, UNKNOWN, JobMonitor
-
-from .fakes import FakeClock, FakeSlurm
-
-
-@pytest.fixture
-def fake_clock():
-    fc = FakeClock()
-    clock.set_clock(fc)
-    yield fc
-    clock.set_clock(None)
-
-
-@pytest.fixture
-def fake():
-    return FakeSlurm()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from ..config.loader import load_site, site_path
-from ..core.accounts import user_exists
+from ..core.accounts import current_user, user_exists
 
 
 def register(sub) -> None:
@@ -185,7 +185,7 @@ def stage(args) -> int:
     owner = hub_user(site)
     if owner is None:
         return _fail(f"{site.hub.data_dir} does not exist: has the hub ever run?")
-    me = pwd.getpwuid(os.geteuid()).pw_name
+    me = current_user()
     if me != owner:
         if os.geteuid() != 0:
             return _fail(f"run as root (or through sudo) or as the hub user {owner}")

@@ -10,6 +10,7 @@ import sys
 
 from ..config.loader import load_site, site_path
 from ..config.models import SiteConfig
+from ..core.accounts import current_user
 from ..core.commands import TIMED_OUT, run_command
 
 
@@ -157,7 +158,7 @@ def _test_elsewhere(args, site: SiteConfig) -> int:
         except KeyError:
             print(f"--user: no such user {args.user!r}", file=sys.stderr)
             return 2
-        if os.geteuid() != 0 and pwd.getpwuid(os.geteuid()).pw_name != args.user:
+        if os.geteuid() != 0 and current_user() != args.user:
             print("--user needs root (it runs the test through sudo -u USER -i)", file=sys.stderr)
             return 2
     site_file = site_path(args.config).resolve()

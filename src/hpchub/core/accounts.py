@@ -61,3 +61,8 @@ def groups_of(user: str) -> frozenset[str]:
         result = frozenset()
     _GROUP_CACHE[user] = (now, result)
     return result
+
+
+def current_user() -> str:
+    """The name of the user this process runs as."""
+    return pwd.getpwuid(os.geteuid()).pw_name

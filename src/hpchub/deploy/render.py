@@ -31,6 +31,10 @@ class SystemFile:
     check: str | None = None
 
 
+# The Slurm account that holds the hub's service user (an operator under PrivateData).
+OPERATOR_ACCOUNT = "hpchub"
+
+
 def sudo_runas(paths: DeployPaths) -> list[str]:
     """Who the hub may act as: the allowed (and admin) users and groups, never root."""
     hub = paths.site.hub
@@ -245,6 +249,16 @@ def cgroup_snippet(paths: DeployPaths) -> str:
     )
 
 
+def slurm_operator(paths: DeployPaths) -> str:
+    """The sacctmgr commands that let the hub user see every job under PrivateData=jobs."""
+    return render(
+        "system/slurm-operator.sh.j2",
+        site_path=paths.site_path,
+        hub_user=paths.deploy.hub_user,
+        account=OPERATOR_ACCOUNT,
+    )
+
+
 def render_all(paths: DeployPaths) -> list[SystemFile]:
     """Every file a site installs, in the order they are put in place."""
     d = paths.deploy
@@ -271,6 +285,11 @@ def render_all(paths: DeployPaths) -> list[SystemFile]:
         ),
         SystemFile(
             paths.slurm_dir / "cgroup.conf", cgroup_snippet(paths), "cgroup.conf for Jupyter nodes"
+        ),
+        SystemFile(
+            paths.slurm_dir / "hub-operator.sh",
+            slurm_operator(paths),
+            "sacctmgr commands: the hub user sees every job under PrivateData",
         ),
     ]
     return files

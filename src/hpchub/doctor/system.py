@@ -7,6 +7,7 @@ the list of every system check; hubfiles.py and services.py hold the rest.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 from ..deploy.render import sudo_commands
@@ -14,7 +15,7 @@ from ..slurm.client import SlurmError
 from . import tls
 from .deployment import Deployment
 from .exposed import exposed_secrets
-from .findings import Finding, all_ok, error, info, run_checks
+from .findings import Finding, all_ok, error, info, ok, run_checks
 from .gate import check_gate_bypass
 from .hubfiles import check_installed_files, check_secrets, check_singleuser_env, check_user_config
 from .ports import check_port_range
@@ -57,6 +58,39 @@ def check_slurm(d: Deployment) -> list[Finding]:
     return all_ok(out, name, what)
 
 
+def check_job_visibility(d: Deployment) -> list[Finding]:
+    """The hub user sees every job (PrivateData=jobs hides them unless it is a Slurm operator),
+    and accounting answers it, so that a job that left the queue can still be explained."""
+    name = "job visibility"
+    slurm = d.slurm()
+    try:
+        seen = asyncio.run(slurm.visibility(d.hub_user))
+    except _NO_ANSWER as err:
+        return [error(name, f"scontrol show config as {d.hub_user} failed: {err}", "")]
+    if not seen.sees_all:
+        fix = (
+            f"as a Slurm admin: sh {d.paths.slurm_dir}/hub-operator.sh (makes {d.hub_user} a "
+            "Slurm operator); until then a server whose job ended unseen stays listed as running"
+        )
+        return [error(name, seen.explain(d.hub_user), fix)]
+    private = ",".join(sorted(seen.private_data)) or "none"
+    what = f"{d.hub_user} sees every job (PrivateData={private}"
+    what += f", Slurm admin level {seen.admin_level})" if seen.admin_level else ")"
+    out = [ok(name, what)]
+    with contextlib.suppress(*_NO_ANSWER):  # only whether accounting answers matters here
+        asyncio.run(slurm.history("1"))
+    if slurm.accounting is False:
+        out.append(
+            info(
+                "accounting",
+                "no Slurm accounting (slurmdbd): a job that has left the queue is explained "
+                "only as ended, without its state, exit code or peak memory",
+                "optional: run slurmdbd (AccountingStorageType=accounting_storage/slurmdbd)",
+            )
+        )
+    return out
+
+
 def check_sudo(d: Deployment) -> list[Finding]:
     """The hub user's sudo rules are no wider than needed (from `sudo -ll -U`)."""
     if d.euid != 0:
@@ -83,6 +117,7 @@ def check_gate(d: Deployment) -> list[Finding]:
 
 SYSTEM_CHECKS: tuple[Callable[[Deployment], list[Finding]], ...] = (
     check_slurm,
+    check_job_visibility,
     check_sudo,
     check_secrets,
     exposed_secrets,

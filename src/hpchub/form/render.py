@@ -9,6 +9,7 @@ from ..config.units import format_duration, format_memory
 from ..core.templates import render
 from ..resources.catalog import Catalog
 from ..slurm.livestate import Snapshot
+from ..slurm.parsers import UserAccounts
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,29 @@ def _idle_rule_text(catalog: Catalog) -> str:
     return "; ".join(parts)
 
 
+def _account_choices(accounts: UserAccounts | None, previous: dict) -> dict | None:
+    """The user's accounts, the last one chosen (else Slurm's default) selected, each with its
+    fair share or usage where Slurm reports them; None when there is nothing to choose."""
+    if accounts is None or not accounts.accounts:
+        return None
+    current = previous.get("account")
+    if current not in accounts.accounts:
+        current = accounts.default if accounts.default in accounts.accounts else None
+    options = []
+    for name in accounts.accounts:
+        share = accounts.shares.get(name)
+        notes = []
+        if name == accounts.default:
+            notes.append("your default")
+        if share is not None and share.fair_share:
+            notes.append(f"fair share {share.fair_share:.2f}")
+        if share is not None and share.raw_usage:
+            notes.append(f"used {share.raw_usage / 3600:.1f} CPU-hours recently")
+        label = name + (f" ({', '.join(notes)})" if notes else "")
+        options.append({"name": name, "label": label})
+    return {"options": options, "current": current or accounts.accounts[0]}
+
+
 def render_form(
     catalog: Catalog,
     user: str,
@@ -58,6 +82,7 @@ def render_form(
     snap: Snapshot,
     previous: dict | None = None,
     course_labels: dict[str, str] | None = None,
+    accounts: UserAccounts | None = None,
 ) -> str:
     """The form fields, prefilled with ``previous`` (the user's last or rejected choice)."""
     previous = dict(previous or {})
@@ -111,5 +136,10 @@ def render_form(
     if selected not in keys:
         selected = keys[0] if keys else None
     return render(
-        "form/options.html.j2", choices=choices, custom=custom, selected=selected, live=snap
+        "form/options.html.j2",
+        choices=choices,
+        custom=custom,
+        selected=selected,
+        live=snap,
+        account=_account_choices(accounts, previous),
     )

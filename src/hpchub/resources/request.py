@@ -7,7 +7,7 @@ user_options all come here before anything is submitted.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -16,6 +16,7 @@ from ..config.names import SlurmName
 from ..config.profiles import CUSTOM_KEY, ProfileKey
 from ..config.units import DurationSeconds, MemoryMiB, format_duration, format_memory
 from ..slurm.livestate import LiveLimits
+from ..slurm.parsers import UserAccounts
 from .catalog import Catalog
 
 CUSTOM_FIELDS = ("partition", "memory", "cpus", "time", "gpus")
@@ -40,6 +41,7 @@ class _Options(BaseModel):
     cpus: int | None = Field(None, ge=1, le=4096)
     time: DurationSeconds | None = None
     gpus: int | None = Field(None, ge=0, le=64)
+    account: SlurmName | None = None
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,11 @@ class ResourceRequest:
 
     def to_options(self) -> dict[str, object]:
         """The canonical user_options to store (and to prefill the form with next time)."""
+        chosen = {"account": self.account} if self.account else {}
         if self.profile != CUSTOM_KEY:
-            return {"profile": self.profile}
+            return {"profile": self.profile, **chosen}
         return {
+            **chosen,
             "profile": CUSTOM_KEY,
             "partition": self.partitions[0],
             "memory": format_memory(self.memory_mib),
@@ -113,18 +117,42 @@ def resolve_request(
     user: str,
     groups: set[str],
     live: Mapping[str, LiveLimits] | None = None,
+    accounts: UserAccounts | None = None,
 ) -> ResourceRequest:
-    """Validate ``options`` for ``user``; raise OptionsError naming every problem."""
+    """Validate ``options`` for ``user``; raise OptionsError naming every problem.
+    ``accounts`` are the user's Slurm accounts (None: the cluster has no accounting)."""
     try:
         raw = _Options.model_validate(flatten(options))
     except ValidationError as err:
-        allowed = ", ".join(["profile", *CUSTOM_FIELDS])
+        allowed = ", ".join(["profile", *CUSTOM_FIELDS, "account"])
         raise OptionsError(explain(err, f"allowed: {allowed}")) from None
     visible = catalog.visible(user, groups)
     key = raw.profile or (visible[0].key if visible else CUSTOM_KEY)
     if key != CUSTOM_KEY:
-        return _from_profile(raw, key, catalog, visible)
-    return _custom(raw, catalog, user, groups, live or {})
+        req = _from_profile(raw, key, catalog, visible)
+    else:
+        req = _custom(raw, catalog, user, groups, live or {})
+    if raw.account is None:
+        return req
+    return replace(req, account=_account(raw.account, req.account, accounts))
+
+
+def _account(asked: str, pinned: str | None, accounts: UserAccounts | None) -> str:
+    """The account the user chose, if it is one of theirs (and the profile sets no other)."""
+    if pinned is not None:
+        if asked != pinned:
+            raise OptionsError([f"account: this profile always uses account {pinned!r}"])
+        return pinned
+    if accounts is None:
+        raise OptionsError(
+            [
+                "account: this cluster offers no choice of account (no Slurm accounting); leave it out"
+            ]
+        )
+    if asked not in accounts.accounts:
+        yours = ", ".join(accounts.accounts) or "none"
+        raise OptionsError([f"account: {asked!r} is not one of your Slurm accounts ({yours})"])
+    return asked
 
 
 def _from_profile(raw: _Options, key: str, catalog: Catalog, visible) -> ResourceRequest:

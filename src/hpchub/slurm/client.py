@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.models import SlurmSettings
@@ -17,24 +18,31 @@ from ..core.names import check_name, is_unix_name
 from .parsers import (
     HUB_JOBS_FORMAT,
     PENDING_FORMAT,
+    SACCT_FORMAT,
     SINFO_NODE_FORMAT,
     SINFO_STATE_FIELDS,
     SQUEUE_FORMAT,
     STATE_ONLY_FORMAT,
     HubJob,
+    JobHistory,
     JobInfo,
     NodeInfo,
     PartitionState,
     QueuePlace,
+    UserAccounts,
     count_pending,
     parse_hub_jobs,
     parse_job_states,
+    parse_private_data,
     parse_queue_places,
+    parse_sacct,
     parse_sbatch_parsable,
     parse_scontrol_record,
     parse_sinfo_nodes,
     parse_sinfo_state,
     parse_squeue,
+    parse_sshare,
+    parse_user_accounts,
 )
 from .runner import Result, run
 
@@ -51,6 +59,31 @@ _UNREACHABLE = (
     "Zero Bytes were transmitted",
     "Communication connection failure",
 )
+
+
+# sacct's and sacctmgr's words on a cluster without slurmdbd.
+_NO_ACCOUNTING = ("accounting storage is disabled", "not running a supported accounting_storage")
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """Whether the hub's user sees every job, and why (PrivateData and its Slurm admin level)."""
+
+    sees_all: bool
+    private_data: frozenset[str]
+    admin_level: str | None  # None: not known (no accounting, or sacctmgr did not answer)
+
+    def explain(self, user: str) -> str:
+        """What is wrong and how to fix it, for the log, the doctor and the user."""
+        if self.sees_all:
+            return f"{user} sees every job"
+        level = self.admin_level or "unknown (not in Slurm's accounting)"
+        return (
+            "the hub cannot see other users' jobs: slurm.conf sets "
+            f"PrivateData={','.join(sorted(self.private_data))} and the hub's user {user} has "
+            f"Slurm admin level {level}. Make it a Slurm operator (run the rendered "
+            "slurm/hub-operator.sh as a Slurm admin), or take 'jobs' out of PrivateData"
+        )
 
 
 class SlurmError(Exception):
@@ -99,6 +132,7 @@ class SlurmClient:
         self.runner = runner
         self.state_only: bool | None = None
         """Whether squeue takes --only-job-state (Slurm 24.05+); None until first tried."""
+        self.accounting: bool | None = None  # learnt from the first sacct
 
     def _bin(self, name: str) -> str:
         return str(Path(self.settings.bin_dir) / name)
@@ -269,6 +303,92 @@ class SlurmClient:
                 if name in parts:
                     parts[name].pending = n
         return parts
+
+    def _show_user_argv(self, user: str, *what: str) -> list[str]:
+        """sacctmgr's record of one user: `sacctmgr -n -P show user NAME WHAT...`."""
+        return [
+            self._bin("sacctmgr"),
+            "--noheader",
+            "--parsable2",
+            "show",
+            "user",
+            _check_user(user),
+            *what,
+        ]
+
+    def _accounting_off(self, result: Result) -> bool:
+        """Whether a failed accounting command says the cluster has none (then remembered:
+        a cluster does not grow slurmdbd while the hub runs)."""
+        if any(w in result.message() for w in _NO_ACCOUNTING):
+            self.accounting = False
+        return self.accounting is False
+
+    async def history(self, job_id: str) -> JobHistory | None:
+        """What accounting recorded of a job (None without accounting, or with no record yet)."""
+        if self.accounting is False:
+            return None
+        argv = [
+            self._bin("sacct"),
+            "--noheader",
+            "--parsable2",
+            f"--jobs={_check_job_id(job_id)}",
+            f"--format={SACCT_FORMAT}",
+        ]
+        try:
+            result = await self.runner(argv, timeout=QUERY_TIMEOUT)
+        except TimeoutError:  # the record only adds to a message; a slow database must not lose it
+            return None
+        if not result.ok:
+            self._accounting_off(result)
+            return None
+        self.accounting = True
+        return parse_sacct(result.stdout, str(job_id))
+
+    async def user_accounts(self, user: str) -> UserAccounts | None:
+        """The accounts ``user`` may charge, the default one, and each one's usage and fair
+        share where Slurm reports them (one sacctmgr, one sshare). None without accounting."""
+        if self.accounting is False:
+            return None
+        name = _check_user(user)
+        argv = self._show_user_argv(name, "withassoc", "format=defaultaccount,account")
+        result = await self.runner(argv, timeout=FORM_TIMEOUT)
+        if not result.ok:
+            if self._accounting_off(result):
+                return None
+            raise failure(result)
+        self.accounting = True
+        accounts, default = parse_user_accounts(result.stdout)
+        share = [
+            self._bin("sshare"),
+            "-n",
+            "-P",
+            "-u",
+            name,
+            "-o",
+            "Account,User,RawUsage,FairShare",
+        ]
+        shares = await self.runner(share, timeout=FORM_TIMEOUT)
+        # Usage is a nicety: the accounts stand without it.
+        found = parse_sshare(shares.stdout, name) if shares.ok else {}
+        return UserAccounts(accounts, default, found)
+
+    async def visibility(self, user: str) -> Visibility:
+        """Whether ``user`` (the hub's, running this) sees every job under slurm.conf's PrivateData."""
+        conf = await self.runner([self._bin("scontrol"), "show", "config"], timeout=QUERY_TIMEOUT)
+        if not conf.ok:
+            raise failure(conf)
+        private = parse_private_data(conf.stdout)
+        if "jobs" not in private:
+            return Visibility(True, private, None)
+        result = await self.runner(
+            self._show_user_argv(user, "format=adminlevel"), timeout=QUERY_TIMEOUT
+        )
+        level = (
+            result.stdout.strip().splitlines()[0].strip()
+            if result.ok and result.stdout.strip()
+            else None
+        )
+        return Visibility(level in ("Operator", "Administrator"), private, level)
 
     def hub_jobs_argv(self, users: Sequence[str]) -> list[str]:
         """One squeue (no sudo) for the active jobs of ``users``."""

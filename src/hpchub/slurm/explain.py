@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .parsers import JobHistory
+
 PENDING_REASONS = {
     "Resources": "waiting for free CPUs or memory on the Jupyter nodes",
     "Priority": "waiting behind other jobs with higher priority",
@@ -53,10 +55,32 @@ def explain_pending(reason: str) -> str:
     return f"Slurm says: {reason}"
 
 
-def explain_end(state: str, exit_code: str | None = None) -> str:
-    """Plain words for a job that ended; the exit code is added where it helps."""
+def _size(mib: float) -> str:
+    return f"{mib / 1024:.1f}G" if mib >= 1024 else f"{mib:.0f}M"
+
+
+def memory_words(history: JobHistory) -> str:
+    """ "you used 3.9G of the 4.0G you asked for", from accounting ('' when it was not sampled)."""
+    if history.peak_mib is None:
+        return ""
+    if history.requested_mib is None:
+        return f"it used at most {_size(history.peak_mib)} of memory"
+    return f"you used {_size(history.peak_mib)} of the {_size(history.requested_mib)} you asked for"
+
+
+def explain_end(state: str, exit_code: str | None = None, history: JobHistory | None = None) -> str:
+    """Plain words for a job that ended; the exit code and, from accounting, the peak memory
+    are added where they help. ``history`` (sacct's record) names the state of a job that has
+    left the queue, once accounting has recorded its end."""
     base = state.split()[0] if state else "GONE"
+    if history is not None and history.state in END_STATES:
+        base, exit_code = history.state, exit_code or history.exit_code
     words = END_STATES.get(base, f"the job ended in state {base}")
     if exit_code and base in ("FAILED", "COMPLETED") and exit_code not in ("0:0", ""):
         words += f" (exit code {exit_code})"
+    memory = memory_words(history) if history is not None else ""
+    if memory:
+        words += f"; {memory}"
+    elif base == "OUT_OF_MEMORY" and history is not None and history.requested_mib:
+        words += f"; you asked for {_size(history.requested_mib)}"
     return f"{base}: {words}"

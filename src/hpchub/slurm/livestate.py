@@ -1,8 +1,8 @@
 """The cluster's current state for the spawn form: one cache for the whole hub.
 
 However many users open the form, Slurm sees at most one `sinfo` and one `squeue` per
-``max_age`` seconds (both through the Slurm gateway). If Slurm does not answer, the form still
-works and says so.
+``max_age`` seconds (both through the Slurm gateway), and, per user, one reading of their
+accounts from accounting. If Slurm does not answer, the form still works and says so.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..core import clock
 from .client import SlurmClient, SlurmError
-from .parsers import PartitionState
+from .parsers import PartitionState, UserAccounts
 
 log = logging.getLogger("hpchub.livestate")
 
@@ -57,6 +57,7 @@ class LiveState:
         self._snapshot: Snapshot | None = None
         self._task: asyncio.Task | None = None
         self.queries = 0
+        self._accounts: dict[str, tuple[float, UserAccounts | None]] = {}
 
     @classmethod
     def shared(cls, client: SlurmClient, max_age: float = 30.0) -> LiveState:
@@ -84,3 +85,17 @@ class LiveState:
             snap = Snapshot(now, {}, error=str(err) or type(err).__name__)
         self._snapshot = snap
         return snap
+
+    async def accounts(self, user: str) -> UserAccounts | None:
+        """The user's Slurm accounts (cached ``max_age`` seconds); None without accounting or
+        while accounting does not answer (the form then offers no choice of account)."""
+        cached = self._accounts.get(user)
+        if cached is not None and clock.now() - cached[0] < self.max_age:
+            return cached[1]
+        try:
+            found = await self.client.user_accounts(user)
+        except (SlurmError, TimeoutError, OSError, ValueError) as err:
+            log.warning("accounts of %s unavailable: %s", user, err)
+            found = None
+        self._accounts[user] = (clock.now(), found)
+        return found

@@ -302,3 +302,119 @@ def parse_hub_jobs(stdout: str, hub_name: str) -> list[HubJob]:
             continue
         jobs.append(HubJob(user, job_id, state, reason, nodes, rest[len(want) :]))
     return jobs
+
+
+# sacct --parsable2: one line for the job and one per step (ID.batch, ID.extern, ID.0...).
+SACCT_FORMAT = "JobID,State,ExitCode,ReqMem,MaxRSS,Elapsed"
+_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)[nc]?$")
+_SIZE_MIB = {"": 1 / (1024 * 1024), "K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
+
+
+@dataclass(frozen=True)
+class JobHistory:
+    """What accounting recorded of one job after it left the queue."""
+
+    job_id: str
+    state: str
+    exit_code: str
+    requested_mib: float | None
+    peak_mib: float | None  # the largest MaxRSS of its steps; None where it was never sampled
+    elapsed: str
+
+
+def _size_mib(text: str, bare_unit: str = "") -> float | None:
+    """sacct's sizes: '310204K', '100M', '4G', '4Gn' (older: per node), '0' or ''."""
+    m = _SIZE_RE.match(text.strip())
+    if not m:
+        return None
+    value = float(m.group(1)) * _SIZE_MIB[m.group(2) or bare_unit]
+    return value or None
+
+
+def parse_sacct(stdout: str, job_id: str) -> JobHistory | None:
+    """The record of ``job_id`` from `sacct --noheader --parsable2 --format=SACCT_FORMAT`."""
+    job: list[str] | None = None
+    peak: float | None = None
+    for line in stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) != 6:
+            continue
+        step_of = parts[0].split(".", 1)[0]
+        if step_of != job_id:
+            continue
+        if parts[0] == job_id:
+            job = parts
+        rss = _size_mib(parts[4], bare_unit="")
+        if rss is not None:
+            peak = max(peak or 0.0, rss)
+    if job is None:
+        return None
+    return JobHistory(
+        job_id=job_id,
+        state=job[1].split()[0] if job[1].strip() else "UNKNOWN",
+        exit_code=job[2],
+        requested_mib=_size_mib(job[3], bare_unit="M"),
+        peak_mib=peak,
+        elapsed=job[5],
+    )
+
+
+def parse_private_data(show_config: str) -> frozenset[str]:
+    """The PrivateData flags from `scontrol show config` (empty when 'none')."""
+    for line in show_config.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "PrivateData":
+            flags = {f.strip().lower() for f in value.split(",") if f.strip()}
+            return frozenset(flags - {"none"})
+    return frozenset()
+
+
+@dataclass(frozen=True)
+class AccountShare:
+    """An association's standing: its usage (decayed CPU-seconds) and fair share (0 to 1)."""
+
+    raw_usage: int
+    fair_share: float | None
+
+
+@dataclass(frozen=True)
+class UserAccounts:
+    """The Slurm accounts a user may charge (their associations), from accounting."""
+
+    accounts: tuple[str, ...]
+    default: str | None
+    shares: dict[str, AccountShare] = field(default_factory=dict)
+
+
+def parse_user_accounts(stdout: str) -> tuple[tuple[str, ...], str | None]:
+    """(accounts, default) from `sacctmgr -n -P show user NAME withassoc
+    format=defaultaccount,account`, the default account first."""
+    accounts: list[str] = []
+    default = None
+    for line in stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) != 2 or not parts[1]:
+            continue
+        default = default or parts[0] or None
+        if parts[1] not in accounts:
+            accounts.append(parts[1])
+    if default in accounts:  # the default first, then sacctmgr's (alphabetical) order
+        accounts.remove(default)
+        accounts.insert(0, default)
+    return tuple(accounts), default
+
+
+def parse_sshare(stdout: str, user: str) -> dict[str, AccountShare]:
+    """The user's rows of `sshare -n -P -u USER -o Account,User,RawUsage,FairShare`."""
+    out: dict[str, AccountShare] = {}
+    for line in stdout.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) != 4 or parts[1] != user:
+            continue
+        try:
+            usage = int(float(parts[2] or 0))
+            fair = float(parts[3]) if parts[3] else None
+        except ValueError:
+            continue
+        out[parts[0]] = AccountShare(usage, fair)
+    return out

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core import clock
+from ..core.accounts import current_user
 from ..core.files import atomic_write
 from ..core.logline import event_line
 from ..metrics import registry as metrics
-from ..slurm.client import SlurmClient, SlurmError, SlurmUnavailable
+from ..slurm.client import SlurmClient, SlurmError, SlurmUnavailable, Visibility
 from ..slurm.parsers import JobInfo, QueuePlace
 
 log = logging.getLogger("hpchub.monitor")
@@ -46,6 +47,12 @@ NOT_QUERIED = "NOT_QUERIED"  # no query has covered this job yet
 GONE = "GONE"  # Slurm no longer knows the job: it ended some time ago
 DETAILS_EVERY = 10
 """Every this many rounds the monitor reads full details of running jobs too."""
+HIDDEN = "HIDDEN"  # PrivateData hides the job from the hub: its fate is not known
+
+# Seconds between two looks at what the hub may see (slurm.conf's PrivateData, its admin level);
+# while it sees too little, it looks more often, so that the admin's fix takes effect soon.
+VISIBILITY_RECHECK = 600.0
+VISIBILITY_RECHECK_BLIND = 60.0
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,7 @@ class JobStatus:
     @property
     def active(self) -> bool:
         """Still queued or running, or not known to have ended."""
-        return self.state in ACTIVE_STATES or self.state in (UNKNOWN, NOT_QUERIED)
+        return self.state in ACTIVE_STATES or self.state in (UNKNOWN, NOT_QUERIED, HIDDEN)
 
     @property
     def ended(self) -> bool:
@@ -104,6 +111,8 @@ class JobMonitor:
         self.queries = 0
         self.reachable = True
         self.last_error: str | None = None
+        self.visibility: Visibility | None = None
+        self._visibility_at = float("-inf")
         metrics.follow_monitor(self)
 
     @classmethod
@@ -137,6 +146,27 @@ class JobMonitor:
             atomic_write(self.cancels_file, text, 0o600)
         except OSError:
             log.exception("could not save %s", self.cancels_file)
+
+    @property
+    def blind(self) -> bool:
+        """The hub cannot see other users' jobs: a job missing from squeue may still run."""
+        return self.visibility is not None and not self.visibility.sees_all
+
+    async def _check_visibility(self, now: float) -> None:
+        """Learn, every VISIBILITY_RECHECK seconds, whether the hub sees every job."""
+        every = VISIBILITY_RECHECK_BLIND if self.blind else VISIBILITY_RECHECK
+        if now - self._visibility_at < every:
+            return
+        self._visibility_at = now
+        user = current_user()
+        try:
+            seen = await self.client.visibility(user)
+        except Exception as err:  # noqa: BLE001 - a failed look keeps the last answer
+            log.warning(event_line("could not learn what the hub may see", error=err))
+            return
+        if not seen.sees_all and not self.blind:
+            log.error(event_line("jobs hidden from the hub", problem=seen.explain(user)))
+        self.visibility = seen
 
     def place(self, job_id: str) -> QueuePlace | None:
         """Queue position and expected start of a pending job, if known."""
@@ -212,6 +242,7 @@ class JobMonitor:
         if not ids:
             return
         now = clock.now()
+        await self._check_visibility(now)
         self.queries += 1
         try:
             found = await metrics.timed_query(self.client.query(ids, self._settled(ids)))
@@ -239,7 +270,11 @@ class JobMonitor:
                 else:
                     prev = self._status.get(j)
                     if prev is None or prev.active:
-                        self._status[j] = JobStatus(j, GONE, prev.info if prev else None, now)
+                        # Absent means ended, unless PrivateData hides the job from the hub.
+                        hidden = self.visibility.explain(current_user()) if self.blind else None
+                        self._status[j] = JobStatus(
+                            j, HIDDEN if hidden else GONE, prev.info if prev else None, now, hidden
+                        )
             await self._query_places(ids)
         for j in ids:
             if j not in self._next_due:

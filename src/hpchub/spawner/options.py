@@ -48,9 +48,17 @@ class OptionsMixin(Configurable):
     async def resolve_resources(self, options: dict) -> ResourceRequest:
         """Validate options for this user (the one path for form, URL and API)."""
         snap = await self.live_state.get()
+        accounts = None
+        if (options or {}).get("account") not in (None, "", []):
+            accounts = await self.live_state.accounts(self.user.name)
         try:
             return resolve_request(
-                options or {}, self.catalog, self.user.name, self.user_groups(), snap.limits()
+                options or {},
+                self.catalog,
+                self.user.name,
+                self.user_groups(),
+                snap.limits(),
+                accounts,
             )
         except OptionsError as err:
             raise invalid(err.problems) from None
@@ -86,6 +94,7 @@ class OptionsMixin(Configurable):
             snap,
             previous,
             self.catalog.course_labels(self.user.name, self.user_groups()),
+            await self.live_state.accounts(self.user.name),
         )
 
     async def run_options_from_form(self, form_data):
@@ -93,6 +102,9 @@ class OptionsMixin(Configurable):
             opts = options_from_form(form_data)
         except OptionsError as err:
             raise invalid(err.problems) from None
+        prof = self.catalog.profile(str(opts.get("profile", "")))
+        if prof is not None and prof.account:
+            opts.pop("account", None)  # the form always sends one; such a profile sets its own
         try:
             req = await self.resolve_resources(opts)
         except SpawnException:

@@ -7,7 +7,7 @@ import datetime as dt
 from ..config.units import format_duration, parse_duration_seconds
 from ..slurm.explain import explain_end, explain_pending
 from ..slurm.parsers import QueuePlace
-from .monitor import NOT_QUERIED, UNKNOWN, JobStatus
+from .monitor import HIDDEN, NOT_QUERIED, UNKNOWN, JobStatus
 
 
 def progress_event(st: JobStatus, place: QueuePlace | None, port_known: bool) -> tuple[int, str]:
@@ -18,6 +18,11 @@ def progress_event(st: JobStatus, place: QueuePlace | None, port_known: bool) ->
         return 10, f"Job {jid} submitted; asking Slurm for its state."
     if st.state == UNKNOWN:
         return 15, f"Slurm is not answering right now; still waiting for job {jid}. ({st.error})"
+    if st.state == HIDDEN:
+        return (
+            15,
+            f"The hub cannot see job {jid}; still waiting for Jupyter to call back. ({st.error})",
+        )
     if st.state == "PENDING":
         part = info.partition if info else "the queue"
         text = f"Job {jid} is waiting in {part}: {explain_pending(info.reason if info else '')}."

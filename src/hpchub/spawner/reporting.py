@@ -7,7 +7,7 @@ import datetime as dt
 
 from ..core import clock
 from ..slurm.explain import explain_end
-from .monitor import GONE, UNKNOWN, JobStatus
+from .monitor import GONE, HIDDEN, UNKNOWN, JobStatus
 from .progress import ends_at, progress_event, running_note
 
 
@@ -58,15 +58,24 @@ class ReportingMixin:
                 notes["running"] = (
                     f"Slurm is not answering right now; job {self.job_id} is probably still running."
                 )
+            elif st.state == HIDDEN:
+                notes["running"] = (
+                    f"The hub cannot see job {self.job_id} (Slurm keeps other users' jobs private "
+                    "from it); it is probably still running. The admins can fix this: "
+                    "`hpchub doctor` says how."
+                )
         return notes
 
     async def describe_exit(self, st: JobStatus) -> str:
-        """Why a job ended, in plain words (with the exit code while Slurm still has it)."""
+        """Why a job ended, in plain words: from accounting where the cluster has it (state,
+        exit code, peak memory, also after the job left the queue), else from scontrol while
+        Slurm still has the job."""
+        history = await self.client.history(self.job_id)
         exit_code = None
-        if st.state != GONE:
+        if history is None and st.state != GONE:
             details = await self.client.job_details(self.job_id)
             exit_code = details.get("ExitCode")
-        return f"Job {self.job_id}: {explain_end(st.state, exit_code)}."
+        return f"Job {self.job_id}: {explain_end(st.state, exit_code, history)}."
 
     async def describe_end(self, st: JobStatus) -> str:
         """Why the job ended before the server was up, with the last lines of its log."""
