@@ -53,6 +53,9 @@ CA_ENV = (
 )
 """Certificate settings passed into the root as they are (their paths are Debian's, and the
 root is Debian)."""
+TESTBED_ENV = ("HPCHUB_TESTBED_ACCOUNTING",)
+"""The testbed's own choices that reach the root's `up` (not the name or ports: the root has
+its own network, so its testbed is the main one there)."""
 DEFAULT_PYTEST = ("-m", "core", "tests")
 
 
@@ -267,7 +270,7 @@ def steps(pytest_args: list[str], command: list[str] | None = None) -> list[dict
         "LANG": "C.UTF-8",
         "DEBIAN_FRONTEND": "noninteractive",
         "TERM": os.environ.get("TERM", "dumb"),
-        **{k: os.environ[k] for k in CA_ENV if k in os.environ},
+        **{k: os.environ[k] for k in (*CA_ENV, *TESTBED_ENV) if k in os.environ},
     }
     venv = f"{REPO_IN_ROOT}/.venv/bin"
     apt = "/usr/bin/apt-get"
