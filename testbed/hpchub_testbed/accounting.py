@@ -3,8 +3,8 @@
 MariaDB (Debian's) listens on its Unix socket only and knows slurmdbd's Unix user through
 unix_socket authentication, so there is no database password to keep. Every demo user has an
 association (user, account): alice and bob in the research account `research` (alice, who also
-teaches, in `course101` too), carol in the course account `course101`; the QOS `jupyter` holds
-Jupyter jobs. slurm.conf enforces associations and
+teaches, in `course101` too), carol in the course account `course101`; the QOS `jupyter` is their
+accounts' default QOS, so Jupyter jobs run in it. slurm.conf enforces associations and
 sets PrivateData=jobs,usage,users, so the hub's user is made a Slurm operator with hpchub's own
 rendered script (deploy/render.py slurm_operator), as a site's Slurm admin would.
 """
@@ -152,6 +152,15 @@ def ensure_associations(users: Iterable[str], log=print) -> None:
                 f"Description={words}", "Organization=testbed", f"QOS=normal,{QOS}",
             ],
         )  # fmt: skip
+    # Jupyter jobs of these accounts run in the jupyter QOS by default (inherited by users).
+    out = sh("sacctmgr", "-n", "-P", "show", "assoc", "where", "user=", "format=account,defaultqos")
+    for line in out.stdout.splitlines():
+        account, _, default_qos = line.partition("|")
+        if account in ACCOUNTS and default_qos != QOS:
+            sh(
+                "sacctmgr", "-i", "modify", "account", "where", f"name={account}",
+                "set", f"DefaultQOS={QOS}",
+            )  # fmt: skip
     out = sh("sacctmgr", "-n", "-P", "show", "assoc", "format=user,account").stdout
     have = {tuple(line.split("|")) for line in out.splitlines() if line.count("|") == 1}
     missing: dict[tuple[str, str], list[str]] = {}

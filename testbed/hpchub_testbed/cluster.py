@@ -15,7 +15,7 @@ from pathlib import Path
 from hpchub.config.models import SiteConfig
 from hpchub.core.templates import render_from
 from hpchub.deploy.paths import DeployPaths
-from hpchub.deploy.render import allowed_ram_percent
+from hpchub.deploy.render import cgroup_conf, slurm_memory_lines
 from hpchub.deploy.render import partition_lines as jupyter_partition_lines
 
 from . import accounting, procs
@@ -54,21 +54,52 @@ def node_facts() -> NodeFacts:
     return parse_node_facts(sh("/usr/sbin/slurmd", "-C").stdout)
 
 
-def memory_enforcement() -> str:
-    """'cgroup' when the memory cgroup is writable by root here, else 'polling'."""
-    base = Path("/sys/fs/cgroup/memory")
-    if not base.is_dir():
-        return "polling"
-    probe = base / "hpchub-probe"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def _memory_writable(kind: str, path: Path) -> bool:
+    """Root can make a memory cgroup below ``path`` and limit it: v1 takes a limit in
+    memory.limit_in_bytes, v2 shows memory.max when the memory controller reaches it (not so
+    in some containers)."""
+    probe = path / "hpchub-probe"
     try:
         probe.mkdir(exist_ok=True)
-        (probe / "memory.limit_in_bytes").write_text("104857600")
+        if kind == "v2":
+            ok = (probe / "memory.max").exists()
+        else:
+            (probe / "memory.limit_in_bytes").write_text("104857600")
+            ok = True
         probe.rmdir()
-        return "cgroup"
+        return ok
     except OSError:
         with contextlib.suppress(OSError):
             probe.rmdir()
-        return "polling"
+        return False
+
+
+def cgroup_version(root: Path = CGROUP_ROOT, writable=None) -> str:
+    """'v2' when ``root`` is a cgroup2 mount whose controllers include memory, 'v1' when it
+    holds a v1 memory hierarchy (also the hybrid layout, where v2 has no controllers), else
+    'none'; a version counts only if root can write its memory limits (``writable(kind, path)``
+    decides; tests pass their own)."""
+    if writable is None:
+        writable = _memory_writable
+    controllers = root / "cgroup.controllers"  # only the root of a cgroup2 mount has it
+    if controllers.is_file():
+        try:
+            names = controllers.read_text().split()
+        except OSError:
+            names = []
+        return "v2" if "memory" in names and writable("v2", root) else "none"
+    memory = root / "memory"
+    if memory.is_dir() and writable("v1", memory):
+        return "v1"
+    return "none"
+
+
+def memory_enforcement(version: str) -> str:
+    """'cgroup' when Slurm can limit memory with cgroups (v1 or v2), else 'polling'."""
+    return "polling" if version == "none" else "cgroup"
 
 
 def partition_lines(site: SiteConfig, site_path: Path, batch_node: str) -> str:
@@ -115,14 +146,12 @@ def remove_batch_netns(log=print) -> None:
         sh("ip", "link", "delete", HOST_IF)
 
 
-def write_config(layout: Layout, facts: NodeFacts, enforcement: str, site: SiteConfig) -> bool:
-    """Write slurm.conf and cgroup.conf; True if either changed."""
-    state = Path("/var/lib/slurm")
-    for d in (state / "slurmctld", Path("/var/log/slurm"), Path("/run/slurm")):
-        d.mkdir(parents=True, exist_ok=True)
-        shutil.chown(d, "slurm", "slurm")
-    for node in (facts.name, BATCH_NODE):
-        (state / f"slurmd-{node}").mkdir(parents=True, exist_ok=True)
+SLURM_STATE = Path("/var/lib/slurm")
+
+
+def render_config(layout: Layout, facts: NodeFacts, cgroup: str, site: SiteConfig) -> dict:
+    """The texts of slurm.conf and cgroup.conf for this machine's ``cgroup`` version (v1, v2
+    or none, from cgroup_version())."""
     conf = render_from(
         "hpchub_testbed",
         "slurm.conf.j2",
@@ -134,28 +163,39 @@ def write_config(layout: Layout, facts: NodeFacts, enforcement: str, site: SiteC
         cpus=max(DECLARED_CPUS, facts.cpus),
         jupyter_memory_mib=min(JUPYTER_MEMORY_MIB, facts.memory_mib // 2),
         batch_memory_mib=min(BATCH_MEMORY_MIB, facts.memory_mib // 3),
-        state_dir=str(state),
+        state_dir=str(SLURM_STATE),
         run_dir="/run/slurm",
         log_dir="/var/log/slurm",
-        memory_enforcement=enforcement,
+        memory_enforcement=memory_enforcement(cgroup),
+        memory_lines=slurm_memory_lines(cgroup),
         accounting=accounting.enabled(),
         partition_lines=partition_lines(site, layout.site_file, BATCH_NODE),
     )
     # Jobs may use the site's memory factor times their request while the node has memory.
-    cg = render_from(
-        "hpchub_testbed",
-        "cgroup.conf.j2",
-        allowed_ram_percent=allowed_ram_percent(site.deploy.slurm.memory_factor),
-    )
+    cg = cgroup_conf(cgroup, site.deploy.slurm.memory_factor, "`hpchub testbed up`")
+    return {"slurm.conf": conf, "cgroup.conf": cg}
+
+
+def write_config(layout: Layout, facts: NodeFacts, cgroup: str, site: SiteConfig) -> bool:
+    """Write slurm.conf and cgroup.conf for this machine's ``cgroup`` version (v1, v2 or
+    none, from cgroup_version()); True if either changed."""
+    enforcement = memory_enforcement(cgroup)
+    state = SLURM_STATE
+    for d in (state / "slurmctld", Path("/var/log/slurm"), Path("/run/slurm")):
+        d.mkdir(parents=True, exist_ok=True)
+        shutil.chown(d, "slurm", "slurm")
+    for node in (facts.name, BATCH_NODE):
+        (state / f"slurmd-{node}").mkdir(parents=True, exist_ok=True)
     changed = False
     layout.slurm_etc.mkdir(parents=True, exist_ok=True)
-    for name, text in (("slurm.conf", conf), ("cgroup.conf", cg)):
+    for name, text in render_config(layout, facts, cgroup, site).items():
         path = layout.slurm_etc / name
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
             os.chmod(path, 0o644)
             changed = True
     (layout.state / "memory-enforcement").write_text(enforcement + "\n")
+    (layout.state / "cgroup-version").write_text(cgroup + "\n")
     return changed
 
 
@@ -260,6 +300,7 @@ def _stop_each(pids: list[tuple[str, int]], log) -> None:
 
 def status(layout: Layout) -> dict[str, object]:
     enforcement_file = layout.state / "memory-enforcement"
+    version_file = layout.state / "cgroup-version"
     return {
         "munged": bool(pidof("munged")),
         "slurmctld": bool(pidof("slurmctld")),
@@ -269,4 +310,5 @@ def status(layout: Layout) -> dict[str, object]:
         "memory_enforcement": enforcement_file.read_text().strip()
         if enforcement_file.exists()
         else None,
+        "cgroup_version": version_file.read_text().strip() if version_file.exists() else None,
     }

@@ -50,14 +50,14 @@ def up(layout: Layout, log=print) -> dict:
     system.ensure_packages(log=log)
     proxy_bin = system.ensure_proxy(log=log)
     facts = cluster.node_facts()
-    enforcement = cluster.memory_enforcement()
+    cgroup = cluster.cgroup_version()
     layout.state.mkdir(parents=True, exist_ok=True)
     courses.ensure_demo_courses(layout)
     system.ensure_hub_user(layout)  # before the database: its password file is the hub user's
     db = database.ensure_postgresql(layout, log=log)
     text = hub.site_text(layout, proxy_bin, facts.name, db)
     site = hub.load_site_text(text, layout.site_file)
-    changed = cluster.write_config(layout, facts, enforcement, site)
+    changed = cluster.write_config(layout, facts, cgroup, site)
     cluster.start_daemons(layout, facts, restart=changed, log=log)
     system.ensure_hub_user(layout)
     scraper.ensure_token(layout)
@@ -69,7 +69,7 @@ def up(layout: Layout, log=print) -> dict:
     software_changed = (marker.read_text() if marker.exists() else "") != before
     site_changed = hub.write_site(layout, text)
     web.ensure_tls(layout, log=log)
-    web.ensure_gate_users(layout, {u: passwords[u] for u in layout.users})
+    web.ensure_gate_users(layout, web.gate_identities(layout, passwords))
     report = hub.install_system(layout, site, log=log)
     paths = DeployPaths(site, layout.site_file)
     accounting.ensure_operator(paths.slurm_dir / "hub-operator.sh", log=log)
@@ -111,6 +111,7 @@ def info(layout: Layout) -> dict:
     passwords = {}
     if layout.secrets_file.exists() and os.access(layout.secrets_file, os.R_OK):
         passwords = json.loads(layout.secrets_file.read_text())
+    slurm = cluster.status(layout)
     return {
         "hub_url": layout.hub_url,
         "hub_name": layout.hub_name,
@@ -121,11 +122,13 @@ def info(layout: Layout) -> dict:
         "default_partition": "jupyter-short",
         "users": [{"name": u, "password": passwords.get(u)} for u in layout.users],
         "outsider": {"name": layout.outsider, "password": passwords.get(layout.outsider)},
+        "realm": layout.realm,
+        "foreign_realm": layout.foreign_realm,
         "group": layout.group,
         "hub_user": layout.hub_user,
         "prefix": str(layout.env),
         "logs": str(layout.logs),
-        "memory_enforcement": cluster.status(layout)["memory_enforcement"],
+        **{k: slurm[k] for k in ("memory_enforcement", "cgroup_version")},
         "accounting": accounting.enabled(),
         "https_url": layout.https_url,
         "http_url": f"http://localhost:{layout.http_port}",
@@ -152,7 +155,8 @@ def print_status(layout: Layout) -> int:
     st = status(layout)
     for k, v in st.items():
         print(f"{k:20} {v}")
-    return 0 if all(v for k, v in st.items() if k != "memory_enforcement") else 1
+    facts = ("memory_enforcement", "cgroup_version")  # what the machine is, not what runs
+    return 0 if all(v for k, v in st.items() if k not in facts) else 1
 
 
 def print_info(layout: Layout, as_json: bool) -> int:

@@ -86,6 +86,7 @@ def site_text(
         hub_port=layout.hub_port,
         proxy_api_port=layout.proxy_api_port,
         group=layout.group,
+        realm=layout.realm,
         hub_data=str(layout.hub_data),
         config_d=str(layout.etc / "jupyterhub_config.d"),
         env=str(layout.env),

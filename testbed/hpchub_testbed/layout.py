@@ -17,8 +17,14 @@ class Layout:
     slurm_etc: Path = Path("/etc/slurm")
     hub_user: str = "jupyterhub-daemon"
     group: str = "jupyter"
-    users: tuple[str, ...] = ("alice", "bob", "carol")
+    # anna.lee: a site's user name with a dot (issue 15); appended so that users[0..2] keep
+    # their meaning in the tests.
+    users: tuple[str, ...] = ("alice", "bob", "carol", "anna.lee")
     outsider: str = "mallory"
+    # A directory's names: the gate also vouches for USER@REALM (the hub maps it to USER) and
+    # USER@FOREIGN_REALM (a realm the hub refuses), both with the user's own password.
+    realm: str = "EXAMPLE.ORG"
+    foreign_realm: str = "OTHER.ORG"
     public_port: int = 8000
     proxy_api_port: int = 8001
     hub_port: int = 8081

@@ -47,6 +47,16 @@ def _valid_for_30_days(cert: Path) -> bool:
     return r.returncode == 0
 
 
+def gate_identities(layout: Layout, passwords: dict[str, str]) -> dict[str, str]:
+    """Who the gate knows, with their passwords: each demo user, by name and as a directory
+    gives the name in the site's realm and in a foreign one (alice, alice@EXAMPLE.ORG...)."""
+    out = {}
+    for user in layout.users:
+        for name in (user, f"{user}@{layout.realm}", f"{user}@{layout.foreign_realm}"):
+            out[name] = passwords[user]
+    return out
+
+
 def ensure_gate_users(layout: Layout, passwords: dict[str, str]) -> None:
     """The gate's (basic authentication) accounts: the demo users, with their passwords."""
     path = layout.gate_htpasswd

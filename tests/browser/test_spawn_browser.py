@@ -52,6 +52,15 @@ def page():
         browser.close()
 
 
+def _login(page, testbed, user) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(testbed["hub_url"] + "/hub/login")
+    page.fill("#username_input", user["name"])
+    page.fill("#password_input", user["password"])
+    page.click("#login_submit")
+    page.wait_for_url("**/hub/spawn**")
+
+
 def _stop_servers(testbed, user):
     from tests.integration.hubclient import HubClient
 
@@ -66,12 +75,7 @@ def _stop_servers(testbed, user):
 def test_login_pick_profile_start_and_land_in_lab(page, testbed):
     user = testbed["users"][1]
     _stop_servers(testbed, user)
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.goto(testbed["hub_url"] + "/hub/login")
-    page.fill("#username_input", user["name"])
-    page.fill("#password_input", user["password"])
-    page.click("#login_submit")
-    page.wait_for_url("**/hub/spawn**")
+    _login(page, testbed, user)
     # The form: every choice is a labelled radio; the live state is shown.
     assert page.get_by_label("Medium").count() == 1
     assert page.locator("text=memory free").count() >= 1
@@ -87,3 +91,48 @@ def test_login_pick_profile_start_and_land_in_lab(page, testbed):
     page.wait_for_selector("#jp-main-dock-panel, .jp-LabShell", timeout=120_000)
     page.screenshot(path=str(ARTIFACTS / "jupyterlab.png"))
     _stop_servers(testbed, user)
+
+
+def test_form_with_accounts_reservation_and_maintenance(page, testbed):
+    """alice's form: her two Slurm accounts, a lab reservation open to her, a maintenance
+    warning. Saved as artifacts/spawn-form-accounts.png."""
+    if not testbed.get("accounting"):
+        pytest.skip("this testbed runs without accounting")
+    user = testbed["users"][0]
+    lab, maint = f"shot-lab-{os.getpid()}", f"shot-maint-{os.getpid()}"
+    made = []
+    try:
+        for name, words in (
+            (
+                lab,
+                ["Users=alice", "CoreCnt=1", "StartTime=now", "Duration=20", "Flags=IGNORE_JOBS"],
+            ),
+            (
+                maint,
+                ["Users=root", "StartTime=now+3hours", "Duration=60", "Flags=MAINT,IGNORE_JOBS"],
+            ),
+        ):
+            subprocess.run(
+                [
+                    "scontrol",
+                    "create",
+                    "reservation",
+                    f"ReservationName={name}",
+                    "Nodes=vm",
+                    *words,
+                ],
+                check=True,
+                capture_output=True,
+            )
+            made.append(name)
+        import time
+
+        time.sleep(31)  # the form's live state is at most 30 s old
+        _login(page, testbed, user)
+        assert page.get_by_label("The account this server's time is charged to").count() == 1
+        assert page.locator("#hpchub-reservation option", has_text=lab).count() == 1
+        assert page.locator(".hpchub-maintenance").count() == 1
+        page.screenshot(path=str(ARTIFACTS / "spawn-form-accounts.png"), full_page=True)
+    finally:
+        for name in made:
+            subprocess.run(["scontrol", "delete", f"ReservationName={name}"], capture_output=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from .gate_vhosts import gated, remote_user  # noqa: F401 - the gate's fixtures, for every module
 from .hubclient import HubClient
 
 pytestmark = pytest.mark.integration
@@ -86,6 +87,15 @@ def squeue_ids(user: str) -> list[str]:
     return [ln.split("|")[0] for ln in r.stdout.split() if ln.split("|")[1] == comment]
 
 
+def create_reservation(name: str, *words: str) -> None:
+    """scontrol create reservation ReservationName=NAME WORDS... (as root)."""
+    subprocess.run(
+        ["scontrol", "create", "reservation", f"ReservationName={name}", *words],
+        check=True,
+        capture_output=True,
+    )
+
+
 @pytest.fixture
 def jupyter_node_reserved():
     """The Jupyter node reserved for root: new jobs cannot start there until it is released.
@@ -93,20 +103,8 @@ def jupyter_node_reserved():
     A reservation is deterministic where filling the node's memory races with other jobs.
     """
     name = f"hpchub-test-{os.getpid()}"
-    subprocess.run(
-        [
-            "scontrol",
-            "create",
-            "reservation",
-            f"ReservationName={name}",
-            "Nodes=vm",
-            "StartTime=now",
-            "Duration=15",
-            "Users=root",
-            "Flags=IGNORE_JOBS",
-        ],
-        check=True,
-        capture_output=True,
+    create_reservation(
+        name, "Nodes=vm", "StartTime=now", "Duration=15", "Users=root", "Flags=IGNORE_JOBS"
     )
 
     def release():

@@ -82,8 +82,8 @@ def test_users_see_only_their_own_jobs_and_the_hub_sees_all(alice, testbed):
     ):
         r = _as(bob, *argv)
         assert job not in r.stdout, (argv, r.stdout)
-    hub = _as(testbed["hub_user"], "squeue", "-h", f"--jobs={job}", "-o", "%i|%u|%T")
-    assert hub.stdout.strip() == f"{job}|alice|RUNNING"
+    hub = _as(testbed["hub_user"], "squeue", "-h", f"--jobs={job}", "-o", "%i|%u|%T|%a|%q")
+    assert hub.stdout.strip() == f"{job}|alice|RUNNING|research|jupyter"  # default account, QOS
     assert "jupyter" in _as("alice", "sacctmgr", "-n", "-P", "show", "assoc", "user=alice",
                             "format=account,qos").stdout  # fmt: skip
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from tests.sbatch_rules import ALLOWED_SBATCH
 
-from .conftest import squeue_ids
+from .conftest import create_reservation, squeue_ids
 
 
 def job_of(user: str, name_suffix: str = "") -> dict:
@@ -205,7 +206,7 @@ def test_account_choice_from_own_associations(alice, bob, testbed):
         return  # a cluster without accounting offers no choice (unit-tested)
     html = alice.s.get(alice.base + "/hub/spawn").text
     assert '<select class="form-select" id="hpchub-account" name="account">' in html
-    assert '<option value="research" selected>research (your default' in html
+    assert "research (your default" in html  # selected unless she chose another before
     assert "course101" in html
     r = alice.start(options={"profile": "medium", "account": "hpchub"})
     assert r.status_code == 400
@@ -226,3 +227,44 @@ def test_account_choice_from_own_associations(alice, bob, testbed):
     # bob has research only: alice's course account is not his.
     r = bob.start(options={"profile": "medium", "account": "course101"})
     assert r.status_code == 400 and "(research)" in r.text
+
+
+def test_reservations_offered_to_their_users_and_maintenance_warned(alice, bob):
+    """A lab reservation for alice (one core of the Jupyter node) is offered to her and her
+    server runs in it; bob, not in it, is refused it; a maintenance window in two hours is
+    named on the form with the time that fits before it."""
+    lab, maint = f"lab-{os.getpid()}", f"maint-{os.getpid()}"
+    try:
+        create_reservation(
+            lab, "Users=alice", "Nodes=vm", "CoreCnt=1", "StartTime=now", "Duration=30",
+            "Flags=IGNORE_JOBS",
+        )  # fmt: skip
+        create_reservation(
+            maint, "Users=root", "Nodes=vm", "StartTime=now+2hours", "Duration=60",
+            "Flags=MAINT,IGNORE_JOBS",
+        )  # fmt: skip
+        time.sleep(31)  # the form's live state is at most 30 s old
+        html = alice.s.get(alice.base + "/hub/spawn").text
+        assert f'<option value="{lab}" selected>{lab} (until ' in html
+        r = alice.start(options={"profile": "medium", "reservation": lab})
+        assert r.status_code == 400 and f"is longer than reservation '{lab}' has left" in r.text
+        assert "Maintenance on the Jupyter nodes from " in html
+        assert re.search(r"can run for at most 1h ?5\dm before it", html), html
+        assert maint not in re.findall(r'<option value="([^"]+)"', html)
+        r = bob.start(options={"profile": "medium", "reservation": lab})
+        assert r.status_code == 400 and f"reservation: '{lab}' is not open to you now" in r.text
+        short = {"profile": "custom", "memory": "512M", "time": "20m", "partition": "jupyter-short"}
+        r = form_post(alice, {**short, "reservation": lab})
+        assert r.status_code == 302, r.text[:500]
+        alice.wait_ready()
+        job = job_of("alice")["id"]
+        assert f"#SBATCH --reservation={lab}" in batch_script(job)
+        out = subprocess.run(
+            ["squeue", "-h", "-j", job, "-o", "%v"], capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == lab
+    finally:
+        alice.stop()
+        alice.wait_stopped()
+        for name in (lab, maint):
+            subprocess.run(["scontrol", "delete", f"ReservationName={name}"], capture_output=True)

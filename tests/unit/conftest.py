@@ -27,3 +27,18 @@ def fake_clock():
 def fake():
     """A fake Slurm (tests/unit/fakes.py); modules may define their own."""
     return FakeSlurm()
+
+
+@pytest.fixture
+def pam_calls(monkeypatch):
+    """JupyterHub's PAM replaced by one that records the names it is asked about (and agrees)."""
+    from jupyterhub.auth import PAMAuthenticator
+
+    calls = []
+
+    async def fake_pam(self, handler, data):
+        calls.append(data["username"])
+        return data["username"]
+
+    monkeypatch.setattr(PAMAuthenticator, "authenticate", fake_pam)
+    return calls

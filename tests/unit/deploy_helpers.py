@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from hpchub.config.loader import parse_site
@@ -38,3 +39,16 @@ def tmp_site(root: Path, **deploy) -> DeployPaths:
     }
     site = parse_site(data)
     return DeployPaths(site, root / "etc/hpchub/hpchub.yaml")
+
+
+class FakeRun:
+    """Records the commands an installer runs (useradd, a2enmod, scripts) instead of running
+    them; each answers ``stdout`` and exit status 0."""
+
+    def __init__(self, stdout: str = ""):
+        self.calls: list[list[str]] = []
+        self.stdout = stdout
+
+    def __call__(self, argv, **kw):
+        self.calls.append(list(argv))
+        return subprocess.CompletedProcess(argv, 0, self.stdout, "")

@@ -98,7 +98,8 @@ def test_pieces_merge_in_any_order_and_conflicts_are_named():
     ]
     random.Random(1).shuffle(pieces)
     shuffled = merge(pieces)
-    assert shuffled.JupyterHub.authenticator_class == whole.JupyterHub.authenticator_class == "pam"
+    pam = "hpchub.auth.names.PAMAuthenticator"
+    assert shuffled.JupyterHub.authenticator_class == whole.JupyterHub.authenticator_class == pam
     assert shuffled.SlurmSpawner.job_environment == whole.SlurmSpawner.job_environment
     a, b = Config(), Config()
     a.JupyterHub.authenticator_class = "pam"

@@ -3,7 +3,6 @@
 from types import SimpleNamespace
 
 import pytest
-from jupyterhub.auth import PAMAuthenticator
 from tornado.httputil import HTTPHeaders
 
 from hpchub.auth.gate import GatedPAMAuthenticator, GateRefused, gate_account
@@ -27,18 +26,6 @@ def test_gate_account_mapping():
     )
     with pytest.raises(GateRefused):
         gate_account(HTTPHeaders({"X-Hpchub-Remote-User": "alice@evil.org"}), PATTERN)
-
-
-@pytest.fixture
-def pam_calls(monkeypatch):
-    calls = []
-
-    async def fake_pam(self, handler, data):
-        calls.append(data["username"])
-        return data["username"]
-
-    monkeypatch.setattr(PAMAuthenticator, "authenticate", fake_pam)
-    return calls
 
 
 async def test_gated_pam_refuses_another_account_before_trying_pam(pam_calls):
@@ -112,7 +99,7 @@ def test_one_place_picks_the_authenticator():
     from hpchub.config.loader import parse_site
 
     c = auth_piece(parse_site({}))
-    assert c.JupyterHub.authenticator_class == "pam"
+    assert c.JupyterHub.authenticator_class == "hpchub.auth.names.PAMAuthenticator"
     gate = {"enabled": True, "directives": ["AuthType shibboleth"], "user_pattern": PATTERN}
     c = auth_piece(parse_site({"deploy": {"web": {"gate": gate}}}))
     assert c.JupyterHub.authenticator_class == "hpchub.auth.gate.GatedPAMAuthenticator"

@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import subprocess
 
 import pytest
 
@@ -11,20 +10,9 @@ from hpchub.deploy.install import Installer, InstallError
 from hpchub.deploy.render import SystemFile, render_all
 from hpchub.deploy.secrets import ensure_secrets, read_proxy_token
 
-from .deploy_helpers import tmp_site
+from .deploy_helpers import FakeRun, tmp_site
 
 pytestmark = pytest.mark.skipif(not shutil.which("visudo"), reason="visudo not installed")
-
-
-class FakeRun:
-    """Records useradd/usermod/a2enmod instead of running them."""
-
-    def __init__(self):
-        self.calls = []
-
-    def __call__(self, argv, **kw):
-        self.calls.append(list(argv))
-        return subprocess.CompletedProcess(argv, 0, "", "")
 
 
 @pytest.fixture

@@ -60,14 +60,14 @@ async def test_one_query_per_interval_however_many_forms(t):
     r = Runner()
     live = LiveState(SlurmClient(SlurmSettings(), runner=r), max_age=30)
     snaps = await asyncio.gather(*(live.get() for _ in range(50)))
-    assert r.calls == ["sinfo", "squeue"]
+    assert r.calls == ["sinfo", "squeue", "scontrol"]  # scontrol: the reservations
     assert all(s.partitions["jupyter-short"].pending == 1 for s in snaps)
     t[0] += 29
     await live.get()
-    assert len(r.calls) == 2
+    assert len(r.calls) == 3
     t[0] += 2
     await live.get()
-    assert len(r.calls) == 4
+    assert len(r.calls) == 6
 
 
 async def test_slurm_down_gives_unavailable_snapshot(t):

@@ -10,7 +10,7 @@ from hpchub.config.models import SlurmSettings
 from hpchub.slurm.client import SlurmClient
 from hpchub.slurm.explain import explain_end
 from hpchub.slurm.parsers import parse_private_data, parse_sacct
-from hpchub.spawner.monitor import GONE, HIDDEN, VISIBILITY_RECHECK, JobMonitor
+from hpchub.spawner.monitor import GONE, HIDDEN, UNSEEN_GRACE, VISIBILITY_RECHECK, JobMonitor
 
 DATA = Path(__file__).parent / "data"
 
@@ -128,3 +128,32 @@ async def test_a_failed_look_keeps_the_monitor_going(fake, fake_clock):
     mon.watch("7")
     await mon.refresh()
     assert mon.status("7").state == "RUNNING" and mon.visibility is None
+
+
+async def test_accounting_overrules_a_missing_job_that_still_runs(fake, fake_clock):
+    """The hub thinks it sees everything, yet squeue leaves out a job that accounting says is
+    running (its view of its operator level lagged a change): not gone, and it looks again."""
+    mon = JobMonitor(SlurmClient(SlurmSettings(), runner=fake), interval=30)
+    fake.jobs["7"] = "RUNNING"
+    mon.watch("7")
+    await mon.refresh()
+    del fake.jobs["7"]
+    fake.history["7"] = "7|RUNNING|0:0|1G||00:10:00\n"
+    await mon.refresh()
+    st = mon.status("7")
+    assert st.state == HIDDEN and "accounting says it is RUNNING" in st.error
+    fake.history["7"] = "7|COMPLETED|0:0|1G||00:10:00\n"
+    fake_clock.t += 30
+    await mon.refresh()
+    assert mon.status("7").state == GONE
+    assert fake.count("scontrol") == 2  # the visibility was looked at again
+
+
+async def test_a_job_not_yet_in_squeue_is_not_gone_at_once(fake, fake_clock):
+    mon = JobMonitor(SlurmClient(SlurmSettings(), runner=fake), interval=30)
+    mon.watch("8", fast=True)  # submitted, but squeue does not list it (yet)
+    await mon.refresh()
+    assert mon.status("8").state == HIDDEN and mon.status("8").active
+    fake_clock.t += UNSEEN_GRACE
+    await mon.refresh()
+    assert mon.status("8").state == GONE

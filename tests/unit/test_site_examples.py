@@ -47,6 +47,7 @@ def test_the_test_bed_site_file_validates(tmp_path):
         "hub_port": 8081,
         "proxy_api_port": 8001,
         "group": "jupyter",
+        "realm": "EXAMPLE.ORG",
         "controller_addr": "10.0.0.1",
         "hub_user": "jupyterhub-daemon",
         "proxy_command": "/usr/local/bin/configurable-http-proxy",

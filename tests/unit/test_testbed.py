@@ -188,3 +188,15 @@ def test_down_removes_the_batch_nodes_namespace_and_link(monkeypatch):
     cluster.remove_batch_netns(log=lambda m: None)
     assert ("ip", "netns", "delete", cluster.NETNS) in ran
     assert ("ip", "link", "delete", cluster.HOST_IF) in ran
+
+
+def test_the_demo_users_end_with_a_dotted_name_and_the_gate_knows_their_realm_names():
+    from hpchub_testbed.web import gate_identities
+
+    layout = Layout()
+    assert layout.users[:3] == ("alice", "bob", "carol")  # the tests' users[0..2]
+    assert layout.users[-1] == "anna.lee"
+    passwords = {u: f"pw-{u}" for u in layout.users}
+    gate = gate_identities(layout, passwords)
+    assert gate["anna.lee"] == gate["anna.lee@EXAMPLE.ORG"] == gate["anna.lee@OTHER.ORG"]
+    assert len(gate) == 3 * len(layout.users) and layout.outsider not in gate

@@ -8,26 +8,39 @@ that name. Requests from the networks exempt from the gate carry no identity.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 
-from jupyterhub.auth import PAMAuthenticator
 from tornado import web
 from traitlets import Bool, List, Unicode
 
-from ..core.names import DEFAULT_USER_PATTERN, is_unix_name
+from ..core.names import DEFAULT_USER_PATTERN, NameRefused, is_unix_name, local_account
 from ..deploy.paths import SECRET_HEADER, USER_HEADER
 from .frontend import GATE_REFUSAL, FrontendSecret, client_address, in_networks
+from .names import PAMAuthenticator
 
 
 class GateRefused(Exception):
     """The gate's identity does not name a cluster account."""
 
 
-def gate_account(headers, pattern: str, header: str = USER_HEADER) -> str | None:
-    """The cluster account the gate let through, or None when the request skipped the gate."""
+def gate_account(
+    headers,
+    pattern: str,
+    header: str = USER_HEADER,
+    realms: Collection[str] = (),
+    username_map: Mapping[str, str] | None = None,
+) -> str | None:
+    """The cluster account the gate let through, or None when the request skipped the gate.
+
+    The identity goes the way of a typed name (``core.names.local_account``: lower case, the
+    username map, the site's realms cut off; NameRefused for another realm); ``pattern`` then
+    applies to what is left (GateRefused when it does not match).
+    """
     raw = (headers.get(header) or "").strip()
     if not raw:
         return None
-    m = re.fullmatch(pattern, raw)
+    name = local_account(raw, realms, username_map)  # NameRefused: a realm not the site's
+    m = re.fullmatch(pattern, name)
     if m is None or not is_unix_name(m.group("user")):
         raise GateRefused(f"gate identity {raw!r} names no cluster account (pattern {pattern!r})")
     return m.group("user")
@@ -84,14 +97,21 @@ class GatedPAMAuthenticator(PAMAuthenticator):
             )
             raise web.HTTPError(403, GATE_REFUSAL, reason=GATE_REFUSAL)
         if self.gate_match_user and handler is not None:
-            username = self.normalize_username((data or {}).get("username", ""))
+            username = self.login_name((data or {}).get("username", ""))
             try:
                 account = gate_account(
-                    handler.request.headers, self.gate_user_pattern, self.gate_user_header
+                    handler.request.headers,
+                    self.gate_user_pattern,
+                    self.gate_user_header,
+                    self.realms,
+                    self.username_map,
                 )
             except GateRefused as err:
                 self.log.warning("Login as %r refused: %s", username, err)
                 return None
+            except NameRefused as err:
+                self.log.warning("Login as %r refused: the gate's %s", username, err)
+                raise web.HTTPError(403, "%s", str(err)) from None
             if account is not None and account != username:
                 # Checked before PAM: no password is tried for an account the gate did not name.
                 self.log.warning("Login as %r refused: the gate identified %r", username, account)

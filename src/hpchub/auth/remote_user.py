@@ -14,10 +14,11 @@ from jupyterhub.handlers import BaseHandler
 from tornado import web
 from traitlets import Set, Unicode
 
-from ..core.names import DEFAULT_USER_PATTERN
+from ..core.names import DEFAULT_USER_PATTERN, NameRefused
 from ..deploy.paths import SECRET_HEADER, USER_HEADER
 from .frontend import FrontendSecret
 from .gate import GateRefused, gate_account
+from .names import AccountNames
 
 
 class RemoteUserLoginHandler(BaseHandler):
@@ -34,7 +35,7 @@ class RemoteUserLoginHandler(BaseHandler):
         self.redirect(self.get_next_url(user))
 
 
-class RemoteUserAuthenticator(LocalAuthenticator):
+class RemoteUserAuthenticator(AccountNames, LocalAuthenticator):
     """Trusts the identity set by Apache, when the request carries Apache's secret."""
 
     auto_login = True
@@ -76,10 +77,15 @@ class RemoteUserAuthenticator(LocalAuthenticator):
             )
             return None
         try:
-            name = gate_account(headers, self.user_pattern, self.user_header)
+            name = gate_account(
+                headers, self.user_pattern, self.user_header, self.realms, self.username_map
+            )
         except GateRefused as err:
             self.log.warning("Refused a login: %s", err)
             return None
+        except NameRefused as err:
+            self.log.warning("Refused a login: %s", err)
+            raise web.HTTPError(403, "%s", str(err)) from None
         if name is None:
             return None
         try:

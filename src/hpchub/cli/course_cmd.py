@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..config.loader import load_site, site_path
 from ..core.accounts import current_user, user_exists
+from ..core.text import printable
 
 
 def register(sub) -> None:
@@ -126,6 +127,10 @@ def status(args) -> int:
         return _fail(f"cannot read {paths.data_dir}: run as root (or sudo) or as the hub user")
     store = ReportStore(paths.reports)
     if args.user:
+        try:
+            args.user = site.hub.account_of(args.user)
+        except ValueError as err:
+            return _fail(f"--user: {printable(err)}")
         r = store.load(course.name, args.user)
         if r is None:
             return _fail(f"{args.user} has no staging report in {course.name}")
@@ -144,7 +149,6 @@ def status(args) -> int:
 
 
 def _details(r) -> str:
-    from ..core.text import printable
     from ..courses.report import LISTED, when
 
     lines = [
@@ -178,6 +182,11 @@ def stage(args) -> int:
         if not args.user:
             print(f"nobody has started a server in {course.name} yet")
             return 0
+    else:
+        try:
+            args.user = [site.hub.account_of(u) for u in args.user]
+        except ValueError as err:
+            return _fail(f"--user: {printable(err)}")
     outsiders = [u for u in args.user if not course.has_member(u, unix_groups(u))]
     if outsiders:
         # Staging would hand the course's materials to someone outside it.
@@ -190,7 +199,6 @@ def stage(args) -> int:
         if os.geteuid() != 0:
             return _fail(f"run as root (or through sudo) or as the hub user {owner}")
         return _as_hub_user(site, owner, args)
-    from ..core.text import printable
     from ..courses.stager import CourseStager
 
     stager = CourseStager(site)

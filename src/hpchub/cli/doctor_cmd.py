@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 from ..config.loader import load_site, site_path
-from ..core.names import check_name, is_unix_name
 from ..core.text import printable
 from ..deploy.paths import DeployPaths
 from ..doctor.deployment import Deployment
@@ -28,15 +27,17 @@ def register(sub) -> None:
 
 
 def doctor_cmd(args) -> int:
-    if args.user is not None and not is_unix_name(args.user):
+    site = load_site(args.config)
+    if args.user is not None:
+        # The name as the user gives it (anna.lee@EXAMPLE.ORG) is the account the hub maps it to.
         try:
-            check_name("unix", args.user, "user name")
+            user = site.hub.account_of(args.user)
         except ValueError as err:
             print(f"hpchub doctor: --user: {printable(err)}", file=sys.stderr)
-        return 2
-    site = load_site(args.config)
-    if args.user:
-        findings = run_user_checks(args.user, site)
+            return 2
+        if user != args.user and not args.json:
+            print(printable(f"{args.user!r} is the account {user}"))
+        findings = run_user_checks(user, site)
     else:
         findings = run_system_checks(
             Deployment(DeployPaths(site, site_path(args.config).absolute()))

@@ -12,6 +12,7 @@ from ..config.loader import load_site, site_path
 from ..config.models import SiteConfig
 from ..core.accounts import current_user
 from ..core.commands import TIMED_OUT, run_command
+from ..core.text import printable
 
 
 def register(sub) -> None:
@@ -154,7 +155,11 @@ def _test_elsewhere(args, site: SiteConfig) -> int:
 
     if args.user:
         try:
+            args.user = site.hub.account_of(args.user)
             pwd.getpwnam(args.user)
+        except ValueError as err:
+            print(f"--user: {printable(err)}", file=sys.stderr)
+            return 2
         except KeyError:
             print(f"--user: no such user {args.user!r}", file=sys.stderr)
             return 2

@@ -147,8 +147,10 @@ class WebGate(Strict):
         DEFAULT_USER_PATTERN,
         description=(
             "Regular expression that maps the gate's REMOTE_USER to a cluster account "
-            r"with a group named user, e.g. '^(?P<user>[a-z0-9]+)@example\.org$'. "
-            "Identities that do not match are refused."
+            "with a group named user. It sees the identity in lower case, after "
+            "hub.username_map and hub.realms (anna.lee@EXAMPLE.ORG is anna.lee by then); "
+            "identities that do not match are refused. For realms, prefer hub.realms: here "
+            r"a '.' is any character unless written '\.'."
         ),
     )
     match_user: bool = Field(
@@ -265,6 +267,15 @@ class SlurmSnippet(Strict):
         ),
     )
 
+    cgroup: Literal["auto", "v1", "v2", "none"] = Field(
+        "auto",
+        description=(
+            "The cgroup version of the Jupyter nodes, for cgroup.conf's CgroupPlugin: auto "
+            "(Slurm's autodetect), v1, v2, or none (no writable memory cgroup: Slurm polls "
+            "memory use and kills at the request; memory_factor does not apply)."
+        ),
+    )
+
     @model_validator(mode="after")
     def _tiers(self) -> SlurmSnippet:
         if self.overflow_priority_tier >= self.priority_tier:
@@ -299,15 +310,68 @@ class LogrotateSettings(Strict):
     compress: bool = Field(True, description="Compress old logs.")
 
 
+RHEL_DEFAULTS: dict = {
+    "shadow_group": None,
+    "pam_service": "hpchub",
+    "web": {
+        "vhost_file": "/etc/httpd/conf.d/hpchub.conf",
+        "vhost_link": None,
+        "tls_certificate": "/etc/pki/tls/certs/localhost.crt",
+        "tls_key": "/etc/pki/tls/private/localhost.key",
+    },
+}
+"""What os_family rhel changes in the defaults (a key the site file sets wins)."""
+
+
+def _with_defaults(data: dict, defaults: dict) -> dict:
+    """``data`` with ``defaults`` filled in where it does not set a key (nested mappings too)."""
+    out = dict(data)
+    for key, value in defaults.items():
+        if key not in out:
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(out[key], dict):
+            out[key] = _with_defaults(out[key], value)
+    return out
+
+
 class DeploySettings(Strict):
     """Where and how `hpchub install` puts the hub's system integration in place."""
 
+    os_family: Literal["debian", "rhel"] = Field(
+        "debian",
+        description=(
+            "The hub node's distribution family. rhel (Rocky, Alma, RHEL 9) changes the "
+            "defaults: Apache is httpd (/etc/httpd/conf.d, certificates under /etc/pki/tls), "
+            "there is no shadow group, PAM goes through sssd (pam_service), and install "
+            "renders the SELinux and firewalld steps."
+        ),
+    )
     hub_user: UnixName = Field(
         "jupyterhub-daemon", description="The unprivileged user the hub and the proxy run as."
     )
     shadow_group: UnixName | None = Field(
         "shadow",
-        description="Group that may read /etc/shadow; the hub user joins it for PAM logins.",
+        description=(
+            "Group that may read /etc/shadow; the hub user joins it for PAM logins "
+            "(Debian). null where no such group exists (rhel: the default)."
+        ),
+    )
+    pam_service: UnixName | None = Field(
+        None,
+        description=(
+            "The PAM service the hub checks passwords with (null: JupyterHub's default, "
+            "login). With os_family rhel it defaults to hpchub, and install writes "
+            "/etc/pam.d/hpchub, which asks sssd (pam_sss): an unprivileged hub cannot read "
+            "/etc/shadow there."
+        ),
+    )
+    node_networks: list[Network] = Field(
+        default_factory=list,
+        description=(
+            "The compute nodes' networks. With os_family rhel, the rendered firewalld "
+            "commands let only these reach the hub's API port (servers' API calls and the "
+            "port callback)."
+        ),
     )
     etc_dir: SafePath = Field(
         Path("/etc/hpchub"),
@@ -348,10 +412,22 @@ class DeploySettings(Strict):
         default_factory=LogrotateSettings, description="Rotation of hub.log and proxy.log."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _family_defaults(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("os_family") == "rhel":
+            return _with_defaults(data, RHEL_DEFAULTS)
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> DeploySettings:
         if self.hub_user == "root":
             raise ValueError("hub_user must not be root: the hub runs unprivileged")
+        if self.os_family == "rhel" and self.shadow_group is not None:
+            raise ValueError(
+                f"shadow_group {self.shadow_group!r}: RHEL has no group that may read "
+                "/etc/shadow (mode 000); leave it unset, logins go through pam_service"
+            )
         if "." in self.sudoers_file.name or self.sudoers_file.name.endswith("~"):
             raise ValueError(
                 f"sudoers_file {str(self.sudoers_file)!r}: sudo ignores files in sudoers.d "
@@ -368,6 +444,12 @@ class DeploySettings(Strict):
                     raise ValueError(
                         f"deploy.slurm.{key}: {name!r} is not among slurm.partitions {offered}"
                     )
+        if site.hub.authenticator == "pam" and self.os_family == "rhel" and not self.pam_service:
+            raise ValueError(
+                "deploy.pam_service: on RHEL the unprivileged hub cannot read /etc/shadow, so it "
+                "checks passwords through a PAM service of its own; set it (hpchub, the "
+                "default, which install writes for sssd)"
+            )
         if site.hub.authenticator == "remote_user":
             gate = self.web.gate
             if not (self.web.enabled and gate.enabled):

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from ..core.names import check_name, is_unix_name, local_account
 from .base import HttpUrl, ProblemList, Strict, check_sbatch_option, described
 from .courses import Course, check_course_profiles, check_course_sources, check_unique_courses
 from .culling import CullingSettings
@@ -19,7 +20,7 @@ from .database import DatabaseSettings
 from .deploy import DeploySettings
 from .kernels import ExtensionSettings, KernelSettings
 from .monitoring import MonitoringSettings
-from .names import SlurmName, UnixName
+from .names import Identity, Realm, SlurmName, UnixName
 from .profiles import CustomResources, Profile, ServerSettings, default_profiles
 from .units import (
     SERVER_MEMORY_FLOOR,
@@ -60,6 +61,22 @@ class HubSettings(Strict):
             "REMOTE_USER header set by the web server in front (only behind Apache)."
         ),
     )
+    realms: list[Realm] = Field(
+        default_factory=list,
+        description=(
+            "Realms (Kerberos, SSO scopes) whose names are local accounts: with [example.org], "
+            "anna.lee@EXAMPLE.ORG logs in as anna.lee. Names of any other realm are refused. "
+            "Compared in lower case. Empty: names carry no realm."
+        ),
+    )
+    username_map: dict[Identity, UnixName] = Field(
+        default_factory=dict,
+        description=(
+            "Names mapped to a local account as they are, before realms are cut off "
+            "(JupyterHub's Authenticator.username_map), e.g. {a.lee@partner.org: anna.lee}. "
+            "Compared in lower case; a target is never mapped again."
+        ),
+    )
     allowed_users: list[UnixName] = Field(
         default_factory=list, description="Users who may log in, besides allowed_groups."
     )
@@ -97,6 +114,16 @@ class HubSettings(Strict):
     )
 
     @model_validator(mode="after")
+    def _one_step_of_mapping(self) -> HubSettings:
+        chained = sorted(set(self.username_map) & set(self.username_map.values()))
+        if chained:
+            raise ValueError(
+                f"username_map: {', '.join(chained)} is both mapped and a target; a name is "
+                "mapped once, never again: map each name straight to its account"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _someone_may_log_in(self) -> HubSettings:
         if self.authenticator == "pam" and not (self.allowed_users or self.allowed_groups):
             raise ValueError(
@@ -104,6 +131,15 @@ class HubSettings(Strict):
                 "(for example allowed_groups: [jupyter])"
             )
         return self
+
+    def account_of(self, name: str) -> str:
+        """The local account that ``name`` (anna.lee, anna.lee@EXAMPLE.ORG) stands for, mapped as
+        the hub maps a login (``core.names.local_account``); ValueError in words for none."""
+        account = local_account(name, self.realms, self.username_map)
+        if is_unix_name(account):
+            return account
+        check_name("unix", name, "user name")  # the words name what was typed
+        raise ValueError(f"{name!r} stands for {account!r}, which is not a user name")
 
 
 class Partition(Strict):

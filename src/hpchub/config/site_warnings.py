@@ -43,6 +43,7 @@ def _named_accounts(site: SiteConfig) -> Iterator[tuple[str, str, str]]:
         yield from ((f"hub.{key}[{i}]", "group", n) for i, n in enumerate(getattr(h, key)))
     for key in ("allowed_users", "admin_users"):
         yield from ((f"hub.{key}[{i}]", "user", n) for i, n in enumerate(getattr(h, key)))
+    yield from ((f"hub.username_map.{k}", "user", n) for k, n in h.username_map.items())
     for where, aud in [(f"profiles[{i}]", p) for i, p in enumerate(site.profiles)] + [
         ("custom", site.custom)
     ]:
@@ -99,6 +100,37 @@ def user_config_allowed(site: SiteConfig, facts: NodeFacts) -> list[Finding]:
     ]
 
 
+def _bare_dot_after_at(pattern: str) -> bool:
+    """Whether ``pattern`` has a '.' after its '@' that is neither escaped nor in [...]."""
+    escaped, in_class = False, False
+    for ch in pattern.partition("@")[2]:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "[":
+            in_class = True
+        elif ch == "]":
+            in_class = False
+        elif ch == "." and not in_class:
+            return True
+    return False
+
+
+def loose_gate_realm(site: SiteConfig, facts: NodeFacts) -> list[Finding]:
+    """A gate pattern whose realm has a bare '.', which matches any character."""
+    pattern = site.deploy.web.gate.user_pattern
+    if "@" not in pattern or not _bare_dot_after_at(pattern):
+        return []
+    return [
+        Finding(
+            "deploy.web.gate.user_pattern",
+            f"{pattern!r}: a '.' after '@' matches any character, so a realm such as "
+            "exampleXorg passes for example.org; write '\\.' or set hub.realms instead",
+        )
+    ]
+
+
 Check = Callable[[SiteConfig, NodeFacts], list[Finding]]
 
 
@@ -107,12 +139,27 @@ def shared_course_targets(site: SiteConfig, facts: NodeFacts) -> list[Finding]:
     return [Finding("", w) for w in course_warnings(site)]
 
 
+def rhel_without_node_networks(site: SiteConfig, facts: NodeFacts) -> list[Finding]:
+    """On RHEL the rendered firewalld rules open the hub's port to deploy.node_networks only."""
+    if site.deploy.os_family != "rhel" or site.deploy.node_networks:
+        return []
+    return [
+        Finding(
+            "deploy.node_networks",
+            "empty: the rendered firewalld.sh lets no compute node reach the hub's API port, "
+            "so no server could report its port; list the nodes' networks",
+        )
+    ]
+
+
 # The hook: a feature adds its own check here.
 CHECKS: list[Check] = [
     missing_accounts,
     loopback_hub_url,
     user_config_allowed,
     shared_course_targets,
+    loose_gate_realm,
+    rhel_without_node_networks,
 ]
 
 

@@ -54,7 +54,8 @@ def check_target(value: str) -> str:
 def expand_target(template: str, username: str, home: str) -> Path:
     """The student's own target folder: '~' is their home, {user} their name."""
     check_target(template)
-    path = template.replace("{user}", username)
+    # A name is one folder, never '..' or a path: the name rule says so (it starts with a letter).
+    path = template.replace("{user}", check_name("unix", username, "user name"))
     if path.startswith("~/"):
         path = home.rstrip("/") + path[1:]
     return Path(path)

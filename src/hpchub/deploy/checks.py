@@ -45,22 +45,23 @@ def _tool(name: str, *candidates: str) -> str | None:
     return None
 
 
+def _check_with(tool: str, default: str, args: Sequence[str], label: str) -> CheckResult:
+    """Run ``tool`` (at ``default`` or on PATH) with ``args``; ok if it exits 0."""
+    exe = _tool(tool, default)
+    if exe is None:
+        return CheckResult(tool, False, f"{tool} is not installed", skipped=True)
+    code, out = _run([exe, *args])
+    return CheckResult(label, code == 0, out)
+
+
 def check_sudoers(candidate: Path) -> CheckResult:
     """visudo -cf on the candidate file alone."""
-    visudo = _tool("visudo", "/usr/sbin/visudo")
-    if visudo is None:
-        return CheckResult("visudo", False, "visudo is not installed", skipped=True)
-    code, out = _run([visudo, "-cf", str(candidate)])
-    return CheckResult("visudo -cf", code == 0, out)
+    return _check_with("visudo", "/usr/sbin/visudo", ["-cf", str(candidate)], "visudo -cf")
 
 
 def check_sudoers_all() -> CheckResult:
     """visudo -c on the whole sudo configuration (after a file was put in place)."""
-    visudo = _tool("visudo", "/usr/sbin/visudo")
-    if visudo is None:
-        return CheckResult("visudo", False, "visudo is not installed", skipped=True)
-    code, out = _run([visudo, "-c"])
-    return CheckResult("visudo -c", code == 0, out)
+    return _check_with("visudo", "/usr/sbin/visudo", ["-c"], "visudo -c")
 
 
 # -- Apache -----------------------------------------------------------------------------
@@ -100,22 +101,111 @@ def _debian_load_lines(root: Path, modules: Sequence[str]) -> list[str]:
     return lines
 
 
-def check_apache(candidate: Path, modules: Sequence[str], apachectl: str) -> CheckResult:
-    """apachectl -t with a configuration that includes only the candidate virtual host."""
+DEBIAN_MODULE_FILES = Path("/usr/lib/apache2/modules")
+RHEL_BASE_MODULES = (
+    # conf.modules.d/00-mpm.conf (RHEL 9: event), 00-ssl.conf (mod_ssl)
+    "mpm_event", "ssl",
+    # 00-base.conf
+    "access_compat", "actions", "alias", "allowmethods", "auth_basic", "auth_digest",
+    "authn_anon", "authn_core", "authn_dbd", "authn_dbm", "authn_file", "authn_socache",
+    "authz_core", "authz_dbd", "authz_dbm", "authz_groupfile", "authz_host", "authz_owner",
+    "authz_user", "autoindex", "cache", "cache_disk", "cache_socache", "data", "dbd", "deflate",
+    "dir", "dumpio", "echo", "env", "expires", "ext_filter", "filter", "headers", "include",
+    "info", "log_config", "logio", "macro", "mime_magic", "mime", "negotiation", "remoteip",
+    "reqtimeout", "request", "rewrite", "setenvif", "slotmem_plain", "slotmem_shm",
+    "socache_dbm", "socache_memcache", "socache_shmcb", "status", "substitute", "suexec",
+    "unique_id", "unixd", "userdir", "version", "vhost_alias", "watchdog",
+    # 00-proxy.conf
+    "proxy", "lbmethod_bybusyness", "lbmethod_byrequests", "lbmethod_bytraffic",
+    "lbmethod_heartbeat", "proxy_ajp", "proxy_balancer", "proxy_connect", "proxy_express",
+    "proxy_fcgi", "proxy_fdpass", "proxy_ftp", "proxy_http", "proxy_hcheck", "proxy_scgi",
+    "proxy_uwsgi", "proxy_wstunnel",
+)  # fmt: skip
+"""The modules RHEL 9's httpd and mod_ssl load by default (conf.modules.d), by the names
+their LoadModule lines use; where Debian builds one into the server, it has no file."""
+RHEL_LOG_FORMAT = (
+    r'LogFormat "%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-Agent}i\"" combined'
+)
+
+
+def _rhel_root_on_debian(tmp: Path, modules: Sequence[str]) -> list[str]:
+    """A ServerRoot laid out like RHEL's /etc/httpd (modules/, logs/, conf.modules.d/ with
+    RHEL's LoadModule lines), whose modules/ is Debian's folder of the same module files."""
+    (tmp / "modules").symlink_to(DEBIAN_MODULE_FILES)
+    (tmp / "logs").mkdir()
+    missing = [m for m in modules if not (DEBIAN_MODULE_FILES / f"mod_{m}.so").exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"Apache modules {' '.join(missing)} are not installed here "
+            f"(no mod_NAME.so in {DEBIAN_MODULE_FILES})"
+        )
+    names = dict.fromkeys([*RHEL_BASE_MODULES, *modules])
+    lines = [
+        f"LoadModule {n}_module modules/mod_{n}.so"
+        for n in names
+        if (DEBIAN_MODULE_FILES / f"mod_{n}.so").exists()  # else built in
+    ]
+    folder = tmp / "conf.modules.d"
+    folder.mkdir()
+    (folder / "00-hpchub-check.conf").write_text("\n".join(lines) + "\n")
+    return [f"Include {folder}/*.conf", RHEL_LOG_FORMAT]
+
+
+def _stand_in_certificates(text: str, tmp: Path) -> tuple[str, list[str]]:
+    """``text`` with certificate files that do not exist on this machine replaced by a
+    throw-away pair (a file rendered for another machine names that machine's paths)."""
+    pair = {
+        "SSLCertificateFile": tmp / "stand-in.crt",
+        "SSLCertificateKeyFile": tmp / "stand-in.key",
+    }
+    replaced = []
+    for directive, stand_in in pair.items():
+        for m in re.finditer(rf"^\s*{directive}\s+(\S+)\s*$", text, re.MULTILINE):
+            if not Path(m.group(1)).exists():
+                replaced.append(m.group(1))
+                text = text.replace(m.group(0), m.group(0).replace(m.group(1), str(stand_in)))
+    if replaced:
+        _run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+             "-subj", "/CN=hpchub-check.invalid", "-keyout", str(pair["SSLCertificateKeyFile"]),
+             "-out", str(pair["SSLCertificateFile"])]
+        )  # fmt: skip
+    return text, replaced
+
+
+def check_apache(
+    candidate: Path, modules: Sequence[str], apachectl: str, family: str = "debian"
+) -> CheckResult:
+    """apachectl -t with a configuration that includes only the candidate virtual host.
+
+    A virtual host for a RHEL node (``family`` rhel) checked on Debian's Apache is parsed in a
+    ServerRoot laid out like RHEL's, with RHEL's LoadModule lines over Debian's module files;
+    certificates that exist only on the target are stood in for, and the result says so.
+    """
     if not Path(apachectl).exists():
         return CheckResult("apachectl", False, f"{apachectl} is not installed", skipped=True)
     layout = apache_layout()
     if layout is None:
         return CheckResult("apachectl", False, "no Apache configuration found", skipped=True)
     root, kind = layout
+    notes = []
     with tempfile.TemporaryDirectory(prefix="hpchub-apache-") as tmp:
-        if kind == "debian":
-            try:
+        try:
+            if family == "rhel" and kind == "debian":
+                root = Path(tmp)
+                loads = _rhel_root_on_debian(root, modules)
+                text, replaced = _stand_in_certificates(candidate.read_text(), root)
+                candidate = root / candidate.name
+                candidate.write_text(text)
+                notes.append("parsed in a RHEL-style ServerRoot with Debian's module files")
+                if replaced:
+                    notes.append(f"stand-in certificate for {', '.join(replaced)}")
+            elif kind == "debian":
                 loads = _debian_load_lines(root, modules)
-            except FileNotFoundError as err:
-                return CheckResult("apachectl -t", False, str(err))
-        else:
-            loads = [f"Include {root}/conf.modules.d/*.conf"]
+            else:
+                loads = [f"Include {root}/conf.modules.d/*.conf"]
+        except FileNotFoundError as err:
+            return CheckResult("apachectl -t", False, str(err))
         conf = Path(tmp) / "check.conf"
         conf.write_text(
             "\n".join(
@@ -132,7 +222,7 @@ def check_apache(candidate: Path, modules: Sequence[str], apachectl: str) -> Che
             )
         )
         code, out = _run([apachectl, "-t", "-f", str(conf)])
-    return CheckResult("apachectl -t", code == 0, out)
+    return CheckResult("apachectl -t", code == 0, "\n".join([out, *notes]).strip())
 
 
 def check_apache_all(apachectl: str) -> CheckResult:
@@ -178,3 +268,77 @@ def check_logrotate(candidate: Path) -> CheckResult:
     # which may not exist yet.
     bad = re.findall(rf"^error: {re.escape(str(candidate))}:\d+.*$", out, re.MULTILINE)
     return CheckResult("logrotate -d", not bad, "\n".join(bad) or out)
+
+
+# -- Slurm's cgroup.conf -------------------------------------------------------------------
+
+_CGROUP_CONF_BAD = re.compile(
+    r"^.*(Parsing error|is not a valid (?:option|number)|Could not open/read/parse|"
+    r"cannot find cgroup plugin|"
+    r"Couldn't find the specified plugin).*$",
+    re.MULTILINE,
+)
+_CGROUP_PLUGIN_LOADED = re.compile(r"plugin type:(cgroup/v[12])|(cgroup/v[12]): init:")
+
+
+def check_cgroup_conf(candidate: Path, slurm_lines: Sequence[str]) -> CheckResult:
+    """slurmd -G (print the node's GRES and exit) on a throw-away slurm.conf with the
+    candidate as its cgroup.conf: slurmd parses it and loads the cgroup plugin it names.
+
+    A plugin that loads but cannot start on this machine (cgroup/v2 on a kernel that mounts
+    v1) counts as parsed, and the result says so.
+    """
+    slurmd = _tool("slurmd", "/usr/sbin/slurmd")
+    if slurmd is None:
+        return CheckResult(
+            "slurmd", False, "slurmd is not installed here (a Slurm client needs none)", True
+        )
+    with tempfile.TemporaryDirectory(prefix="hpchub-cgroup-") as tmp:
+        conf = Path(tmp) / "slurm.conf"
+        conf.write_text(
+            "\n".join(
+                [
+                    "ClusterName=hpchub-check",
+                    "SlurmctldHost=localhost",
+                    f"SlurmdSpoolDir={tmp}/spool",
+                    f"SlurmdPidFile={tmp}/slurmd.pid",
+                    *slurm_lines,
+                    "NodeName=hpchub-check CPUs=1 RealMemory=100",
+                    "PartitionName=check Nodes=hpchub-check",
+                    "",
+                ]
+            )
+        )
+        (Path(tmp) / "cgroup.conf").write_text(candidate.read_text())
+        log = Path(tmp) / "slurmd.log"
+        argv = [slurmd, "-G", "-f", str(conf), "-N", "hpchub-check", "-L", str(log), "-vvvv"]
+        code, out = _run(argv)
+        if log.exists():
+            out = f"{out}\n{log.read_text()}".strip()
+    tool = "slurmd -G (cgroup.conf)"
+    bad = [m.group(0).strip() for m in _CGROUP_CONF_BAD.finditer(out)]
+    if bad:
+        return CheckResult(tool, False, "\n".join(bad))
+    if code == 0:
+        return CheckResult(tool, True, "slurmd accepted it")
+    if "cannot create auth context" in out:
+        # Newer slurmd sets up munge before the cgroup plugin; the file was parsed by then.
+        return CheckResult(
+            tool, True, "parsed; slurmd stopped before the cgroup plugin: munge is not running here"
+        )
+    loaded = _CGROUP_PLUGIN_LOADED.search(out)
+    fatal = re.search(r"^.*fatal: .*$", out, re.MULTILINE)
+    if loaded and fatal:
+        plugin = loaded.group(1) or loaded.group(2)
+        return CheckResult(
+            tool,
+            True,
+            f"parsed, and {plugin} loaded; it cannot start on this machine: "
+            + fatal.group(0).split("fatal: ", 1)[1],
+        )
+    return CheckResult(tool, False, out[-2000:])
+
+
+def check_shell(candidate: Path) -> CheckResult:
+    """sh -n: the script parses (it is run later, on the machine it was rendered for)."""
+    return _check_with("sh", "/bin/sh", ["-n", str(candidate)], "sh -n")

@@ -22,9 +22,9 @@ from pathlib import Path
 from ..core.accounts import owner_ids
 from ..core.commands import run_command
 from ..core.files import UnsafePath, atomic_write, open_nofollow, opened_dir, set_owner_mode
-from . import checks
+from . import checks, rhel
 from .paths import DeployPaths
-from .render import SystemFile, apache_modules, render_all
+from .render import SystemFile, apache_modules, render_all, slurm_memory_lines
 from .secrets import ensure_secrets
 
 
@@ -129,9 +129,16 @@ def check_candidate(f: SystemFile, paths: DeployPaths) -> checks.CheckResult | N
         if f.check == "sudoers":
             return checks.check_sudoers(cand)
         if f.check == "apache":
-            return checks.check_apache(cand, apache_modules(paths), str(paths.deploy.web.apachectl))
+            d = paths.deploy
+            return checks.check_apache(
+                cand, apache_modules(paths), str(d.web.apachectl), d.os_family
+            )
+        if f.check == "shell":
+            return checks.check_shell(cand)
         if f.check == "logrotate":
             return checks.check_logrotate(cand)
+        if f.check == "cgroup":
+            return checks.check_cgroup_conf(cand, slurm_memory_lines(paths.deploy.slurm.cgroup))
     raise ValueError(f"unknown check {f.check!r}")
 
 
@@ -336,10 +343,26 @@ class Installer:
             changes = self.plan()
             self.report.changes = changes
             self.install_files(changes)
+            if self.paths.deploy.os_family == "rhel":
+                self.apply_rhel()
         except UnsafePath as err:
             # Planted by whoever can write there (the hub user): never followed as root.
             raise InstallError(f"{err}; remove it and run hpchub install again") from None
         return self.report
+
+    def apply_rhel(self) -> None:
+        """Run the SELinux script (the services need its labels and boolean); name the
+        firewalld script, whose rules are the site's firewall policy to review and run."""
+        etc = self.paths.deploy.etc_dir
+        selinux, firewalld = etc / rhel.SELINUX_SCRIPT, etc / rhel.FIREWALLD_SCRIPT
+        self._step(f"run {selinux} (SELinux booleans, file contexts and ports)")
+        if not self.dry_run:
+            r = self.run(["/bin/sh", str(selinux)], timeout=600)
+            for line in (r.stdout + r.stderr).strip().splitlines():
+                self.log(f"  {line}")
+            if r.returncode != 0:
+                raise InstallError(f"{selinux} failed (exit status {r.returncode}), above")
+        self.log(f"firewalld: review and run {firewalld} (opens only what the site file names)")
 
     def reload(self) -> None:
         """Make running services pick up changed files (systemd and Apache, where running)."""

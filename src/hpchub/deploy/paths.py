@@ -97,9 +97,14 @@ class DeployPaths:
         return _host_port(self.site.hub.proxy_api_url)
 
     @property
+    def hub_bind(self) -> tuple[str, int]:
+        """(ip, port) the hub's API listens on (compute nodes reach it: API, port callback)."""
+        return _host_port(self.site.hub.hub_bind_url)
+
+    @property
     def hub_local_url(self) -> str:
         """The hub's API as seen from the hub node itself (the proxy's default target)."""
-        host, port = _host_port(self.site.hub.hub_bind_url)
+        host, port = self.hub_bind
         return f"http://{connect_host(host)}:{port}"
 
     @property

@@ -13,9 +13,10 @@ from pathlib import Path
 from ..config.units import format_slurm_time
 from ..core.templates import render
 from ..slurm.client import SlurmClient
+from . import rhel
 from .paths import APACHE_MODULES, SECRET_HEADER, USER_HEADER, DeployPaths
 
-CHECKS = ("sudoers", "apache", "systemd", "logrotate")
+CHECKS = ("sudoers", "apache", "systemd", "logrotate", "cgroup", "shell")
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,7 @@ def apache_vhost(paths: DeployPaths) -> str:
         gate=gate,
         exempt=list(gate.exempt_networks) if gate else [],
         secret_include=paths.apache_secret_conf if paths.uses_frontend_secret else None,
+        log_prefix="logs/hpchub" if paths.deploy.os_family == "rhel" else None,
     )
 
 
@@ -233,20 +235,79 @@ def slurm_partitions(paths: DeployPaths) -> str:
         "system/slurm-partitions.conf.j2",
         site_path=paths.site_path,
         oversubscribe=paths.deploy.slurm.cpu_oversubscribe,
+        cgroup=paths.deploy.slurm.cgroup,
+        memory_lines=slurm_memory_lines(paths.deploy.slurm.cgroup),
         lines=[line for _, line in partition_lines(paths)],
     )
 
 
-def cgroup_snippet(paths: DeployPaths) -> str:
-    """The cgroup.conf lines that let jobs use memory_factor times their request."""
-    snip = paths.deploy.slurm
+CGROUP_PLUGINS = {"auto": "autodetect", "v1": "cgroup/v1", "v2": "cgroup/v2", "none": None}
+"""cgroup.conf's CgroupPlugin for each deploy.slurm.cgroup choice (none: no cgroup plugin)."""
+
+
+def slurm_memory_lines(cgroup: str) -> list[str]:
+    """The slurm.conf lines that enforce jobs' memory: cgroups (v1, v2, auto), else polling."""
+    if CGROUP_PLUGINS[cgroup] is None:
+        # No writable memory cgroup: a soft, polled limit at the request.
+        return [
+            "ProctrackType=proctrack/linuxproc",
+            "TaskPlugin=task/affinity",
+            "JobAcctGatherType=jobacct_gather/linux",
+            "JobAcctGatherFrequency=task=2",
+            "JobAcctGatherParams=OverMemoryKill",
+        ]
+    return [
+        "ProctrackType=proctrack/cgroup",
+        "TaskPlugin=task/cgroup,task/affinity",
+        "JobAcctGatherType=jobacct_gather/cgroup",
+    ]
+
+
+def cgroup_conf(
+    cgroup: str, memory_factor: float, written_by: str, nodes: str | None = None
+) -> str:
+    """cgroup.conf for ``cgroup`` (auto, v1, v2, none) and a memory factor; with ``nodes``, the
+    comments that explain it to a Slurm admin (the testbed's own file has none)."""
     return render(
         "system/cgroup.conf.j2",
-        site_path=paths.site_path,
-        nodes=snip.nodes,
-        factor=f"{snip.memory_factor:g}",
-        percent=allowed_ram_percent(snip.memory_factor),
+        written_by=written_by,
+        explain=nodes is not None,
+        nodes=nodes,
+        plugin=CGROUP_PLUGINS[cgroup],
+        factor=f"{memory_factor:g}",
+        percent=allowed_ram_percent(memory_factor),
     )
+
+
+def cgroup_snippet(paths: DeployPaths) -> str:
+    """The cgroup.conf that lets jobs use memory_factor times their request, for the site's
+    cgroup version."""
+    snip = paths.deploy.slurm
+    return cgroup_conf(
+        snip.cgroup,
+        snip.memory_factor,
+        f"`hpchub render` from {paths.site_path}",
+        nodes=snip.nodes,
+    )
+
+
+def rhel_files(paths: DeployPaths) -> list[SystemFile]:
+    """The PAM service (sssd) and the SELinux and firewalld scripts of a RHEL-family node."""
+    d = paths.deploy
+    files = []
+    if d.pam_service and paths.site.hub.authenticator == "pam":
+        files.append(
+            SystemFile(
+                rhel.pam_file(paths), rhel.pam_service(paths), "the hub's PAM service (sssd)"
+            )
+        )
+    scripts = (
+        (rhel.SELINUX_SCRIPT, rhel.selinux_script, "SELinux booleans, file contexts and ports"),
+        (rhel.FIREWALLD_SCRIPT, rhel.firewalld_script, "firewalld rules for the hub's ports"),
+    )
+    for name, renderer, what in scripts:
+        files.append(SystemFile(d.etc_dir / name, renderer(paths), what, 0o755, check="shell"))
+    return files
 
 
 def slurm_operator(paths: DeployPaths) -> str:
@@ -276,6 +337,8 @@ def render_all(paths: DeployPaths) -> list[SystemFile]:
         files.append(
             SystemFile(d.web.vhost_file, apache_vhost(paths), "Apache virtual host", check="apache")
         )
+    if d.os_family == "rhel":
+        files += rhel_files(paths)
     files += [
         SystemFile(d.logrotate_file, logrotate(paths), "log rotation", check="logrotate"),
         SystemFile(
@@ -284,12 +347,17 @@ def render_all(paths: DeployPaths) -> list[SystemFile]:
             "Slurm partitions to merge into slurm.conf",
         ),
         SystemFile(
-            paths.slurm_dir / "cgroup.conf", cgroup_snippet(paths), "cgroup.conf for Jupyter nodes"
+            paths.slurm_dir / "cgroup.conf",
+            cgroup_snippet(paths),
+            "cgroup.conf for Jupyter nodes",
+            check="cgroup",
         ),
         SystemFile(
             paths.slurm_dir / "hub-operator.sh",
             slurm_operator(paths),
             "sacctmgr commands: the hub user sees every job under PrivateData",
+            0o755,
+            check="shell",
         ),
     ]
     return files

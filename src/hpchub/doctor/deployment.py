@@ -22,6 +22,8 @@ class Deployment:
     run: Runner = run_command
     slurm_run: SlurmRunner = run_async
     proc: Path = Path("/proc")
+    pam_dir: Path = Path("/etc/pam.d")
+    sssd_socket: Path = Path("/var/lib/sss/pipes/pam")
     euid: int = field(default_factory=os.geteuid)
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import os
 import pwd
@@ -71,11 +72,43 @@ def check_services(d: Deployment) -> list[Finding]:
     return out
 
 
+def _pam_service_file(d: Deployment) -> tuple[str, Path]:
+    service = d.paths.deploy.pam_service or "login"
+    return service, d.pam_dir / service
+
+
+def check_pam_without_shadow(d: Deployment) -> list[Finding]:
+    """RHEL (no shadow group): the hub's PAM service asks sssd, which must be running."""
+    name = "PAM"
+    service, path = _pam_service_file(d)
+    if not path.exists():
+        fix = "run `hpchub install` (it writes the service for os_family rhel)"
+        return [error(name, f"{path} (the PAM service the hub uses) is missing", fix)]
+    text = path.read_text(errors="replace")
+    # One level of include/substack (e.g. a service that includes authselect's system-auth).
+    for m in re.finditer(r"^\s*\w+\s+(?:include|substack)\s+(\S+)", text, re.MULTILINE):
+        with contextlib.suppress(OSError):
+            text += (d.pam_dir / Path(m.group(1)).name).read_text(errors="replace")
+    if "pam_sss" not in text:
+        what = (
+            f"{path} does not use pam_sss: the unprivileged hub cannot read /etc/shadow, so "
+            "pam_unix fails every login but the hub user's own"
+        )
+        return [error(name, what, "authenticate through sssd (pam_sss.so), as install renders")]
+    if not d.sssd_socket.exists():
+        what = f"sssd's PAM responder ({d.sssd_socket}) is not there: every login fails"
+        return [error(name, what, "systemctl enable --now sssd (with the pam service enabled)")]
+    return [ok(name, f"logins go through sssd (PAM service {service})")]
+
+
 def check_pam(d: Deployment) -> list[Finding]:
-    """With PAM logins, the unprivileged hub can read /etc/shadow (through the shadow group)."""
+    """With PAM logins, the unprivileged hub can check passwords: through the shadow group
+    (Debian), or through sssd where there is none (RHEL)."""
     name = "PAM"
     if d.paths.site.hub.authenticator != "pam":
         return [info(name, "not used: users are authenticated by the web server")]
+    if d.paths.deploy.os_family == "rhel":
+        return check_pam_without_shadow(d)
     group = d.paths.deploy.shadow_group or "shadow"
     try:
         user = pwd.getpwnam(d.hub_user)
@@ -95,8 +128,9 @@ def check_pam(d: Deployment) -> list[Finding]:
         if st.st_gid != g.gr_gid or not st.st_mode & stat.S_IRGRP:
             fix = f"chgrp {group} /etc/shadow && chmod g+r /etc/shadow (the distribution default)"
             out.append(error(name, f"/etc/shadow is not readable by group {group}", fix))
-    if not Path("/etc/pam.d/login").exists():
-        what = "/etc/pam.d/login (the PAM service JupyterHub uses) is missing"
-        fix = "install the login package, or set c.PAMAuthenticator.service in config.d"
+    service, path = _pam_service_file(d)
+    if not path.exists():
+        what = f"{path} (the PAM service the hub uses) is missing"
+        fix = "install the login package, or set deploy.pam_service to a service that exists"
         out.append(error(name, what, fix))
     return all_ok(out, name, f"{d.hub_user} can check passwords (group {group})")

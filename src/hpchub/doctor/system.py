@@ -18,6 +18,7 @@ from .exposed import exposed_secrets
 from .findings import Finding, all_ok, error, info, ok, run_checks
 from .gate import check_gate_bypass
 from .hubfiles import check_installed_files, check_secrets, check_singleuser_env, check_user_config
+from .nodes import check_node_python
 from .ports import check_port_range
 from .services import check_pam, check_services
 from .sudo import judge_sudo, parse_sudo_ll
@@ -122,6 +123,7 @@ SYSTEM_CHECKS: tuple[Callable[[Deployment], list[Finding]], ...] = (
     check_secrets,
     exposed_secrets,
     check_singleuser_env,
+    check_node_python,
     check_user_config,
     check_services,
     check_pam,

@@ -8,6 +8,7 @@ from ..config.profiles import CUSTOM_KEY
 from ..config.units import format_duration, format_memory
 from ..core.templates import render
 from ..resources.catalog import Catalog
+from ..resources.reservations import ReservationOffer
 from ..slurm.livestate import Snapshot
 from ..slurm.parsers import UserAccounts
 
@@ -75,6 +76,46 @@ def _account_choices(accounts: UserAccounts | None, previous: dict) -> dict | No
     return {"options": options, "current": current or accounts.accounts[0]}
 
 
+def _when(t) -> str:
+    return t.strftime("%Y-%m-%d %H:%M")
+
+
+def _maintenance_lines(res: ReservationOffer) -> list[str]:
+    lines = []
+    for m in res.maintenance:
+        r = m.reservation
+        if m.fits_seconds <= 0:
+            lines.append(
+                f"Maintenance is under way until {_when(r.end)}: new servers start after it."
+            )
+            continue
+        lines.append(
+            f"Maintenance on the Jupyter nodes from {_when(r.start)} to {_when(r.end)}. A server "
+            f"started now can run for at most {format_duration(m.fits_seconds)} before it; one "
+            "with a longer time limit waits in the queue until the maintenance is over."
+        )
+    return lines
+
+
+def _reservation_choices(res: ReservationOffer, previous: dict) -> dict | None:
+    """Reservations open to the user (a course lab's, say), the last one chosen, else the
+    first, selected; None when there is none."""
+    if not res.usable:
+        return None
+    current = previous.get("reservation")
+    if current not in res.names:
+        current = res.names[0]
+    options = [
+        {
+            "name": r.name,
+            "label": f"{r.name} (until {_when(r.end)}: a server in it ends with it, "
+            f"{format_duration(res.left_seconds.get(r.name, 0))} from now)",
+        }
+        for r in res.usable
+    ]
+    return {"options": options, "current": current}
+
+
 def render_form(
     catalog: Catalog,
     user: str,
@@ -83,10 +124,13 @@ def render_form(
     previous: dict | None = None,
     course_labels: dict[str, str] | None = None,
     accounts: UserAccounts | None = None,
+    reservations: ReservationOffer | None = None,
 ) -> str:
     """The form fields, prefilled with ``previous`` (the user's last or rejected choice)."""
     previous = dict(previous or {})
     course_labels = course_labels or {}
+    reservations = reservations or ReservationOffer()
+    fits = reservations.fits_seconds()
     visible = catalog.visible(user, groups)  # the user's course profiles come first
     choices = [
         {
@@ -98,7 +142,12 @@ def render_form(
             "gpus": p.gpus,
             "time": format_duration(p.time),
             "idle": format_duration(p.idle_timeout),
-            "live": _live_lines(list(p.partitions), snap),
+            "live": _live_lines(list(p.partitions), snap)
+            + (
+                [LiveLine("waits until after the maintenance (longer than the time left)", "busy")]
+                if fits is not None and p.time > fits and not p.reservation
+                else []
+            ),
             "course": course_labels.get(p.key, ""),
         }
         for p in visible
@@ -128,7 +177,12 @@ def render_form(
                 "partition": previous.get("partition", c.partitions[0]),
                 "memory": previous.get("memory", format_memory(c.default_memory)),
                 "cpus": previous.get("cpus", c.default_cpus),
-                "time": previous.get("time", format_duration(c.default_time)),
+                "time": previous.get(
+                    "time",
+                    format_duration(
+                        c.default_time if not fits or fits >= c.default_time else fits // 60 * 60
+                    ),
+                ),
                 "gpus": previous.get("gpus", 0),
             },
         }
@@ -142,4 +196,6 @@ def render_form(
         selected=selected,
         live=snap,
         account=_account_choices(accounts, previous),
+        reservation=_reservation_choices(reservations, previous),
+        maintenance=_maintenance_lines(reservations),
     )

@@ -63,5 +63,12 @@ class Catalog:
     def custom_allowed(self, user: str, groups: set[str]) -> bool:
         return self.custom.enabled and self.custom.admits(user, groups)
 
+    def longest_time(self) -> int:
+        """The longest time limit anyone may ask for (a profile's or custom's), in seconds."""
+        times = [p.time for p in self.profiles]
+        if self.custom.enabled:
+            times.append(self.custom.max_time)
+        return max(times, default=0)
+
     def profile(self, key: str) -> Profile | None:
         return next((p for p in self.profiles if p.key == key), None)

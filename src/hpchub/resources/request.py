@@ -42,6 +42,7 @@ class _Options(BaseModel):
     time: DurationSeconds | None = None
     gpus: int | None = Field(None, ge=0, le=64)
     account: SlurmName | None = None
+    reservation: SlurmName | None = None
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,9 @@ class ResourceRequest:
 
     def to_options(self) -> dict[str, object]:
         """The canonical user_options to store (and to prefill the form with next time)."""
-        chosen = {"account": self.account} if self.account else {}
+        chosen = {
+            k: v for k, v in (("account", self.account), ("reservation", self.reservation)) if v
+        }
         if self.profile != CUSTOM_KEY:
             return {"profile": self.profile, **chosen}
         return {
@@ -118,13 +121,16 @@ def resolve_request(
     groups: set[str],
     live: Mapping[str, LiveLimits] | None = None,
     accounts: UserAccounts | None = None,
+    reservations: Mapping[str, int] | None = None,
 ) -> ResourceRequest:
     """Validate ``options`` for ``user``; raise OptionsError naming every problem.
-    ``accounts`` are the user's Slurm accounts (None: the cluster has no accounting)."""
+    ``accounts`` are the user's Slurm accounts (None: the cluster has no accounting);
+    ``reservations`` the ones open to them now, with the seconds each has left
+    (resources/reservations.py)."""
     try:
         raw = _Options.model_validate(flatten(options))
     except ValidationError as err:
-        allowed = ", ".join(["profile", *CUSTOM_FIELDS, "account"])
+        allowed = ", ".join(["profile", *CUSTOM_FIELDS, "account", "reservation"])
         raise OptionsError(explain(err, f"allowed: {allowed}")) from None
     visible = catalog.visible(user, groups)
     key = raw.profile or (visible[0].key if visible else CUSTOM_KEY)
@@ -132,26 +138,46 @@ def resolve_request(
         req = _from_profile(raw, key, catalog, visible)
     else:
         req = _custom(raw, catalog, user, groups, live or {})
-    if raw.account is None:
-        return req
-    return replace(req, account=_account(raw.account, req.account, accounts))
+    if raw.account is not None:
+        if accounts is None and req.account is None:
+            raise OptionsError(
+                [
+                    "account: this cluster offers no choice of account (no Slurm accounting); "
+                    "leave it out"
+                ]
+            )
+        mine = accounts.accounts if accounts else ()
+        which = f"one of your Slurm accounts ({_list(mine)})"
+        req = replace(req, account=_chosen("account", raw.account, req.account, mine, which))
+    if raw.reservation is not None:
+        left = dict(reservations or {})
+        which = f"open to you now ({_list(tuple(left))})"
+        chosen = _chosen("reservation", raw.reservation, req.reservation, tuple(left), which)
+        if chosen in left and req.time_seconds > left[chosen]:
+            raise OptionsError(
+                [
+                    f"time: {format_duration(req.time_seconds)} is longer than reservation "
+                    f"{chosen!r} has left ({format_duration(left[chosen])}); a server in it must "
+                    "end with it: choose a shorter time (custom) or no reservation"
+                ]
+            )
+        req = replace(req, reservation=chosen)
+    return req
 
 
-def _account(asked: str, pinned: str | None, accounts: UserAccounts | None) -> str:
-    """The account the user chose, if it is one of theirs (and the profile sets no other)."""
+def _list(names: tuple[str, ...]) -> str:
+    return ", ".join(names) or "none"
+
+
+def _chosen(what: str, asked: str, pinned: str | None, allowed: tuple[str, ...], which: str) -> str:
+    """The user's choice of an account or a reservation: one of ``allowed``, unless the
+    profile names its own (a course's), which then stays."""
     if pinned is not None:
         if asked != pinned:
-            raise OptionsError([f"account: this profile always uses account {pinned!r}"])
+            raise OptionsError([f"{what}: this profile always uses {what} {pinned!r}"])
         return pinned
-    if accounts is None:
-        raise OptionsError(
-            [
-                "account: this cluster offers no choice of account (no Slurm accounting); leave it out"
-            ]
-        )
-    if asked not in accounts.accounts:
-        yours = ", ".join(accounts.accounts) or "none"
-        raise OptionsError([f"account: {asked!r} is not one of your Slurm accounts ({yours})"])
+    if asked not in allowed:
+        raise OptionsError([f"{what}: {asked!r} is not {which}"])
     return asked
 
 

@@ -29,12 +29,14 @@ from .parsers import (
     NodeInfo,
     PartitionState,
     QueuePlace,
+    Reservation,
     UserAccounts,
     count_pending,
     parse_hub_jobs,
     parse_job_states,
     parse_private_data,
     parse_queue_places,
+    parse_reservations,
     parse_sacct,
     parse_sbatch_parsable,
     parse_scontrol_record,
@@ -152,11 +154,25 @@ class SlurmClient:
         """What submit and cancel run through sudo, as the hub user's sudo rule names them."""
         return [f"{self._bin('sbatch')} --parsable", f"{self._bin('scancel')} [0-9]*"]
 
-    def srun_argv(self, partition: str, minutes: int, job_name: str) -> list[str]:
-        """A one-task srun (one CPU, 1 GiB) in the caller's environment; its command follows."""
+    def srun_argv(
+        self,
+        partition: str,
+        minutes: int,
+        job_name: str,
+        node: str | None = None,
+        immediate: int | None = None,
+    ) -> list[str]:
+        """A one-task srun (one CPU, 1 GiB) in the caller's environment; its command follows.
+
+        ``node`` picks the node; ``immediate`` gives up after that many seconds without one.
+        """
+        where = [f"--nodelist={check_name('slurm', node, 'node name')}"] if node else []
+        if immediate is not None:
+            where.append(f"--immediate={int(immediate)}")
         return [
             self._bin("srun"),
             f"--partition={check_name('slurm', partition, 'partition name')}",
+            *where,
             "--nodes=1",
             "--ntasks=1",
             "--cpus-per-task=1",
@@ -168,6 +184,16 @@ class SlurmClient:
             *self.settings.extra_sbatch_args,
             "--",
         ]
+
+    async def run_on_node(
+        self, node: str, partition: str, command: Sequence[str], timeout: float = 60
+    ) -> Result:
+        """Run ``command`` as the caller in a one-task job on ``node`` (a short srun that waits
+        at most half of ``timeout`` for the node); the finished command, failed or not."""
+        argv = self.srun_argv(
+            partition, 1 + int(timeout) // 60, "hpchub-node-check", node, max(1, int(timeout) // 2)
+        )
+        return await self.runner([*argv, *command], timeout=timeout)
 
     def submit_argv(self, user: str, env_names: Sequence[str] = ()) -> list[str]:
         """sudo -n -u USER [--preserve-env=...] sbatch --parsable (the script comes on stdin)."""
@@ -303,6 +329,14 @@ class SlurmClient:
                 if name in parts:
                     parts[name].pending = n
         return parts
+
+    async def reservations(self) -> list[Reservation]:
+        """Every reservation (one `scontrol show reservation -o`, for the form)."""
+        argv = [self._bin("scontrol"), "show", "reservation", "-o"]
+        result = await self.runner(argv, timeout=FORM_TIMEOUT)
+        if not result.ok:
+            raise failure(result)
+        return parse_reservations(result.stdout)
 
     def _show_user_argv(self, user: str, *what: str) -> list[str]:
         """sacctmgr's record of one user: `sacctmgr -n -P show user NAME WHAT...`."""

@@ -68,10 +68,16 @@ def memory_words(history: JobHistory) -> str:
     return f"you used {_size(history.peak_mib)} of the {_size(history.requested_mib)} you asked for"
 
 
-def explain_end(state: str, exit_code: str | None = None, history: JobHistory | None = None) -> str:
+def explain_end(
+    state: str,
+    exit_code: str | None = None,
+    history: JobHistory | None = None,
+    requested_mib: float | None = None,
+) -> str:
     """Plain words for a job that ended; the exit code and, from accounting, the peak memory
     are added where they help. ``history`` (sacct's record) names the state of a job that has
-    left the queue, once accounting has recorded its end."""
+    left the queue, once accounting has recorded its end; ``requested_mib`` (what the hub
+    asked for) stands in for the record's request while accounting has none yet."""
     base = state.split()[0] if state else "GONE"
     if history is not None and history.state in END_STATES:
         base, exit_code = history.state, exit_code or history.exit_code
@@ -81,6 +87,8 @@ def explain_end(state: str, exit_code: str | None = None, history: JobHistory | 
     memory = memory_words(history) if history is not None else ""
     if memory:
         words += f"; {memory}"
-    elif base == "OUT_OF_MEMORY" and history is not None and history.requested_mib:
-        words += f"; you asked for {_size(history.requested_mib)}"
+    elif base == "OUT_OF_MEMORY":
+        asked = (history.requested_mib if history is not None else None) or requested_mib
+        if asked:
+            words += f"; you asked for {_size(asked)}"
     return f"{base}: {words}"

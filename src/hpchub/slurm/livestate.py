@@ -1,7 +1,7 @@
 """The cluster's current state for the spawn form: one cache for the whole hub.
 
-However many users open the form, Slurm sees at most one `sinfo` and one `squeue` per
-``max_age`` seconds (both through the Slurm gateway), and, per user, one reading of their
+However many users open the form, Slurm sees at most one `sinfo`, one `squeue` and one
+`scontrol show reservation` per ``max_age`` seconds (both through the Slurm gateway), and, per user, one reading of their
 accounts from accounting. If Slurm does not answer, the form still works and says so.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..core import clock
 from .client import SlurmClient, SlurmError
-from .parsers import PartitionState, UserAccounts
+from .parsers import PartitionState, Reservation, UserAccounts
 
 log = logging.getLogger("hpchub.livestate")
 
@@ -34,6 +34,7 @@ class Snapshot:
     taken_at: float
     partitions: dict[str, PartitionState]
     error: str | None = None
+    reservations: tuple[Reservation, ...] = ()
 
     @property
     def available(self) -> bool:
@@ -79,7 +80,13 @@ class LiveState:
         now = clock.now()
         self.queries += 1
         try:
-            snap = Snapshot(now, await self.client.partitions())
+            parts = await self.client.partitions()
+            try:
+                reservations = tuple(await self.client.reservations())
+            except (SlurmError, TimeoutError, ValueError) as err:  # the form stands without them
+                log.warning("reservations unavailable: %s", err)
+                reservations = ()
+            snap = Snapshot(now, parts, reservations=reservations)
         except (SlurmError, TimeoutError, OSError, ValueError) as err:
             log.warning("live cluster state unavailable: %s", err)
             snap = Snapshot(now, {}, error=str(err) or type(err).__name__)

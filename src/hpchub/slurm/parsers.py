@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 
@@ -198,7 +199,8 @@ class PartitionState:
     gpus_used: int = 0
     max_time: int | None = None
     pending: int = 0
-    node_names: set[str] = field(default_factory=set)
+    node_names: set[str] = field(default_factory=set)  # the usable ones
+    members: set[str] = field(default_factory=set)  # every node, also reserved or down
 
     @property
     def cpus_free(self) -> int:
@@ -239,6 +241,7 @@ def parse_sinfo_state(stdout: str) -> dict[str, PartitionState]:
         part = part.rstrip("*")
         p = parts.setdefault(part, PartitionState(part))
         p.max_time = _time(tlimit)
+        p.members.add(node)
         if any(state.lower().startswith(u) for u in _UNUSABLE) or node in p.node_names:
             continue
         p.node_names.add(node)
@@ -417,4 +420,101 @@ def parse_sshare(stdout: str, user: str) -> dict[str, AccountShare]:
         except ValueError:
             continue
         out[parts[0]] = AccountShare(usage, fair)
+    return out
+
+
+_HOSTRANGE = re.compile(r"([^,\[]*)\[([^\]]+)\]([^,]*)|([^,\[\]]+)")
+
+
+def expand_hostlist(text: str) -> frozenset[str]:
+    """Slurm's host lists ('vm', 'node[01-03,07],gpu1') as names; '(null)' is empty."""
+    names: set[str] = set()
+    if text in ("", "(null)"):
+        return frozenset()
+    for m in _HOSTRANGE.finditer(text):
+        if m.group(4):
+            names.add(m.group(4).strip())
+            continue
+        head, ranges, tail = m.group(1), m.group(2), m.group(3)
+        for part in ranges.split(","):
+            low, _, high = part.partition("-")
+            if not high:
+                names.add(f"{head}{low}{tail}")
+                continue
+            for i in range(int(low), int(high) + 1):
+                names.add(f"{head}{i:0{len(low)}d}{tail}")
+    return frozenset(names)
+
+
+def _names(text: str) -> frozenset[str]:
+    return frozenset() if text in ("", "(null)") else frozenset(text.split(","))
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """One reservation from `scontrol show reservation -o`."""
+
+    name: str
+    start: dt.datetime
+    end: dt.datetime
+    nodes: frozenset[str]
+    partition: str | None
+    flags: frozenset[str]
+    users: frozenset[str]
+    groups: frozenset[str]
+    accounts: frozenset[str]
+    active: bool
+
+    @property
+    def maintenance(self) -> bool:
+        return "MAINT" in self.flags
+
+    def open_to(self, user: str, groups: set[str], accounts: tuple[str, ...]) -> bool:
+        """Whether ``user`` may run jobs in it, by name, group or account (a list of only
+        negated names, 'Users=-bob', means everyone but them)."""
+        return any(
+            _listed(names, mine)
+            for names, mine in (
+                (self.users, {user}),
+                (self.groups, set(groups)),
+                (self.accounts, set(accounts)),
+            )
+        )
+
+
+def _listed(names: frozenset[str], mine: set[str]) -> bool:
+    if not names:
+        return False
+    if all(n.startswith("-") for n in names):
+        return not ({n[1:] for n in names} & mine)
+    return bool(names & mine)
+
+
+def parse_reservations(stdout: str) -> list[Reservation]:
+    """Every reservation from `scontrol show reservation -o` (none: 'No reservations...')."""
+    out = []
+    for line in stdout.splitlines():
+        rec = parse_scontrol_record(line)
+        if "ReservationName" not in rec:
+            continue
+        try:
+            start = dt.datetime.fromisoformat(rec["StartTime"])
+            end = dt.datetime.fromisoformat(rec["EndTime"])
+        except (KeyError, ValueError) as err:
+            raise SlurmParseError(f"unexpected reservation: {line!r}") from err
+        partition = rec.get("PartitionName", "(null)")
+        out.append(
+            Reservation(
+                name=rec["ReservationName"],
+                start=start,
+                end=end,
+                nodes=expand_hostlist(rec.get("Nodes", "")),
+                partition=None if partition == "(null)" else partition,
+                flags=_names(rec.get("Flags", "")),
+                users=_names(rec.get("Users", "")),
+                groups=_names(rec.get("Groups", "")),
+                accounts=_names(rec.get("Accounts", "")),
+                active=rec.get("State") == "ACTIVE",
+            )
+        )
     return out

@@ -53,6 +53,9 @@ HIDDEN = "HIDDEN"  # PrivateData hides the job from the hub: its fate is not kno
 # while it sees too little, it looks more often, so that the admin's fix takes effect soon.
 VISIBILITY_RECHECK = 600.0
 VISIBILITY_RECHECK_BLIND = 60.0
+# A job never seen in squeue is not called gone this soon after its submit (a hub's view of
+# its own operator level can lag a change in accounting; Slurm keeps ended jobs MinJobAge >= 2 s).
+UNSEEN_GRACE = 30.0
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ class JobMonitor:
         self.fast_start = fast_start
         self._status: dict[str, JobStatus] = {}
         self._next_due: dict[str, float] = {}
+        self._watched_at: dict[str, float] = {}
         self._step: dict[str, float] = {}
         self._cancels: dict[str, _Pending] = self._load_cancels()
         self._places: dict[str, QueuePlace] = {}
@@ -168,6 +172,29 @@ class JobMonitor:
             log.error(event_line("jobs hidden from the hub", problem=seen.explain(user)))
         self.visibility = seen
 
+    async def _hidden(self, job_id: str, seen: bool) -> str | None:
+        """Why a job missing from squeue may still run (None: it has ended). The hub may be
+        blind (PrivateData), or its view of its own admin level may be out of date: where
+        accounting keeps the job's record, a record that says it still runs decides."""
+        if self.blind:
+            return self.visibility.explain(current_user())
+        try:
+            record = await self.client.history(job_id)
+        except Exception as err:  # noqa: BLE001 - the record only confirms what squeue said
+            log.warning(event_line("sacct failed", job=job_id, error=err))
+            return None
+        if record is None and not seen:
+            if clock.now() - self._watched_at.get(job_id, 0.0) < UNSEEN_GRACE:
+                return f"job {job_id} is not in squeue yet"
+            return None
+        if record is None or record.state not in ACTIVE_STATES:
+            return None
+        self._visibility_at = float("-inf")  # look again next round
+        return (
+            f"squeue does not show job {job_id}, but accounting says it is {record.state}: "
+            "the hub may not see other users' jobs (PrivateData)"
+        )
+
     def place(self, job_id: str) -> QueuePlace | None:
         """Queue position and expected start of a pending job, if known."""
         return self._places.get(str(job_id))
@@ -178,6 +205,7 @@ class JobMonitor:
         job_id = str(job_id)
         self._status.setdefault(job_id, JobStatus(job_id, NOT_QUERIED))
         now = clock.now()
+        self._watched_at.setdefault(job_id, now)
         if fast:
             self._next_due[job_id] = now
             self._step[job_id] = self.fast_start
@@ -193,6 +221,7 @@ class JobMonitor:
         self._next_due.pop(job_id, None)
         self._step.pop(job_id, None)
         self._status.pop(job_id, None)
+        self._watched_at.pop(job_id, None)
 
     def status(self, job_id: str) -> JobStatus:
         """The latest view of ``job_id`` (NOT_QUERIED if none yet)."""
@@ -271,7 +300,8 @@ class JobMonitor:
                     prev = self._status.get(j)
                     if prev is None or prev.active:
                         # Absent means ended, unless PrivateData hides the job from the hub.
-                        hidden = self.visibility.explain(current_user()) if self.blind else None
+                        seen = prev is not None and prev.state != NOT_QUERIED
+                        hidden = await self._hidden(j, seen)
                         self._status[j] = JobStatus(
                             j, HIDDEN if hidden else GONE, prev.info if prev else None, now, hidden
                         )

@@ -12,12 +12,15 @@ import datetime as dt
 from jupyterhub.spawner import SpawnException
 from traitlets.config import Configurable
 
+from ..core import clock
 from ..core.accounts import groups_of
 from ..form.render import render_form
 from ..form.submit import options_from_form
 from ..resources.catalog import Catalog
 from ..resources.request import OptionsError, ResourceRequest, flatten, resolve_request
-from ..slurm.livestate import LiveState
+from ..resources.reservations import ReservationOffer, offer
+from ..slurm.livestate import LiveState, Snapshot
+from ..slurm.parsers import UserAccounts
 from .errors import spawn_error
 
 
@@ -45,20 +48,35 @@ class OptionsMixin(Configurable):
     def user_groups(self) -> set[str]:
         return set(groups_of(self.user.name))
 
+    def reservation_offer(self, snap: Snapshot, accounts: UserAccounts | None) -> ReservationOffer:
+        """Reservations open to this user on the Jupyter partitions, and maintenance ahead."""
+        now = dt.datetime.fromtimestamp(clock.now())  # Slurm prints the node's local time
+        return offer(
+            snap,
+            self.catalog.partitions,
+            self.user.name,
+            self.user_groups(),
+            accounts.accounts if accounts else (),
+            now,
+            self.catalog.longest_time(),
+        )
+
     async def resolve_resources(self, options: dict) -> ResourceRequest:
         """Validate options for this user (the one path for form, URL and API)."""
         snap = await self.live_state.get()
+        opts = options or {}
         accounts = None
-        if (options or {}).get("account") not in (None, "", []):
+        if any(opts.get(k) not in (None, "", []) for k in ("account", "reservation")):
             accounts = await self.live_state.accounts(self.user.name)
         try:
             return resolve_request(
-                options or {},
+                opts,
                 self.catalog,
                 self.user.name,
                 self.user_groups(),
                 snap.limits(),
                 accounts,
+                self.reservation_offer(snap, accounts).left_seconds,
             )
         except OptionsError as err:
             raise invalid(err.problems) from None
@@ -87,6 +105,7 @@ class OptionsMixin(Configurable):
     async def get_options_form(self):
         snap = await self.live_state.get()
         previous = _REJECTED.pop(self.user.name, None) or self._previous_options()
+        accounts = await self.live_state.accounts(self.user.name)
         return render_form(
             self.catalog,
             self.user.name,
@@ -94,7 +113,8 @@ class OptionsMixin(Configurable):
             snap,
             previous,
             self.catalog.course_labels(self.user.name, self.user_groups()),
-            await self.live_state.accounts(self.user.name),
+            accounts,
+            self.reservation_offer(snap, accounts),
         )
 
     async def run_options_from_form(self, form_data):
@@ -103,8 +123,9 @@ class OptionsMixin(Configurable):
         except OptionsError as err:
             raise invalid(err.problems) from None
         prof = self.catalog.profile(str(opts.get("profile", "")))
-        if prof is not None and prof.account:
-            opts.pop("account", None)  # the form always sends one; such a profile sets its own
+        for key in ("account", "reservation"):
+            if prof is not None and getattr(prof, key):
+                opts.pop(key, None)  # the form always sends one; such a profile sets its own
         try:
             req = await self.resolve_resources(opts)
         except SpawnException:

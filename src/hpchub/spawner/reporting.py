@@ -6,9 +6,12 @@ import asyncio
 import datetime as dt
 
 from ..core import clock
-from ..slurm.explain import explain_end
+from ..slurm.explain import END_STATES, explain_end
 from .monitor import GONE, HIDDEN, UNKNOWN, JobStatus
 from .progress import ends_at, progress_event, running_note
+
+# How often, and how far apart, to ask accounting for the record of a job that just ended.
+RECORD_TRIES, RECORD_WAIT_S = 3, 1.0
 
 
 class ReportingMixin:
@@ -71,11 +74,18 @@ class ReportingMixin:
         exit code, peak memory, also after the job left the queue), else from scontrol while
         Slurm still has the job."""
         history = await self.client.history(self.job_id)
+        for _ in range(RECORD_TRIES - 1):
+            # slurmdbd learns of an end a moment after slurmctld: wait a little for the record.
+            if self.client.accounting is not True or (history and history.state in END_STATES):
+                break
+            await asyncio.sleep(RECORD_WAIT_S)
+            history = await self.client.history(self.job_id)
         exit_code = None
         if history is None and st.state != GONE:
             details = await self.client.job_details(self.job_id)
             exit_code = details.get("ExitCode")
-        return f"Job {self.job_id}: {explain_end(st.state, exit_code, history)}."
+        asked = self.resources.get("memory_mib")
+        return f"Job {self.job_id}: {explain_end(st.state, exit_code, history, asked)}."
 
     async def describe_end(self, st: JobStatus) -> str:
         """Why the job ended before the server was up, with the last lines of its log."""
