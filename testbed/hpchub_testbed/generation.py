@@ -274,6 +274,8 @@ def steps(pytest_args: list[str], command: list[str] | None = None) -> list[dict
     }
     venv = f"{REPO_IN_ROOT}/.venv/bin"
     apt = "/usr/bin/apt-get"
+    layout = Layout()
+    users = ",".join((*layout.users, layout.outsider))
 
     def step(phase: str, name: str, argv: list[str], show: bool = False) -> dict:
         return {
@@ -301,6 +303,9 @@ def steps(pytest_args: list[str], command: list[str] | None = None) -> list[dict
             [f"{venv}/pip", "install", "-q", "-e", f".[{PIP_EXTRAS}]", "-e", "./testbed"],
         ),
         step("up", "hpchub-testbed up", [f"{venv}/hpchub-testbed", "up"]),
+        # slurmctld keeps its queue on disk, and the last run's namespace ended without a
+        # shutdown: its jobs come back RUNNING on nodes that never heard of them. Clear them.
+        step("up", "scancel the demo users' old jobs", ["/usr/bin/scancel", f"--user={users}"]),
         step("pytest", "pytest", [f"{venv}/python", "-m", "pytest", *pytest_args], show=True)
         if command is None
         else step(
@@ -309,6 +314,9 @@ def steps(pytest_args: list[str], command: list[str] | None = None) -> list[dict
             ["/usr/bin/env", f"PATH={venv}:{IN_ROOT_PATH}", *command],
             show=True,
         ),
+        # Whatever the tests did: the hub, the jobs and the daemons stop the way `down` does,
+        # before the namespace (and everything left in it) goes.
+        {**step("down", "hpchub-testbed down", [f"{venv}/hpchub-testbed", "down"]), "always": True},
     ]
 
 

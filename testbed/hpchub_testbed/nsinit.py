@@ -97,8 +97,11 @@ def run_steps(spec: dict) -> int:
     root = Path(spec["root"])
     times: dict[str, float] = {}
     status = 0
+    failed = False
     with open(spec["log"], "ab") as log:
         for step in spec["steps"]:
+            if failed and not step.get("always"):
+                continue
             log.write(f"\n==> {step['name']}: {' '.join(step['argv'])}\n".encode())
             log.flush()
             t0 = time.monotonic()
@@ -106,20 +109,23 @@ def run_steps(spec: dict) -> int:
             while True:
                 done, wstatus = os.wait()  # any child: orphans re-parented to us are reaped
                 if done == pid:
-                    status = os.waitstatus_to_exitcode(wstatus)
+                    code = os.waitstatus_to_exitcode(wstatus)
                     break
             times[step["phase"]] = times.get(step["phase"], 0.0) + time.monotonic() - t0
             Path(spec["times"]).write_text(json.dumps(times))
-            if status != 0:
-                if not step.get("show"):
-                    print(
-                        f"generation: step {step['name']} failed ({status}); "
-                        f"its output is in {spec['log']}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                return status if status > 0 else 128 - status
-            print(f"generation: {step['name']} done", flush=True)
+            if code == 0:
+                print(f"generation: {step['name']} done", flush=True)
+                continue
+            if not step.get("show"):
+                print(
+                    f"generation: step {step['name']} failed ({code}); "
+                    f"its output is in {spec['log']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            if not failed and not step.get("always"):
+                # The first failure decides the exit status; an always-step's does not.
+                failed, status = True, (code if code > 0 else 128 - code)
     return status
 
 

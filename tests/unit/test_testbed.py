@@ -143,9 +143,14 @@ def test_the_root_installs_the_testbeds_own_package_list():
     install = next(s for s in steps if s["name"].startswith("apt-get install"))
     assert install["argv"][-len(system.APT_PACKAGES) :] == list(system.APT_PACKAGES)
     assert {"iproute2", "procps"} <= set(system.APT_PACKAGES)  # a minimal Debian lacks both
-    assert steps[-1]["argv"][-2:] == ["-m", "core"] and steps[-1]["show"]
+    tests = next(s for s in steps if s["phase"] == "pytest")
+    assert tests["argv"][-2:] == ["-m", "core"] and tests["show"]
+    # The cluster always stops cleanly after the tests; the last run's jobs go before them.
+    assert steps[-1]["argv"][-1] == "down" and steps[-1]["always"]
+    assert steps.index(tests) == len(steps) - 2
+    assert any(s["argv"][0] == "/usr/bin/scancel" for s in steps[: steps.index(tests)])
     assert all("HPCHUB_TESTBED_NAME" not in s["env"] for s in steps)
-    run = generation.steps([], command=["python", "-V"])[-1]
+    run = generation.steps([], command=["python", "-V"])[-2]
     assert run["phase"] == "command" and run["argv"][-2:] == ["python", "-V"]
 
 
