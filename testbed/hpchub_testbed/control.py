@@ -98,7 +98,8 @@ def down(layout: Layout, log=print) -> None:
         # A named testbed shares the cluster with the main one: leave Slurm running.
         return
     # Jobs of the demo users would otherwise be restarted when Slurm next comes up.
-    system.sh("scancel", "--user=" + ",".join(layout.users), check=False)
+    for user in layout.users:  # scancel takes one user at a time ("a,b" is no user)
+        system.sh("scancel", f"--user={user}", check=False)
     cluster.stop_daemons(layout, log=log)
     cluster.remove_batch_netns(log=log)
 

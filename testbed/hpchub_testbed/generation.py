@@ -275,7 +275,7 @@ def steps(pytest_args: list[str], command: list[str] | None = None) -> list[dict
     venv = f"{REPO_IN_ROOT}/.venv/bin"
     apt = "/usr/bin/apt-get"
     layout = Layout()
-    users = ",".join((*layout.users, layout.outsider))
+    users = (*layout.users, layout.outsider)
 
     def step(phase: str, name: str, argv: list[str], show: bool = False) -> dict:
         return {
@@ -305,7 +305,10 @@ def steps(pytest_args: list[str], command: list[str] | None = None) -> list[dict
         step("up", "hpchub-testbed up", [f"{venv}/hpchub-testbed", "up"]),
         # slurmctld keeps its queue on disk, and the last run's namespace ended without a
         # shutdown: its jobs come back RUNNING on nodes that never heard of them. Clear them.
-        step("up", "scancel the demo users' old jobs", ["/usr/bin/scancel", f"--user={users}"]),
+        *(
+            step("up", f"scancel {user}'s old jobs", ["/usr/bin/scancel", f"--user={user}"])
+            for user in users  # scancel takes one user at a time
+        ),
         step("pytest", "pytest", [f"{venv}/python", "-m", "pytest", *pytest_args], show=True)
         if command is None
         else step(
