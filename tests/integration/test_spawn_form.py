@@ -268,3 +268,14 @@ def test_reservations_offered_to_their_users_and_maintenance_warned(alice, bob):
         alice.wait_stopped()
         for name in (lab, maint):
             subprocess.run(["scontrol", "delete", f"ReservationName={name}"], capture_output=True)
+    # Her stored options name a reservation that no longer exists: a start that reuses them is
+    # refused with the reason (a new choice on the form is needed), and a new choice starts.
+    r = alice.start()
+    assert r.status_code == 400, r.text
+    # The form's view is up to 30 s old: either the hub or sbatch names the reservation.
+    assert (
+        f"reservation: '{lab}' is not open to you now" in r.text
+        or "Requested reservation is invalid" in r.text
+    )
+    assert alice.start(options={"profile": "medium"}).status_code in (201, 202)
+    alice.wait_ready()
