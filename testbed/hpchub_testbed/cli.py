@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import control
+from . import control, generation
 from .layout import from_environ
 
 
@@ -25,6 +25,28 @@ def build_parser() -> argparse.ArgumentParser:
     i = tsub.add_parser("info", help="URL, demo users and passwords, partitions")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=_info)
+    g = tsub.add_parser(
+        "generation",
+        help="run the testbed and the core tests on the other Debian generation (12 <-> 13) "
+        "in a debootstrap root",
+        description="Build (or reuse) a root of the other Debian generation under "
+        f"{generation.ROOTS}, run the same testbed in namespaces of its own and pytest inside "
+        "it; the exit status is pytest's.",
+    )
+    g.add_argument("--fresh", action="store_true", help="rebuild the root from scratch")
+    g.add_argument(
+        "--run",
+        action="store_true",
+        help="run the arguments as a command in the root's checkout instead of pytest "
+        "(its venv first on PATH), e.g. --run -- python -m hpchub_testbed.capture DIR",
+    )
+    g.add_argument(
+        "pytest_args",
+        nargs=argparse.REMAINDER,
+        metavar="PYTEST_ARGS",
+        help=f"arguments for pytest in the root (default: {' '.join(generation.DEFAULT_PYTEST)})",
+    )
+    g.set_defaults(func=_generation)
     return p
 
 
@@ -50,3 +72,15 @@ def _status(args) -> int:
 
 def _info(args) -> int:
     return control.print_info(from_environ(), as_json=args.json)
+
+
+def _generation(args) -> int:
+    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    if args.run and not extra:
+        raise SystemExit("hpchub-testbed generation --run: name the command to run after --")
+    return generation.run(
+        None if args.run else extra or None,
+        fresh=args.fresh,
+        command=extra if args.run else None,
+        log=lambda m: print(f"generation: {m}", flush=True),
+    )

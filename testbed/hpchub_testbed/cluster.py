@@ -43,12 +43,16 @@ class NodeFacts:
     memory_mib: int
 
 
-def node_facts() -> NodeFacts:
-    out = sh("/usr/sbin/slurmd", "-C").stdout
-    fields = dict(re.findall(r"(\w+)=(\S+)", out))
+def parse_node_facts(text: str) -> NodeFacts:
+    """NodeFacts from what `slurmd -C` prints (the first line: NodeName=... CPUs=...)."""
+    fields = dict(re.findall(r"(\w+)=(\S+)", text))
     return NodeFacts(
         fields.get("NodeName", socket.gethostname()), int(fields["CPUs"]), int(fields["RealMemory"])
     )
+
+
+def node_facts() -> NodeFacts:
+    return parse_node_facts(sh("/usr/sbin/slurmd", "-C").stdout)
 
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -133,6 +137,16 @@ def ensure_batch_netns(log=print) -> None:
     sh(*inside, "ip", "link", "set", "lo", "up")
 
 
+def remove_batch_netns(log=print) -> None:
+    """Undo ensure_batch_netns: the namespace, and the veth link (both ends go with either)."""
+    if NETNS in sh("ip", "netns", "list", check=False).stdout.split():
+        log(f"removing network namespace {NETNS}")
+        sh("ip", "netns", "delete", NETNS)
+    if sh("ip", "link", "show", HOST_IF, check=False).returncode == 0:
+        log(f"removing link {HOST_IF}")
+        sh("ip", "link", "delete", HOST_IF)
+
+
 SLURM_STATE = Path("/var/lib/slurm")
 
 
@@ -191,13 +205,15 @@ def _pid_from(pidfile: Path) -> int | None:
 
 
 def pids_of(exe: str) -> list[int]:
-    """The live processes named ``exe`` of this machine (never another namespace's cluster)."""
+    """The live processes named ``exe`` of this machine: pgrep also lists dead, unreaped ones,
+    and those of another PID namespace's cluster (hpchub-testbed generation)."""
     r = sh("pgrep", "-x", os.path.basename(exe)[:15], check=False)
     pids = [int(line) for line in r.stdout.split()]
     return [p for p in pids if procs.alive(p) and procs.in_this_pid_namespace(p)]
 
 
-def _pidof(exe: str) -> int | None:
+def pidof(exe: str) -> int | None:
+    """The first of ``pids_of(exe)``."""
     return next(iter(pids_of(exe)), None)
 
 
@@ -217,11 +233,11 @@ def start_daemons(layout: Layout, facts: NodeFacts, restart: bool, log=print) ->
     run.mkdir(parents=True, exist_ok=True)
     Path("/run/munge").mkdir(parents=True, exist_ok=True)
     shutil.chown("/run/munge", "munge", "munge")
-    if not _pidof("munged"):
+    if not pidof("munged"):
         log("starting munged")
         sh("/usr/sbin/runuser", "-u", "munge", "--", "/usr/sbin/munged")
-        procs.wait_for(lambda: _pidof("munged"), 10, "munged")
-    procs.record("munged", _pidof("munged") or 0, run)
+        procs.wait_for(lambda: pidof("munged"), 10, "munged")
+    procs.record("munged", pidof("munged") or 0, run)
     ensure_batch_netns(log=log)  # slurmdbd is reached at the controller's address
     if accounting.enabled():
         accounting.ensure_database(log=log)
@@ -231,15 +247,15 @@ def start_daemons(layout: Layout, facts: NodeFacts, restart: bool, log=print) ->
         for pid in pids_of("slurmd"):
             log("restarting slurmd (configuration changed)")
             _kill_and_wait(int(pid), "slurmd")
-        ctld = _pidof("slurmctld")
+        ctld = pidof("slurmctld")
         if ctld:
             log("restarting slurmctld (configuration changed)")
             _kill_and_wait(ctld, "slurmctld")
-    if not _pidof("slurmctld"):
+    if not pidof("slurmctld"):
         log("starting slurmctld")
         sh("/usr/sbin/slurmctld")
-        procs.wait_for(lambda: _pidof("slurmctld"), 15, "slurmctld")
-    procs.record("slurmctld", _pidof("slurmctld") or 0, run)
+        procs.wait_for(lambda: pidof("slurmctld"), 15, "slurmctld")
+    procs.record("slurmctld", pidof("slurmctld") or 0, run)
     for node, prefix in ((facts.name, ()), (BATCH_NODE, ("nsenter", f"--net=/run/netns/{NETNS}"))):
         if not _slurmd_pid(node):
             log(f"starting slurmd for node {node}")
@@ -266,10 +282,10 @@ def node_ready(node: str) -> bool:
 
 def stop_daemons(layout: Layout, log=print) -> None:
     pids = [("slurmd", p) for p in pids_of("slurmd")]
-    ctld = _pidof("slurmctld")
+    ctld = pidof("slurmctld")
     _stop_each([*pids, *([("slurmctld", ctld)] if ctld else [])], log)
     accounting.stop(log=log)  # after slurmctld, which reports to slurmdbd; munge last
-    munged = _pidof("munged")
+    munged = pidof("munged")
     _stop_each([("munged", munged)] if munged else [], log)
     for f in layout.run.glob("*.pid"):
         if f.stem.startswith(("slurm", "munged")):
@@ -290,8 +306,8 @@ def status(layout: Layout) -> dict[str, object]:
     enforcement_file = layout.state / "memory-enforcement"
     version_file = layout.state / "cgroup-version"
     return {
-        "munged": bool(_pidof("munged")),
-        "slurmctld": bool(_pidof("slurmctld")),
+        "munged": bool(pidof("munged")),
+        "slurmctld": bool(pidof("slurmctld")),
         "slurmd": bool(_slurmd_pid(node_facts().name)),
         "slurmd_batch": bool(_slurmd_pid(BATCH_NODE)),
         **accounting.status(),

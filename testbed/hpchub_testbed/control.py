@@ -93,7 +93,7 @@ def up(layout: Layout, log=print) -> dict:
 
 def down(layout: Layout, log=print) -> None:
     """Stop every process the testbed started (hub, proxy, Apache, Slurm daemons, munge) and
-    remove the hub's host (its namespace, link and firewall)."""
+    remove the hub's host (its namespace, link and firewall) and the batch node's namespace."""
     _need_root()
     _need_own_machine(layout)
     hub.stop_services(layout, log=log)
@@ -104,8 +104,10 @@ def down(layout: Layout, log=print) -> None:
         # A named testbed shares the cluster with the main one: leave Slurm running.
         return
     # Jobs of the demo users would otherwise be restarted when Slurm next comes up.
-    system.sh("scancel", "--user=" + ",".join(layout.users), check=False)
+    for user in layout.users:  # scancel takes one user at a time ("a,b" is no user)
+        system.sh("scancel", f"--user={user}", check=False)
     cluster.stop_daemons(layout, log=log)
+    cluster.remove_batch_netns(log=log)
 
 
 def status(layout: Layout) -> dict:

@@ -37,6 +37,9 @@ APT_PACKAGES = (
     "logrotate",
     # The hub's host: its firewall (nft; iproute2 above makes its namespace and link).
     "nftables",
+    # Not in a minimal Debian: pgrep, TLS roots (and ip, above).
+    "procps",
+    "ca-certificates",
 )
 NPM_PROXY = "configurable-http-proxy@5.3.0"
 

@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from hpchub_testbed.cluster import pidof
+from hpchub_testbed.procs import alive
+
 from .conftest import allowed_ram_percent, squeue_ids
 
 
@@ -173,19 +176,13 @@ def test_controller_outage(alice, bob, testbed):
     assert bob.start(options={"profile": "small-long"}).status_code in (201, 202)
     bob.wait_ready()
     bob_job = squeue_ids("bob")[0]
-    from hpchub_testbed.cluster import pids_of
-
-    (pid,) = pids_of("slurmctld")  # this machine's (another namespace may run a cluster too)
+    # The live one of this machine: pgrep also lists dead, unreaped ones, and another PID
+    # namespace's cluster (hpchub-testbed generation) may run beside it.
+    pid = pidof("slurmctld")
+    assert pid, "slurmctld is not running"
     os.kill(pid, signal.SIGTERM)
     try:
-        _wait(
-            lambda: (
-                not Path(f"/proc/{pid}").exists()
-                or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
-            ),
-            30,
-            "slurmctld stop",
-        )
+        _wait(lambda: not alive(pid), 30, "slurmctld stop")
         # squeue itself retries for a while before it gives up; then the hub says "unknown".
         _wait(
             lambda: "Slurm is not answering right now" in html.unescape(alice.home()),

@@ -43,6 +43,7 @@ class FakeSlurm:
         self.owners: dict[str, str] = {}  # job id -> user
         self.sinfo_o = ""  # what `sinfo -O ...` prints
         self.user_tool_output = ""  # what hpchub-user (prepare-logs, log-tail) prints
+        self.state_only = False  # squeue takes --only-job-state (Slurm 24.05+), or not (22.05)
         self.private_data = "none"  # slurm.conf's PrivateData, as `scontrol show config` says
         self.admin_level = "None"  # the hub user's level in sacctmgr ("" when not in accounting)
         self.accounting = True  # False: sacct/sacctmgr say accounting storage is disabled
@@ -114,6 +115,12 @@ class FakeSlurm:
                 f"{j}|jupyter-short|{1000 - i}|2026-11-26T12:00:00" for i, j in enumerate(pending)
             ]
             return Result(argv, 0, "\n".join(lines) + "\n", "")
+        if name == "squeue" and "--only-job-state" in argv:
+            if not self.state_only:
+                return Result(argv, 1, "", "squeue: unrecognized option '--only-job-state'\n")
+            ids = next(a for a in argv if a.startswith("--jobs=")).split("=", 1)[1].split(",")
+            lines = [f"{j}|{self.jobs[j]}" for j in ids if j in self.jobs]
+            return Result(argv, 0, "".join(line + "\n" for line in lines), "")
         if name == "squeue" and "--jobs" not in " ".join(argv):
             return self._squeue_by_user(argv)
         if name == "squeue":

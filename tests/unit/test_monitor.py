@@ -88,8 +88,51 @@ async def test_queue_places_only_while_pending(monitor, fake, fake_clock):
     fake.jobs.update({"1": "RUNNING", "2": "RUNNING"})
     fake.calls.clear()
     await monitor.refresh()
-    assert fake.count("squeue") == 1  # no --start query while nothing waits
+    assert not any("--start" in c for c in fake.calls)  # no --start query while nothing waits
     assert monitor.place("2") is None
+
+
+async def test_running_jobs_are_polled_by_state_only_where_slurm_has_it(monitor, fake):
+    fake.state_only = True  # Slurm 24.05 and later
+    fake.jobs.update({"1": "RUNNING", "2": "PENDING"})
+    for j in ("1", "2"):
+        monitor.watch(j)
+    await monitor.refresh()  # nothing known yet: the full query
+    fake.calls.clear()
+    await monitor.refresh()
+    light = [c for c in fake.calls if "--only-job-state" in c]
+    full = [c for c in fake.calls if c[-1].startswith("--format=%i|%T|%r")]
+    assert len(light) == 1 and light[0][-2] == "--jobs=1"  # the running job, state only
+    assert len(full) == 1 and full[0][-2] == "--jobs=2"  # the pending one, in full
+    assert monitor.status("1").info.host == "vm"  # its details are kept
+    fake.jobs["1"] = "COMPLETED"  # a changed state gets the full query, and is seen
+    fake.calls.clear()
+    await monitor.refresh()
+    assert monitor.status("1").state == "COMPLETED"
+    assert any(c[-2] == "--jobs=1,2" for c in fake.calls)
+
+
+async def test_details_of_running_jobs_are_read_again_now_and_then(monitor, fake):
+    from hpchub.spawner.monitor import DETAILS_EVERY
+
+    fake.state_only = True
+    fake.jobs["1"] = "RUNNING"
+    monitor.watch("1")
+    fake.calls.clear()
+    for _ in range(DETAILS_EVERY):
+        await monitor.refresh()
+    full = [c for c in fake.calls if c[-1].startswith("--format=%i|%T|%r")]
+    assert len(full) == 2  # the first round, and the DETAILS_EVERY-th
+
+
+async def test_older_slurm_is_asked_once_for_state_only(monitor, fake):
+    fake.jobs["1"] = "RUNNING"  # fake.state_only is False, like Slurm 22.05
+    monitor.watch("1")
+    for _ in range(4):
+        await monitor.refresh()
+    assert sum("--only-job-state" in c for c in fake.calls) == 1
+    assert monitor.client.state_only is False
+    assert monitor.status("1").state == "RUNNING"
 
 
 async def test_pending_cancels_survive_a_restart(fake, fake_clock, tmp_path):

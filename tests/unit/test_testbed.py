@@ -160,6 +160,93 @@ def test_the_hub_hosts_firewall_opens_only_the_hubs_port_to_the_nodes(tmp_path):
     assert "dnat to 10.78.96.1" in text
 
 
+# -- the other Debian generation (hpchub-testbed generation) -------------------------------
+
+
+def test_each_generation_tests_the_other():
+    from hpchub_testbed import generation
+
+    assert generation.other_suite("12.11\n") == "trixie"
+    assert generation.other_suite("13.1\n") == "bookworm"
+    assert generation.other_suite("trixie/sid\n") == "bookworm"
+    with pytest.raises(SystemExit, match="knows Debian 12 and 13"):
+        generation.other_suite("11.9")
+
+
+def test_the_root_comes_from_this_machines_own_mirror():
+    from hpchub_testbed.generation import DEFAULT_MIRROR, mirror_uri
+
+    deb822 = (
+        "Types: deb\n# a comment\nURIs: http://mirror.example/debian\n"
+        "Suites: bookworm bookworm-updates\nComponents: main\n\n"
+        "Types: deb\nURIs: http://security.example/debian-security\n"
+        "Suites: bookworm-security\n"
+    )
+    assert mirror_uri({"a.sources": deb822}, "bookworm") == "http://mirror.example/debian"
+    one_line = "deb [arch=amd64] http://old.example/debian trixie main\n"
+    assert mirror_uri({"sources.list": one_line}, "trixie") == "http://old.example/debian"
+    assert mirror_uri({}, "trixie") == DEFAULT_MIRROR
+
+
+def test_the_root_installs_the_testbeds_own_package_list():
+    from hpchub_testbed import generation, system
+
+    steps = generation.steps(["-m", "core"])
+    install = next(s for s in steps if s["name"].startswith("apt-get install"))
+    assert install["argv"][-len(system.APT_PACKAGES) :] == list(system.APT_PACKAGES)
+    assert {"iproute2", "procps"} <= set(system.APT_PACKAGES)  # a minimal Debian lacks both
+    tests = next(s for s in steps if s["phase"] == "pytest")
+    assert tests["argv"][-2:] == ["-m", "core"] and tests["show"]
+    # The cluster always stops cleanly after the tests; the last run's jobs go before them.
+    assert steps[-1]["argv"][-1] == "down" and steps[-1]["always"]
+    assert steps.index(tests) == len(steps) - 2
+    assert any(s["argv"][0] == "/usr/bin/scancel" for s in steps[: steps.index(tests)])
+    assert all("HPCHUB_TESTBED_NAME" not in s["env"] for s in steps)
+    run = generation.steps([], command=["python", "-V"])[-2]
+    assert run["phase"] == "command" and run["argv"][-2:] == ["python", "-V"]
+
+
+def test_namespace_init_reads_routes_and_cgroup_mounts():
+    from hpchub_testbed.nsinit import has_default_route, host_cgroup_mounts
+
+    head = "Iface\tDestination\tGateway\tFlags\n"
+    assert has_default_route(head + "tap0\t00000000\t0202000A\t0003\n")
+    assert not has_default_route(head + "tap0\t0002000A\t00000000\t0001\n")
+    mounts = (
+        "proc /proc proc rw 0 0\n"
+        "tmpfs /sys/fs/cgroup tmpfs ro,mode=755 0 0\n"
+        "cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0\n"
+        "cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n"
+        "tmpfs /run tmpfs rw 0 0\n"
+    )
+    assert [m[0] for m in host_cgroup_mounts(mounts)] == [
+        "/sys/fs/cgroup",
+        "/sys/fs/cgroup/memory",
+        "/sys/fs/cgroup/unified",
+    ]
+
+
+def test_down_removes_the_batch_nodes_namespace_and_link(monkeypatch):
+    from hpchub_testbed import cluster
+
+    ran = []
+
+    class Done:
+        def __init__(self, stdout="", returncode=0):
+            self.stdout, self.returncode = stdout, returncode
+
+    def sh(*argv, check=True):
+        ran.append(argv)
+        if argv[:3] == ("ip", "netns", "list"):
+            return Done(f"{cluster.NETNS} (id: 0)\nother\n")
+        return Done()
+
+    monkeypatch.setattr(cluster, "sh", sh)
+    cluster.remove_batch_netns(log=lambda m: None)
+    assert ("ip", "netns", "delete", cluster.NETNS) in ran
+    assert ("ip", "link", "delete", cluster.HOST_IF) in ran
+
+
 def test_the_demo_users_end_with_a_dotted_name_and_the_gate_knows_their_realm_names():
     from hpchub_testbed.web import gate_identities
 
@@ -170,3 +257,14 @@ def test_the_demo_users_end_with_a_dotted_name_and_the_gate_knows_their_realm_na
     gate = gate_identities(layout, passwords)
     assert gate["anna.lee"] == gate["anna.lee@EXAMPLE.ORG"] == gate["anna.lee@OTHER.ORG"]
     assert len(gate) == 3 * len(layout.users) and layout.outsider not in gate
+
+
+def test_accounting_by_default_except_where_slurmdbd_cannot_start():
+    from hpchub_testbed.accounting import default_mode, mode
+
+    assert default_mode("12.11\n") == "slurmdbd"
+    assert default_mode("13.1\n") == "none"  # Debian's libmariadb3 11.8.9 (docs/testing.md)
+    assert default_mode("trixie/sid\n") == "none"
+    assert mode({"HPCHUB_TESTBED_ACCOUNTING": "slurmdbd"}) == "slurmdbd"
+    with pytest.raises(SystemExit, match="must be one of slurmdbd, none"):
+        mode({"HPCHUB_TESTBED_ACCOUNTING": "yes"})

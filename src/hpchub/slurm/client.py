@@ -7,6 +7,7 @@ that outlives its timeout raises CommandTimeout, a TimeoutError.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from .parsers import (
     SINFO_NODE_FORMAT,
     SINFO_STATE_FIELDS,
     SQUEUE_FORMAT,
+    STATE_ONLY_FORMAT,
     HubJob,
     JobHistory,
     JobInfo,
@@ -31,6 +33,7 @@ from .parsers import (
     UserAccounts,
     count_pending,
     parse_hub_jobs,
+    parse_job_states,
     parse_private_data,
     parse_queue_places,
     parse_reservations,
@@ -115,6 +118,9 @@ def _check_job_id(job_id: str) -> str:
     return str(job_id)
 
 
+# What a Slurm older than 24.05 says to `squeue --only-job-state`.
+_NO_STATE_ONLY = ("unrecognized option", "unknown option", "invalid option")
+
 # Seconds a query may take before it is killed (the spawn form's reading is shorter).
 QUERY_TIMEOUT = 30
 FORM_TIMEOUT = 15
@@ -126,6 +132,8 @@ class SlurmClient:
     def __init__(self, settings: SlurmSettings, runner: Runner = run):
         self.settings = settings
         self.runner = runner
+        self.state_only: bool | None = None
+        """Whether squeue takes --only-job-state (Slurm 24.05+); None until first tried."""
         self.accounting: bool | None = None  # learnt from the first sacct
 
     def _bin(self, name: str) -> str:
@@ -214,21 +222,62 @@ class SlurmClient:
             if err is not None:
                 raise err
 
-    def squeue_argv(self, job_ids: Sequence[str]) -> list[str]:
-        """One squeue for many jobs, with every state, no sudo."""
+    def squeue_argv(self, job_ids: Sequence[str], state_only: bool = False) -> list[str]:
+        """One squeue for many jobs, with every state, no sudo. ``state_only``: job ids and
+        states only (--only-job-state, Slurm 24.05+), a lighter request to slurmctld."""
         ids = ",".join(_check_job_id(j) for j in job_ids)
         return [
             self._bin("squeue"),
+            *(["--only-job-state"] if state_only else []),
             "--noheader",
             "--states=all",
             f"--jobs={ids}",
-            f"--format={SQUEUE_FORMAT}",
+            f"--format={STATE_ONLY_FORMAT if state_only else SQUEUE_FORMAT}",
         ]
 
-    async def query(self, job_ids: Sequence[str]) -> dict[str, JobInfo]:
-        """The state of every job in ``job_ids`` that Slurm still knows (absent ones have ended)."""
+    async def query(
+        self, job_ids: Sequence[str], running: Mapping[str, JobInfo] | None = None
+    ) -> dict[str, JobInfo]:
+        """The state of every job in ``job_ids`` that Slurm still knows (absent ones have ended).
+
+        ``running``: jobs the caller already holds full details of, last seen RUNNING. Where
+        squeue offers --only-job-state (Slurm 24.05+), those are polled through it, and only
+        the others (and any whose state changed) get the full query. Older Slurm: one full
+        query, as ever; which one this is, is learnt from the first try.
+        """
         if not job_ids:
             return {}
+        found: dict[str, JobInfo] = {}
+        rest = list(job_ids)
+        settled = [j for j in job_ids if running and j in running]
+        if settled and self.state_only is not False:
+            states = await self._states(settled)
+            if states is not None:
+                for j in settled:
+                    if states.get(j) == "RUNNING":
+                        found[j] = dataclasses.replace(running[j], state="RUNNING")  # type: ignore[index]
+                rest = [j for j in job_ids if j not in found]
+        if rest:
+            found.update(await self._full_query(rest))
+        return found
+
+    async def _states(self, job_ids: Sequence[str]) -> dict[str, str] | None:
+        """States from --only-job-state; None if this squeue does not have it."""
+        result = await self.runner(
+            self.squeue_argv(job_ids, state_only=True), timeout=QUERY_TIMEOUT
+        )
+        if not result.ok:
+            if any(w in result.message() for w in _NO_STATE_ONLY):
+                self.state_only = False
+                return None
+            err = failure(result, ("Invalid job id",))
+            if err is not None:
+                raise err
+            return {}
+        self.state_only = True
+        return parse_job_states(result.stdout)
+
+    async def _full_query(self, job_ids: Sequence[str]) -> dict[str, JobInfo]:
         result = await self.runner(self.squeue_argv(job_ids), timeout=QUERY_TIMEOUT)
         if not result.ok:
             # "Invalid job id": every listed job has been purged, so all of them have ended.

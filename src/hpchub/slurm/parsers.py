@@ -11,6 +11,9 @@ from ..config.units import parse_duration_seconds
 # One line per job: id|state|reason|batch host|start time|partition|time limit|nodes
 SQUEUE_FORMAT = "%i|%T|%r|%B|%S|%P|%l|%N"
 
+# `squeue --only-job-state` (Slurm 24.05 and later): job id and state only.
+STATE_ONLY_FORMAT = "%i|%T"
+
 _SBATCH_ID_RE = re.compile(r"^(\d+)(?:;[\w.-]+)?$")
 
 
@@ -50,19 +53,37 @@ def parse_sbatch_parsable(stdout: str) -> str:
     return m.group(1)
 
 
-def parse_squeue(stdout: str) -> dict[str, JobInfo]:
-    """Jobs by id from `squeue --noheader --format=SQUEUE_FORMAT`. Array/het suffixes are kept."""
-    jobs: dict[str, JobInfo] = {}
+def _rows(stdout: str, fields: int, what: str) -> list[list[str]]:
+    """The '|'-separated fields of each non-empty line; a line with another count is an error."""
+    rows = []
     for line in stdout.splitlines():
         line = line.strip()
         if not line:
             continue
         parts = line.split("|")
-        if len(parts) != 8:
-            raise SlurmParseError(f"unexpected squeue line: {line!r}")
+        if len(parts) != fields:
+            raise SlurmParseError(f"unexpected {what} line: {line!r}")
+        rows.append(parts)
+    return rows
+
+
+def parse_squeue(stdout: str) -> dict[str, JobInfo]:
+    """Jobs by id from `squeue --noheader --format=SQUEUE_FORMAT`. Array/het suffixes are kept."""
+    jobs: dict[str, JobInfo] = {}
+    for parts in _rows(stdout, 8, "squeue"):
         info = JobInfo(*parts)
         jobs[info.job_id] = info
     return jobs
+
+
+def parse_job_states(stdout: str) -> dict[str, str]:
+    """States by job id from `squeue --only-job-state --noheader --format=STATE_ONLY_FORMAT`."""
+    states: dict[str, str] = {}
+    for job_id, state in _rows(stdout, 2, "squeue --only-job-state"):
+        if not job_id or not state:
+            raise SlurmParseError(f"unexpected squeue --only-job-state line: {job_id}|{state}")
+        states[job_id] = state
+    return states
 
 
 def parse_scontrol_record(text: str) -> dict[str, str]:

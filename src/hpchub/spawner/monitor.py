@@ -45,6 +45,8 @@ ACTIVE_STATES = frozenset(
 UNKNOWN = "UNKNOWN"  # Slurm did not answer: the job's fate is not known.
 NOT_QUERIED = "NOT_QUERIED"  # no query has covered this job yet
 GONE = "GONE"  # Slurm no longer knows the job: it ended some time ago
+DETAILS_EVERY = 10
+"""Every this many rounds the monitor reads full details of running jobs too."""
 HIDDEN = "HIDDEN"  # PrivateData hides the job from the hub: its fate is not known
 
 # Seconds between two looks at what the hub may see (slurm.conf's PrivateData, its admin level);
@@ -272,7 +274,7 @@ class JobMonitor:
         await self._check_visibility(now)
         self.queries += 1
         try:
-            found = await metrics.timed_query(self.client.query(ids))
+            found = await metrics.timed_query(self.client.query(ids, self._settled(ids)))
         except (TimeoutError, SlurmUnavailable, SlurmError, OSError) as err:
             self.reachable = False
             self.last_error = str(err)
@@ -312,6 +314,18 @@ class JobMonitor:
             self._step[j] = min(step * 2, self.interval)
         async with self._changed:
             self._changed.notify_all()
+
+    def _settled(self, ids: list[str]) -> dict[str, JobInfo]:
+        """Running jobs whose details are known: a state-only poll covers them, except every
+        DETAILS_EVERY-th round, which reads everything again (an admin may extend a limit)."""
+        if self.queries % DETAILS_EVERY == 0:
+            return {}
+        settled = {}
+        for j in ids:
+            st = self._status.get(j)
+            if st is not None and st.state == "RUNNING" and st.info is not None:
+                settled[j] = st.info
+        return settled
 
     async def _query_places(self, ids: list[str]) -> None:
         """Queue places, only while some tracked job waits (one more squeue, then none)."""
