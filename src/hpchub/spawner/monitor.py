@@ -105,6 +105,7 @@ class JobMonitor:
         self._status: dict[str, JobStatus] = {}
         self._next_due: dict[str, float] = {}
         self._watched_at: dict[str, float] = {}
+        self._seen: set[str] = set()  # jobs squeue has listed at least once
         self._step: dict[str, float] = {}
         self._cancels: dict[str, _Pending] = self._load_cancels()
         self._places: dict[str, QueuePlace] = {}
@@ -222,6 +223,7 @@ class JobMonitor:
         self._step.pop(job_id, None)
         self._status.pop(job_id, None)
         self._watched_at.pop(job_id, None)
+        self._seen.discard(job_id)
 
     def status(self, job_id: str) -> JobStatus:
         """The latest view of ``job_id`` (NOT_QUERIED if none yet)."""
@@ -296,12 +298,12 @@ class JobMonitor:
                 info = found.get(j)
                 if info is not None:
                     self._status[j] = JobStatus(j, info.state, info, now)
+                    self._seen.add(j)
                 else:
                     prev = self._status.get(j)
                     if prev is None or prev.active:
                         # Absent means ended, unless PrivateData hides the job from the hub.
-                        seen = prev is not None and prev.state != NOT_QUERIED
-                        hidden = await self._hidden(j, seen)
+                        hidden = await self._hidden(j, j in self._seen)
                         self._status[j] = JobStatus(
                             j, HIDDEN if hidden else GONE, prev.info if prev else None, now, hidden
                         )
