@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import stat
 
@@ -113,3 +114,18 @@ def test_the_manifest_records_each_files_sum(deployed, tmp_path):
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["database"] == "sqlite"
     assert len(manifest["files"]["proxy.env"]) == 64
+
+
+def test_restore_refuses_while_a_process_holds_the_database(deployed, tmp_path, monkeypatch):
+    """The hub's port may be out of reach from where restore runs (another network namespace,
+    a firewall): a running hub still holds its SQLite database open, and that stops it."""
+    monkeypatch.setattr(B, "hub_answers", lambda paths: False)
+    folder = B.backup(deployed, tmp_path / "b", log=lambda m: None)
+    hub = sqlite3.connect(deployed.hub_db)  # this process stands for the running hub
+    hub.execute("select 1 from users").fetchall()
+    try:
+        with pytest.raises(B.BackupError, match=f"{os.getpid()} hold .* open: stop it first"):
+            B.restore(deployed, folder, log=lambda m: None, chown=False)
+    finally:
+        hub.close()
+    assert B.database_holders(deployed) == []

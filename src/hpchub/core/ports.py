@@ -7,11 +7,11 @@ or for all as root).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .holders import fd_holders
 from .names import user_name
 
 TCP_LISTEN = "0A"
@@ -71,19 +71,5 @@ def summary(held: dict[str, list[int]], limit: int = 3) -> str:
 
 def holding_processes(inodes: set[str], proc: Path = Path("/proc")) -> dict[str, list[int]]:
     """inode -> pids holding that socket, for the processes whose fds we may read."""
-    found: dict[str, list[int]] = {}
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fds = os.listdir(entry / "fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                link = os.readlink(entry / "fd" / fd)
-            except OSError:
-                continue
-            if link.startswith("socket:[") and link[8:-1] in inodes:
-                found.setdefault(link[8:-1], []).append(int(entry.name))
-    return found
+    held = fd_holders({f"socket:[{i}]" for i in inodes}, proc)
+    return {link[8:-1]: pids for link, pids in held.items()}

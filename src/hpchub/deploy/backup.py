@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..core.files import UnsafePath, atomic_write, open_nofollow, opened_dir
+from ..core.holders import fd_holders
 from ..core.privileges import AsUserError, run_as
 from .database import DUMP, pg_check, pg_dump, pg_restore
 from .paths import DeployPaths
@@ -158,6 +159,13 @@ def hub_answers(paths: DeployPaths) -> bool:
         return False
 
 
+def database_holders(paths: DeployPaths, proc: Path = Path("/proc")) -> list[int]:
+    """The processes that hold the hub's SQLite database open (none with PostgreSQL)."""
+    if paths.site.hub.database:
+        return []
+    return sorted(fd_holders({str(paths.hub_db)}, proc).get(str(paths.hub_db), []))
+
+
 def check_backup(folder: Path) -> dict:
     """The manifest of ``folder`` once every sum and the database's integrity are right."""
     try:
@@ -197,10 +205,15 @@ def restore(
     """Put a checked backup back while the hub is stopped; the files written."""
     folder = Path(os.path.abspath(folder))
     manifest = check_backup(folder)
+    stop = f"stop it first (systemctl stop {paths.deploy.systemd.hub_unit}), then restore"
     if hub_answers(paths):
+        raise BackupError(f"the hub answers at {paths.hub_local_url}: {stop}")
+    # Its port may be out of reach from here (another network namespace, a firewall); a hub
+    # that runs holds its SQLite database open.
+    held = database_holders(paths)
+    if held:
         raise BackupError(
-            f"the hub answers at {paths.hub_local_url}: stop it first "
-            f"(systemctl stop {paths.deploy.systemd.hub_unit}), then restore"
+            f"process(es) {', '.join(map(str, held))} hold {paths.hub_db} open: {stop}"
         )
     done = []
     for item in items(paths):
