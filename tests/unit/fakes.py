@@ -153,8 +153,8 @@ class FakeSlurm:
             return Result(argv, 0, "".join(f"{accounts[0]}|{a}\n" for a in accounts), "")
         if name == "sacctmgr":
             return Result(argv, 0, f"{self.admin_level}\n" if self.admin_level else "", "")
-        jid = next(a for a in argv if a.startswith("--jobs=")).split("=", 1)[1]
-        return Result(argv, 0, self.history.get(jid, ""), "")
+        ids = next(a for a in argv if a.startswith("--jobs=")).split("=", 1)[1].split(",")
+        return Result(argv, 0, "".join(self.history.get(j, "") for j in ids), "")
 
     def _squeue_by_user(self, argv) -> Result:
         """`squeue --users=... --format=...` (course status) or `squeue -t PENDING -o %P`."""

@@ -159,3 +159,16 @@ async def test_a_job_not_yet_in_squeue_is_not_gone_at_once(fake, fake_clock):
     fake_clock.t += UNSEEN_GRACE
     await mon.refresh()
     assert mon.status("8").state == GONE
+
+
+async def test_jobs_that_leave_squeue_together_cost_one_sacct(fake, fake_clock):
+    mon = JobMonitor(SlurmClient(SlurmSettings(), runner=fake), interval=30)
+    for j in ("1", "2", "3"):
+        fake.jobs[j] = "RUNNING"
+        mon.watch(j)
+    await mon.refresh()
+    fake.jobs.clear()
+    fake.history["2"] = "2|RUNNING|0:0|1G||00:10:00\n"
+    await mon.refresh()
+    assert fake.count("sacct") == 1
+    assert [mon.status(j).state for j in ("1", "2", "3")] == [GONE, HIDDEN, GONE]

@@ -359,24 +359,31 @@ class SlurmClient:
 
     async def history(self, job_id: str) -> JobHistory | None:
         """What accounting recorded of a job (None without accounting, or with no record yet)."""
-        if self.accounting is False:
-            return None
+        return (await self.histories([job_id])).get(str(job_id))
+
+    async def histories(self, job_ids: Sequence[str]) -> dict[str, JobHistory]:
+        """Accounting's records of many jobs in one sacct (only those it has; none without
+        accounting, or when sacct is slow: a record only adds to what squeue said)."""
+        if self.accounting is False or not job_ids:
+            return {}
+        ids = [_check_job_id(j) for j in job_ids]
         argv = [
             self._bin("sacct"),
             "--noheader",
             "--parsable2",
-            f"--jobs={_check_job_id(job_id)}",
+            f"--jobs={','.join(ids)}",
             f"--format={SACCT_FORMAT}",
         ]
         try:
             result = await self.runner(argv, timeout=QUERY_TIMEOUT)
-        except TimeoutError:  # the record only adds to a message; a slow database must not lose it
-            return None
+        except TimeoutError:
+            return {}
         if not result.ok:
             self._accounting_off(result)
-            return None
+            return {}
         self.accounting = True
-        return parse_sacct(result.stdout, str(job_id))
+        found = {j: parse_sacct(result.stdout, j) for j in ids}
+        return {j: h for j, h in found.items() if h is not None}
 
     async def user_accounts(self, user: str) -> UserAccounts | None:
         """The accounts ``user`` may charge, the default one, and each one's usage and fair

@@ -20,7 +20,7 @@ from ..core.files import atomic_write
 from ..core.logline import event_line
 from ..metrics import registry as metrics
 from ..slurm.client import SlurmClient, SlurmError, SlurmUnavailable, Visibility
-from ..slurm.parsers import JobInfo, QueuePlace
+from ..slurm.parsers import JobHistory, JobInfo, QueuePlace
 
 log = logging.getLogger("hpchub.monitor")
 
@@ -173,18 +173,23 @@ class JobMonitor:
             log.error(event_line("jobs hidden from the hub", problem=seen.explain(user)))
         self.visibility = seen
 
-    async def _hidden(self, job_id: str, seen: bool) -> str | None:
+    async def _records(self, missing: list[str]) -> dict[str, JobHistory]:
+        """Accounting's records of the jobs squeue no longer lists (one sacct for all)."""
+        if self.blind or not missing:
+            return {}
+        try:
+            return await self.client.histories(missing)
+        except Exception as err:  # noqa: BLE001 - the records only confirm what squeue said
+            log.warning(event_line("sacct failed", jobs=",".join(missing), error=err))
+            return {}
+
+    def _hidden(self, job_id: str, record: JobHistory | None) -> str | None:
         """Why a job missing from squeue may still run (None: it has ended). The hub may be
         blind (PrivateData), or its view of its own admin level may be out of date: where
         accounting keeps the job's record, a record that says it still runs decides."""
         if self.blind:
             return self.visibility.explain(current_user())
-        try:
-            record = await self.client.history(job_id)
-        except Exception as err:  # noqa: BLE001 - the record only confirms what squeue said
-            log.warning(event_line("sacct failed", job=job_id, error=err))
-            return None
-        if record is None and not seen:
+        if record is None and job_id not in self._seen:
             if clock.now() - self._watched_at.get(job_id, 0.0) < UNSEEN_GRACE:
                 return f"job {job_id} is not in squeue yet"
             return None
@@ -294,19 +299,24 @@ class JobMonitor:
         else:
             self.reachable = True
             self.last_error = None
+            missing = [
+                j
+                for j in ids
+                if j not in found and (j not in self._status or self._status[j].active)
+            ]
+            records = await self._records(missing)
             for j in ids:
                 info = found.get(j)
                 if info is not None:
                     self._status[j] = JobStatus(j, info.state, info, now)
                     self._seen.add(j)
-                else:
+                elif j in missing:
+                    # Absent means ended, unless PrivateData hides the job from the hub.
                     prev = self._status.get(j)
-                    if prev is None or prev.active:
-                        # Absent means ended, unless PrivateData hides the job from the hub.
-                        hidden = await self._hidden(j, j in self._seen)
-                        self._status[j] = JobStatus(
-                            j, HIDDEN if hidden else GONE, prev.info if prev else None, now, hidden
-                        )
+                    hidden = self._hidden(j, records.get(j))
+                    self._status[j] = JobStatus(
+                        j, HIDDEN if hidden else GONE, prev.info if prev else None, now, hidden
+                    )
             await self._query_places(ids)
         for j in ids:
             if j not in self._next_due:
