@@ -99,6 +99,8 @@ def log(msg: str) -> None:
 
 # The real server each spawner runs: hpchub's adopts the socket its launcher holds.
 REAL_SERVER = {"hpchub": "hpchub-jupyterhub-singleuser", "batchspawner": "jupyterhub-singleuser"}
+# The floors: each server started directly on the node (report.FLOOR_LABEL names them).
+FLOORS = {"stock": "jupyterhub-singleuser", "hpchub": "hpchub-jupyterhub-singleuser"}
 
 
 class Bench:
@@ -168,25 +170,34 @@ class Bench:
         self.make_hub().create_users(self.users)
         opts = self.options(variant, "real")
         out = results["spawn"].setdefault(variant, {"sequential": [], "concurrent": []})
-        floor = variant == "hpchub"
+        # The floors follow hpchub's spawns: stock jupyterhub-singleuser and hpchub's server,
+        # each started directly on the node, without Slurm.
+        floors = (
+            {name: str(self.env_bin / exe) for name, exe in FLOORS.items()}
+            if variant == "hpchub"
+            else None
+        )
         n = _share(a.sequential, a.rounds, rnd)
         log(
             f"{variant}, round {rnd + 1}/{a.rounds}: {n} sequential spawns of {self.users[0]}"
-            + (", each followed by the floor" if floor else "")
+            + (", each followed by the floors" if floors else "")
         )
-        timings, floors = spawn.sequential(
+        timings, measured = spawn.sequential(
             self.make_hub,
             self.users[0],
             opts,
             n,
-            str(self.env_bin / "jupyterhub-singleuser") if floor else None,
+            floors,
             tuple(self.site.singleuser.port_range),
             self.paths.state / "floor.log",
             log=log,
         )
         out["sequential"] += timings
-        if floor:
-            results["spawn"].setdefault("floor", []).extend(floors)
+        for name, values in measured.items():
+            if name.startswith("profile_"):  # one profiled start: where the start-up goes
+                results["spawn"].setdefault("startup", {})[name.removeprefix("profile_")] = values
+            else:
+                results["spawn"].setdefault("floors", {}).setdefault(name, []).extend(values)
         log(f"{variant}, round {rnd + 1}/{a.rounds}: {a.concurrent} users spawning at once")
         out["concurrent"] += spawn.concurrent(
             self.make_hub, self.users[: a.concurrent], opts, log=log
@@ -294,6 +305,7 @@ class Bench:
             "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "commit": rev,
             "machine": f"{os.cpu_count()} CPUs, {_mem_gib():.0f} GiB, {platform.platform()}",
+            "node_cpus": os.cpu_count(),  # both nodes run on this machine's CPUs
             "testbed": self.layout.name,
             "minutes": a.minutes,
             "ks": a.ks,
@@ -335,6 +347,9 @@ def add_breakdown(results: dict) -> None:
 
 def write_docs(results: dict, docs: Path) -> None:
     png = docs.parent / "benchmarks" / "benchmarks.png"
+    # bench/slurm-rpcs's figures (Slurm 24.11, its own command and run), when it has run.
+    rpcs_file = docs.parent / "benchmarks" / "slurm-rpcs.json"
+    rpcs = json.loads(rpcs_file.read_text()) if rpcs_file.exists() else None
     report.plot(results, png)
     text = hubctl.render_bench(
         "benchmarks.md.j2",
@@ -349,6 +364,12 @@ def write_docs(results: dict, docs: Path) -> None:
         at500=report.at_500(results),
         spawn_rows=report.spawn_rows(results),
         breakdown_table=report.breakdown_table(results),
+        floor_table=report.floor_table(results),
+        startup_table=report.startup_table(results),
+        node_cpu_table=report.node_cpu_table(results),
+        node_cpu_rows=report.node_cpu_rows(results),
+        rpcs=rpcs,
+        rpcs_table=report.rpcs_table(rpcs),
         quick_min=QUICK_MINUTES,
         png=str(png.relative_to(docs.parent)),
     )
@@ -390,6 +411,9 @@ def main(argv=None) -> int:
         log(f"results in {args.results}")
     print(
         report.spawn_table(results),
+        report.floor_table(results),
+        report.startup_table(results),
+        report.node_cpu_table(results),
         report.load_table(results),
         report.cost_table(results),
         report.cull_table(results),

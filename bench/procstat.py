@@ -54,3 +54,33 @@ def children_of(pid: int) -> list[int]:
         if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
             out.append(int(entry.name))
     return out
+
+
+def parse_cpu_stat_usec(text: str) -> int:
+    """usage_usec from a cgroup v2 cpu.stat (0 if absent)."""
+    for line in text.splitlines():
+        if line.startswith("usage_usec "):
+            return int(line.split()[1])
+    return 0
+
+
+def job_cpu_seconds(job_id: str, root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPU seconds every process of a running Slurm job has used so far, from its cgroup.
+
+    cgroup v1 (Slurm's cpuacct hierarchy: slurm_NODE/uid_UID/job_ID/cpuacct.usage, ns) or v2
+    (.../job_ID/cpu.stat, usage_usec); None when the job has no cgroup here (ended, or Slurm
+    does not track jobs with cgroups).
+    """
+    for path in root.glob(f"cpuacct/slurm*/uid_*/job_{job_id}/cpuacct.usage"):
+        try:
+            return int(path.read_text()) / 1e9
+        except OSError:
+            continue
+    if not (root / "cgroup.controllers").exists():  # not cgroup v2
+        return None
+    for path in root.glob(f"**/job_{job_id}/cpu.stat"):
+        try:
+            return parse_cpu_stat_usec(path.read_text()) / 1e6
+        except OSError:
+            continue
+    return None

@@ -8,6 +8,7 @@ from pathlib import Path
 from .stats import ratio, summary
 
 VARIANTS = ("hpchub", "batchspawner")
+FLOOR_MARGIN_S = 0.5  # the target: spawn p50 within this of hpchub's floor
 LABEL = {"hpchub": "hpchub", "batchspawner": "batchspawner 1.3.0"}
 
 
@@ -35,10 +36,33 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def spawn_rows(res: dict) -> list[dict]:
-    """One row per scenario: p50/p95 of each variant, the floor, ratio and overhead."""
+FLOOR_LABEL = {
+    "stock": "stock `jupyterhub-singleuser`",
+    "hpchub": "hpchub's `hpchub-jupyterhub-singleuser`",
+}
+
+
+def floor_starts(res: dict) -> dict[str, list[dict]]:
+    """The direct starts of each server (wall and CPU seconds); an older run's single floor
+    (wall seconds only) is the stock server's."""
     spawn = res.get("spawn", {})
-    floor = summary(spawn.get("floor", []))
+    if "floors" in spawn:
+        return spawn["floors"]
+    return {"stock": [{"wall": w, "cpu": math.nan} for w in spawn.get("floor", [])]}
+
+
+def floor_summary(res: dict, name: str, key: str = "wall") -> dict:
+    return summary([f[key] for f in floor_starts(res).get(name, [])])
+
+
+def spawn_rows(res: dict) -> list[dict]:
+    """One row per scenario: p50/p95 of each variant, the floors, ratio and overhead above
+    hpchub's floor (the stock one where a run has only that)."""
+    spawn = res.get("spawn", {})
+    stock = floor_summary(res, "stock")
+    floor = floor_summary(res, "hpchub")
+    if not floor["n"]:
+        floor = stock
     rows = []
     for key, label in (
         ("sequential", "1 user × sequential spawns"),
@@ -52,6 +76,7 @@ def spawn_rows(res: dict) -> list[dict]:
         row["ratio_p50"] = ratio(row["hpchub"]["p50"], row["batchspawner"]["p50"])
         row["ratio_p95"] = ratio(row["hpchub"]["p95"], row["batchspawner"]["p95"])
         row["floor"] = floor if key == "sequential" else None
+        row["stock_floor"] = stock if key == "sequential" else None
         row["overhead_p50"] = row["hpchub"]["p50"] - floor["p50"] if floor["n"] else math.nan
         rows.append(row)
     return rows
@@ -60,7 +85,7 @@ def spawn_rows(res: dict) -> list[dict]:
 def spawn_table(res: dict) -> str:
     rows = []
     for r in spawn_rows(res):
-        h, b, f = r["hpchub"], r["batchspawner"], r["floor"]
+        h, b, f, sf = r["hpchub"], r["batchspawner"], r["floor"], r["stock_floor"]
         n = f"{h['n']}" + (f" ({r['hpchub_failed']} failed)" if r["hpchub_failed"] else "")
         n += f" / {b['n']}" + (
             f" ({r['batchspawner_failed']} failed)" if r["batchspawner_failed"] else ""
@@ -75,6 +100,7 @@ def spawn_table(res: dict) -> str:
             [
                 label,
                 n,
+                f"{_s(sf['p50'])} / {_s(sf['p95'])}" if sf else "–",
                 f"{_s(f['p50'])} / {_s(f['p95'])}" if f else "–",
                 f"{_s(h['p50'])} / {_s(h['p95'])}",
                 f"{_s(b['p50'])} / {_s(b['p95'])}",
@@ -85,11 +111,169 @@ def spawn_table(res: dict) -> str:
     header = [
         "scenario",
         "n (hpchub / batchspawner)",
-        "floor p50 / p95 (s)",
+        "stock floor p50 / p95 (s)",
+        "hpchub's floor p50 / p95 (s)",
         "hpchub p50 / p95 (s)",
         "batchspawner p50 / p95 (s)",
         "hpchub ÷ batchspawner p50 (p95)",
-        "hpchub above floor, p50 (s)",
+        "hpchub above its floor, p50 (s)",
+    ]
+    return md_table(header, rows)
+
+
+def floor_table(res: dict) -> str:
+    """Each server started directly: wall and CPU seconds, and hpchub's against stock."""
+    stock_w, stock_c = floor_summary(res, "stock"), floor_summary(res, "stock", "cpu")
+    rows = []
+    for name in ("stock", "hpchub"):
+        w, c = floor_summary(res, name), floor_summary(res, name, "cpu")
+        if not w["n"]:
+            continue
+        rows.append(
+            [
+                FLOOR_LABEL[name],
+                w["n"],
+                f"{_s(w['p50'])} / {_s(w['p95'])}",
+                f"{_s(c['p50'])} / {_s(c['p95'])}",
+                f"{_pct(w['p50'], stock_w['p50'])} ({_pct(c['p50'], stock_c['p50'])})",
+            ]
+        )
+    header = [
+        "server started directly on the node",
+        "n",
+        "wall p50 / p95 (s)",
+        "CPU p50 / p95 (s)",
+        "against stock, wall p50 (CPU p50)",
+    ]
+    return md_table(header, rows)
+
+
+def _pct(x: float, base: float) -> str:
+    r = ratio(x, base)
+    return "–" if math.isnan(r) else f"{(r - 1) * 100:+.0f}%"
+
+
+def startup_table(res: dict) -> str:
+    """One profiled start of each server: the largest imports and the extensions' steps."""
+    prof = {
+        name: runs[-1]["profile"]
+        for name, runs in res.get("spawn", {}).get("startup", {}).items()
+        if runs and "profile" in runs[-1]
+    }
+    if not prof:
+        return "_not measured in this run_"
+    names = [n for n in ("stock", "hpchub") if n in prof]
+    rows = []
+    order = dict.fromkeys(k for n in names for k in prof[n]["imports"]["top"])
+    for pkg in order:
+        rows.append(
+            [f"import `{pkg}` (own time)"]
+            + [_s(prof[n]["imports"]["top"].get(pkg, 0.0)) for n in names]
+        )
+    rows.append(
+        ["every import (own times summed)"] + [_s(prof[n]["imports"]["total"]) for n in names]
+    )
+    exts = dict.fromkeys(k for n in names for k in prof[n]["extension_load"])
+    for ext in exts:
+        rows.append(
+            [f"load extension `{ext}`"]
+            + [_s(prof[n]["extension_load"].get(ext, math.nan)) for n in names]
+        )
+    rows.append(
+        ["from the log's first line to serving"]
+        + [_s(prof[n]["first_line_to_serving"]) for n in names]
+    )
+    rows.append(
+        ["wall, until `/api/status` answers"]
+        + [_s(res["spawn"]["startup"][n][-1]["wall"]) for n in names]
+    )
+    header = ["step (s, one profiled start each)", *[FLOOR_LABEL[n] for n in names]]
+    return md_table(header, rows)
+
+
+def node_cpu_rows(res: dict) -> list[dict]:
+    """Users at once: each spawner's CPU seconds per server start on the nodes (jobs' cgroups)."""
+    cores = res.get("meta", {}).get("node_cpus") or 2
+    out = []
+    for v in VARIANTS:
+        timings = res.get("spawn", {}).get(v, {}).get("concurrent", [])
+        cpu = [t["node_cpu_s"] for t in timings if t.get("node_cpu_s") is not None]
+        if not cpu:
+            continue
+        per_round = res.get("meta", {}).get("concurrent") or len(timings)
+        s = summary(cpu)
+        mean = sum(cpu) / len(cpu)
+        out.append(
+            {
+                "variant": v,
+                "n": len(cpu),
+                "cpu": s,
+                "mean": mean,
+                "users": per_round,
+                "cores": cores,
+                # The machine's share: the last of N starts cannot be up before N x CPU / cores.
+                "machine_bound_s": per_round * mean / cores,
+                "slowest": summary(spawn_seconds(timings))["p95"],
+            }
+        )
+    return out
+
+
+def node_cpu_table(res: dict) -> str:
+    rows = [
+        [
+            LABEL[r["variant"]],
+            r["n"],
+            f"{_s(r['cpu']['p50'])} / {_s(r['cpu']['p95'])}",
+            _s(r["mean"]),
+            f"{_s(r['machine_bound_s'])}",
+            _s(r["slowest"]),
+        ]
+        for r in node_cpu_rows(res)
+    ]
+    if not rows:
+        return "_not measured in this run_"
+    header = [
+        "spawner",
+        "server starts",
+        "node CPU s per start p50 / p95",
+        "mean",
+        "N × mean ÷ cores: the machine's bound for the last of N (s)",
+        "spawn p95 measured (s)",
+    ]
+    return md_table(header, rows)
+
+
+def rpcs_table(rpcs: dict | None) -> str:
+    """bench/slurm-rpcs: one poll of the monitor, form by form, on the Slurm it ran on."""
+    if not rpcs:
+        return "_not measured: run bench/slurm-rpcs_"
+    rows = []
+    for f in rpcs["forms"].values():
+        cmd = " ".join(f["argv"])
+        if "error" in f:
+            rows.append([f"`{cmd}`", "not available: " + " ".join(f["error"]), "–", "–", "–", "–"])
+            continue
+        types = ", ".join(
+            f"{k.replace('REQUEST_', '')} {n:.2f}" for k, n in f["by_type_per_call"].items()
+        )
+        rows.append(
+            [
+                f"`{cmd}`",
+                f"{f['rpcs_per_call']:.2f} ({types})",
+                f"{f['controller_ms_per_call']:.2f}",
+                f"{f['rpcs_per_min']:.1f}",
+                f"{f['client_cpu_ms_per_call']:.0f}",
+                f"{f['output_bytes']}",
+            ]
+        )
+    header = [
+        "query (all jobs by id)",
+        "RPCs per call (by type)",
+        "controller ms per call",
+        f"RPCs a minute (one poll per {rpcs['meta']['poll_interval_s']:g} s)",
+        "squeue CPU ms per call",
+        "output bytes",
     ]
     return md_table(header, rows)
 
@@ -234,7 +418,7 @@ def _step(res: dict, key: str) -> float:
 
 def _why_ratio(res: dict, h: float, b: float) -> str:
     """Why hpchub is not 20% faster than batchspawner, from the run's own figures."""
-    floor = summary(res.get("spawn", {}).get("floor", []))["p50"]
+    floor = floor_summary(res, "stock")["p50"]
     sched = _step(res, "schedule")
     text = f"{_s(h - 0.8 * b)} s more than the target allows."
     if not math.isnan(floor) and not math.isnan(sched):
@@ -252,7 +436,7 @@ def _why_ratio(res: dict, h: float, b: float) -> str:
 def _why_floor(res: dict, ov: float) -> str:
     """Where hpchub's time above the floor goes."""
     sched, report_s, route = (_step(res, k) for k in ("schedule", "report", "route"))
-    text = f"{_s(ov - 1.0)} s over."
+    text = f"{_s(ov - FLOOR_MARGIN_S)} s over."
     if not math.isnan(sched):
         text += (
             f" Slurm's scheduling alone takes {_s(sched)} s (slurmctld allocates a submitted "
@@ -293,12 +477,30 @@ def targets(res: dict) -> list[dict]:
     ov = seq["overhead_p50"]
     out.append(
         {
-            "target": "spawn p50 ≤ 1 s above the floor",
+            "target": f"spawn p50 ≤ {FLOOR_MARGIN_S} s above hpchub's floor",
             "measured": f"{_s(h)} s − floor {_s(seq['floor']['p50'] if seq['floor'] else math.nan)} s = {_s(ov)} s",
-            "met": not math.isnan(ov) and ov <= 1.0,
+            "met": not math.isnan(ov) and ov <= FLOOR_MARGIN_S,
             "why": _why_floor(res, ov),
         }
     )
+    ours, stock = floor_summary(res, "hpchub"), floor_summary(res, "stock")
+    if ours["n"] and stock["n"]:
+        r = ratio(ours["p50"], stock["p50"])
+        rc = ratio(
+            floor_summary(res, "hpchub", "cpu")["p50"], floor_summary(res, "stock", "cpu")["p50"]
+        )
+        out.append(
+            {
+                "target": "hpchub's floor p50 ≥ 30% below stock jupyterhub-singleuser's",
+                "measured": f"{_s(ours['p50'])} s vs {_s(stock['p50'])} s = {_pct(ours['p50'], stock['p50'])} "
+                f"(CPU {_pct(floor_summary(res, 'hpchub', 'cpu')['p50'], floor_summary(res, 'stock', 'cpu')['p50'])})",
+                "met": not math.isnan(r) and r <= 0.7,
+                "why": f"{_s(ours['p50'] - 0.7 * stock['p50'])} s over. The CPU column says "
+                f"how much of the start-up hpchub removed ({_x(rc)} of stock's CPU); on a "
+                "shared machine the wall time also waits for the CPU others use; see "
+                "section 1, where the floor goes.",
+            }
+        )
     rows = load_rows(res)
     hp = [x for x in rows if x["variant"] == "hpchub"]
     bs = [x for x in rows if x["variant"] == "batchspawner"]
@@ -366,9 +568,11 @@ def plot(res: dict, path: Path) -> None:
     ax = axes[0]
     spawn = res.get("spawn", {})
     data, labels = [], []
-    if spawn.get("floor"):
-        data.append(spawn["floor"])
-        labels.append("floor\n(no Slurm)")
+    for name, label in (("stock", "stock floor"), ("hpchub", "hpchub floor")):
+        walls = [f["wall"] for f in floor_starts(res).get(name, [])]
+        if walls:
+            data.append(walls)
+            labels.append(f"{label}\n(no Slurm)")
     for key, name in (("sequential", "sequential"), ("concurrent", "at once")):
         for v in VARIANTS:
             xs = spawn_seconds(spawn.get(v, {}).get(key, []))

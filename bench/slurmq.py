@@ -55,3 +55,11 @@ def memory_enforcement() -> str:
         if line.startswith("AllowedRAMSpace="):
             return line.split("=", 1)[1].strip() + "%"
     return "unknown"
+
+
+def jobs_by_user(users: list[str]) -> dict[str, str]:
+    """user -> active job id, for ``users`` (each has at most one job in the benchmark)."""
+    if not users:
+        return {}
+    out = sh("squeue", "-h", "-u", ",".join(users), "-o", "%u %i")
+    return dict(line.split() for line in out.splitlines() if line.strip())

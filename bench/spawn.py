@@ -19,8 +19,9 @@ import requests
 
 from hpchub.singleuser.listen import LISTEN_FD_ENV
 
-from . import slurmq
+from . import slurmq, startup
 from .hubapi import Hub, SpawnTiming
+from .procstat import cpu_times, job_cpu_seconds
 
 
 def _stop_and_settle(hub: Hub, users: list[str]) -> None:
@@ -36,38 +37,54 @@ def sequential(
     user: str,
     options: dict,
     n: int,
-    floor_exe: str | None = None,
+    floors: dict[str, str] | None = None,
     port_range=(40000, 49999),
     floor_log: Path | None = None,
     log=print,
-) -> tuple[list[dict], list[float]]:
+) -> tuple[list[dict], dict[str, list[dict]]]:
     """``n`` spawns of one user's server, one after the other, after one unrecorded warm-up.
 
-    With ``floor_exe``, each spawn is followed, while its server runs, by one direct start of
-    the same server without Slurm (the floor), so both see the same conditions on the machine.
+    With ``floors`` (name -> server executable), each spawn is followed, while its server
+    runs, by one direct start of each of those servers without Slurm (the floors: stock
+    jupyterhub-singleuser and hpchub's), in an order that alternates spawn by spawn, so all
+    see the same conditions on the machine. Each floor start: wall seconds and CPU seconds.
     """
     hub = make_hub()
     _stop_and_settle(hub, [user])
     warm = hub.timed_spawn(user, options)
     log(f"  warm-up (not counted): {_fmt(warm)}")
     _stop_and_settle(hub, [user])
-    out, floors = [], []
+    out: list[dict] = []
+    measured: dict[str, list[dict]] = {name: [] for name in floors or {}}
     for i in range(n):
         t = hub.timed_spawn(user, options)
         line = f"  spawn {i + 1}/{n}: {_fmt(t)}"
-        if floor_exe and not t.error:
-            took = floor_once(hub, user, floor_exe, port_range, floor_log)
-            floors.append(took)
-            line += f"; floor {took:.2f} s"
+        names = list(floors or {})
+        for name in names if i % 2 == 0 else names[::-1]:
+            if t.error:
+                break
+            took = floor_once(hub, user, floors[name], port_range, floor_log)
+            measured[name].append(took)
+            line += f"; floor {name} {took['wall']:.2f} s ({took['cpu']:.2f} CPU s)"
+        if i == n - 1 and not t.error and floor_log:
+            for name in names:  # one profiled start each, while the last spawn's server runs
+                path = floor_log.with_name(f"startup-{name}.log")
+                took = floor_once(hub, user, floors[name], port_range, path, profiled=True)
+                measured.setdefault(f"profile_{name}", []).append(took)
         log(line)
         out.append(asdict(t))
         _stop_and_settle(hub, [user])
         time.sleep(1)
-    return out, floors
+    return out, measured
 
 
 def concurrent(make_hub, users: list[str], options: dict, log=print) -> list[dict]:
-    """All of ``users`` ask for their server at the same moment."""
+    """All of ``users`` ask for their server at the same moment.
+
+    Once all are up (or failed), each job's CPU seconds so far are read from its cgroup: what
+    starting that server cost the nodes, whatever the spawner (its job script, launcher or
+    callback, and the server), apart from the machine's other load.
+    """
     hub = make_hub()
     _stop_and_settle(hub, users)
     barrier = threading.Barrier(len(users))
@@ -79,13 +96,18 @@ def concurrent(make_hub, users: list[str], options: dict, log=print) -> list[dic
 
     with ThreadPoolExecutor(max_workers=len(users)) as ex:
         timings = list(ex.map(one, users))
+    cpu = {u: job_cpu_seconds(j) for u, j in slurmq.jobs_by_user(users).items()}
     for t in timings:
         if t.error:
             log(f"  {t.user}: {t.error}")
     ok = [t.proxy_ok for t in timings if t.proxy_ok is not None]
-    log(f"  {len(ok)}/{len(users)} up; slowest {max(ok, default=float('nan')):.2f} s")
+    known = [c for c in cpu.values() if c is not None]
+    log(
+        f"  {len(ok)}/{len(users)} up; slowest {max(ok, default=float('nan')):.2f} s; "
+        f"node CPU per start {sum(known) / max(1, len(known)):.2f} s ({len(known)} jobs)"
+    )
     _stop_and_settle(hub, users)
-    return [asdict(t) for t in timings]
+    return [{**asdict(t), "node_cpu_s": cpu.get(t.user)} for t in timings]
 
 
 def _fmt(t: SpawnTiming) -> str:
@@ -156,28 +178,39 @@ def _free_port(low: int, high: int) -> int:
 
 
 def floor_once(
-    hub: Hub, user: str, exe: str, port_range=(40000, 49999), log_file: Path | None = None
-) -> float:
+    hub: Hub,
+    user: str,
+    exe: str,
+    port_range=(40000, 49999),
+    log_file: Path | None = None,
+    profiled: bool = False,
+) -> dict:
     """Start the same jupyterhub-singleuser directly as ``user``, without Slurm, once.
 
     The environment (API token included) is copied from the server that the hub is running
     for the same user, so the direct start does the same work: it talks to the same hub with
     a valid token. It goes in the process environment, never on a command line.
+    Returns the wall seconds until it answered and the CPU seconds it had used by then (its
+    own and its waited-for children's: nsenter and setpriv exec it, so the pid is its own).
+    ``profiled``: with ``-X importtime`` and ``--debug``, its log (``log_file``, rewritten)
+    read back into "profile" (bench/startup.py); slower, so never mixed into the floors.
     """
     env = job_environment(user)
     pw = pwd.getpwnam(user)
     port = _free_port(*port_range)
     run_env = {**env, "JUPYTERHUB_SERVICE_URL": f"http://0.0.0.0:{port}{_prefix(env)}"}
+    if profiled:
+        run_env["PYTHONPROFILEIMPORTTIME"] = "1"
     status = f"http://127.0.0.1:{port}{_prefix(env)}api/status"
-    out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
+    out = open(log_file, "wb" if profiled else "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     t0 = time.perf_counter()
     # On the node (the machine's own network, which bench/run keeps open on a descriptor),
     # not on the hub's host where the benchmark runs; setpriv drops to the user there.
     fd = int(os.environ.get("HPCHUB_BENCH_MACHINE_NETNS_FD", "-1"))
-    argv = [exe]
+    argv = [exe, "--debug"] if profiled else [exe]
     if fd >= 0:
         ids = [f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups"]
-        argv = ["nsenter", f"--net=/proc/self/fd/{fd}", "setpriv", *ids, exe]
+        argv = ["nsenter", f"--net=/proc/self/fd/{fd}", "setpriv", *ids, *argv]
     proc = subprocess.Popen(
         argv,
         env=run_env,
@@ -198,15 +231,22 @@ def floor_once(
     )
     if log_file:
         out.close()
+    cpu = None
     try:
         took = _wait_200(status, hub.s.headers["Authorization"], proc, t0)
+        if took is not None:
+            used = cpu_times(proc.pid)
+            cpu = used.own + used.children
     finally:
         _kill_group(proc)
-    if took is None:
+    if took is None or cpu is None:
         raise RuntimeError(
-            f"the directly started server never answered /api/status (its log: {log_file})"
+            f"the directly started {exe} never answered /api/status (its log: {log_file})"
         )
-    return took
+    result: dict = {"wall": took, "cpu": cpu}
+    if profiled and log_file:
+        result["profile"] = startup.profile(log_file.read_text(errors="replace"))
+    return result
 
 
 def _prefix(env: dict[str, str]) -> str:
