@@ -27,7 +27,7 @@ from hpchub.culling.service import CULLER_SCOPES
 from hpchub_testbed import accounting
 from hpchub_testbed.layout import from_environ
 
-from . import accounts, breakdown, cull, hubctl, load, report, slurmq, smoke, spawn
+from . import accounts, breakdown, cull, hubctl, load, report, slurmq, smoke, spawn, startup
 from .hubapi import Hub
 from .profiles import BENCH_SCOPES, PARTITIONS, bench_profiles
 
@@ -319,6 +319,7 @@ class Bench:
             "quick": a.quick,
             "hub_log": str(self.layout.logs / "hub.log"),
             "rounds": a.rounds,
+            "prefix_uncompiled": startup.uncompiled(self.layout.env),
         }
 
 

@@ -8,8 +8,10 @@ timestamps give the extensions' import, link and load steps and the moment it se
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import re
 from collections import Counter
+from pathlib import Path
 
 _IMPORT = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
 _LOG = re.compile(r"^\[\w (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) (\w+)\] (.*)$")
@@ -66,3 +68,14 @@ def log_steps(text: str) -> dict:
 def profile(text: str) -> dict:
     """One profiled start: its imports and its log's steps."""
     return {"imports": import_seconds(text), **log_steps(text)}
+
+
+def uncompiled(prefix: Path) -> dict:
+    """Python files of a prefix's site-packages without their byte-code for this Python.
+
+    A server start imports from a prefix its user cannot write: a module without its .pyc
+    there is compiled again on every start, in every job.
+    """
+    files = list(prefix.glob("lib/python3*/site-packages/**/*.py"))
+    missing = [f for f in files if not Path(importlib.util.cache_from_source(str(f))).exists()]
+    return {"py_files": len(files), "without_pyc": len(missing)}

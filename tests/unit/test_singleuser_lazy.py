@@ -1,0 +1,32 @@
+"""hpchub's server defers rfc3987_syntax (a second of Lark grammars at import) to first use."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("rfc3987_syntax")
+
+CHECK = """
+import sys
+from hpchub.singleuser import lazy
+assert lazy.defer() is True
+import jsonschema
+assert type(sys.modules["rfc3987_syntax"]).__name__ == "_Deferred", "imported at start-up"
+check = jsonschema.Draft7Validator.FORMAT_CHECKER
+v = jsonschema.Draft7Validator({"format": "iri"}, format_checker=check)
+assert v.is_valid("https://example.org/a?b=c#d")
+assert not v.is_valid("not an iri at all")
+real = sys.modules["rfc3987_syntax"]
+assert type(real).__name__ == "module" and hasattr(real, "parse"), "the real one after use"
+assert lazy.defer() is False  # once imported, nothing to defer
+print("ok")
+"""
+
+
+def test_defer_until_first_use_then_the_real_answer():
+    out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
