@@ -200,7 +200,9 @@ FLOORS = {
         },
         "hpchub": {
             "sequential": _timings([2.2, 2.3, 2.4]),
-            "concurrent": [{**t, "node_cpu_s": c} for t, c in zip(_timings([5, 6]), [2.0, 2.2])],
+            "concurrent": [
+                {**t, "node_cpu_s": c} for t, c in zip(_timings([5, 6]), [2.0, 2.2], strict=True)
+            ],
         },
     },
 }
