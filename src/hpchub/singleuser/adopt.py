@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     ServerApp class.
     """
     lazy.defer()
+    lazy.import_lab_without_yarn()
     from jupyterhub.singleuser.extension import JupyterHubSingleUser
 
     from .adopting import AdoptingServerApp

@@ -1,20 +1,28 @@
-"""Imports that Jupyter Server pays for at start-up but rarely uses, deferred to their first use.
+"""Work the single-user server does at start-up for nothing, left out or deferred to first use.
 
-Measured on the testbed (`bench/run`, docs/benchmarks.md, "where the floor goes"): of the
-single-user server's start-up CPU, the largest single item is ``rfc3987_syntax``, which
-jsonschema imports (for its optional ``iri`` format check) when Jupyter Server's event logger
-imports jsonschema. At import it compiles about 40 Earley parsers with Lark: about a third of a
-second of CPU on an idle core, on every server start, for a format no Jupyter event schema uses.
+Measured on the testbed (`bench/run`, docs/benchmarks.md, "where the floor goes"), the two
+largest items of the stock server's start-up CPU that it never needs to serve:
 
-:func:`defer` puts a stand-in module under that name before jsonschema is imported. jsonschema
-takes ``is_valid_syntax`` from it; the real module is imported on the first call (or on any
-other attribute read), so an ``iri`` check still gives the real answer.
+- ``rfc3987_syntax``, which jsonschema imports (for its optional ``iri`` format check) when
+  Jupyter Server's event logger imports jsonschema. At import it compiles about 40 Earley
+  parsers with Lark, for a format no Jupyter event schema uses. :func:`defer` puts a stand-in
+  module under that name before jsonschema is imported: jsonschema takes ``is_valid_syntax``
+  from it, and the real module is imported on the first call (or any other attribute read),
+  so an ``iri`` check still gives the real answer.
+- ``jupyterlab.labapp`` computes JupyterLab's version when it is imported, through an
+  ``AppOptions`` whose default npm registry runs ``node yarn.js config --json``: a Node.js
+  process on every server start, for a registry the version does not depend on.
+  :func:`import_lab_without_yarn` imports it with Node.js out of sight (``PATH`` without it for
+  that import only), so the version is read from JupyterLab's files alone. Builds and the
+  extension manager make their own ``AppOptions`` later, with the real ``PATH``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import os
 import sys
 import types
 
@@ -52,4 +60,32 @@ def defer() -> bool:
     stub = _Deferred(DEFERRED, "hpchub: imported on first use (hpchub.singleuser.lazy)")
     stub.is_valid_syntax = _is_valid_syntax
     sys.modules[DEFERRED] = stub
+    return True
+
+
+@contextlib.contextmanager
+def _without_path():
+    """No command is found on PATH inside (os.devnull is no folder); restored after."""
+    saved = os.environ.get("PATH")
+    os.environ["PATH"] = os.devnull
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = saved
+
+
+def import_lab_without_yarn() -> bool:
+    """Import ``jupyterlab.labapp`` without its import-time ``node yarn.js config`` run.
+
+    Its dependencies are imported first, with the real PATH; only the module's own body (and
+    ``jupyterlab.labextensions``, which does the same) runs without one. True if it did so.
+    """
+    if "jupyterlab.labapp" in sys.modules or importlib.util.find_spec("jupyterlab") is None:
+        return False
+    importlib.import_module("jupyterlab.commands")  # everything labapp needs, as usual
+    with _without_path():
+        importlib.import_module("jupyterlab.labapp")
     return True
