@@ -22,6 +22,30 @@ def _ts(text: str) -> float:
     return dt.datetime.fromisoformat(text.replace(" ", "T")).timestamp()
 
 
+# The hub's lines, in its key=value form and in the older sentence form (older runs' logs).
+_SUBMITTED = (
+    re.compile(r'job submitted user=(?P<user>\S+) server="[^"]*" job=(?P<job>\d+)'),
+    re.compile(r"Submitted job (?P<job>\d+) for (?P<user>\S+)$"),
+)
+
+
+def _submitted(line: str) -> tuple[str, str] | None:
+    """(job id, user) of a hub log line saying that a job was submitted."""
+    for rx in _SUBMITTED:
+        if (m := rx.search(line)) is not None:
+            return m.group("job"), m.group("user")
+    return None
+
+
+def _reported(line: str, job: str, user: str) -> bool:
+    """Whether a hub log line says the launcher of ``job`` reported its port."""
+    return (
+        f"Job {job} of {user} listens on port" in line
+        or re.search(rf"port reported user={re.escape(user)} server=\"[^\"]*\" job={job} ", line)
+        is not None
+    )
+
+
 def hub_spawns(
     text: str, user: str, since: float = 0.0, until: float | None = None
 ) -> dict[str, dict[str, float]]:
@@ -36,13 +60,13 @@ def hub_spawns(
         t = _ts(m.group(1))
         if t < since or (until is not None and t > until):
             continue
-        if (s := re.search(r"Submitted job (\d+) for (\S+)$", line)) is not None:
-            if s.group(2) == user:
-                current = s.group(1)
+        if (s := _submitted(line)) is not None:
+            if s[1] == user:
+                current = s[0]
                 jobs[current] = {"submitted": t}
             else:
                 others.append(t)
-        elif current and f"Job {current} of {user} listens on port" in line:
+        elif current and _reported(line, current, user):
             jobs[current]["reported"] = t
         elif current and re.search(rf"User {re.escape(user)} took [\d.]+ seconds to start", line):
             jobs[current]["ready"] = t

@@ -434,15 +434,27 @@ def _why_ratio(res: dict, h: float, b: float) -> str:
 
 
 def _why_floor(res: dict, ov: float) -> str:
-    """Where hpchub's time above the floor goes."""
-    sched, report_s, route = (_step(res, k) for k in ("schedule", "report", "route"))
+    """Where hpchub's time above its floor goes, step by step (bench/breakdown.py)."""
+    sched, launch, report_s, route = (
+        _step(res, k) for k in ("schedule", "launch_and_jupyter", "report", "route")
+    )
+    floor = floor_summary(res, "hpchub")["p50"]
     text = f"{_s(ov - FLOOR_MARGIN_S)} s over."
     if not math.isnan(sched):
         text += (
-            f" Slurm's scheduling alone takes {_s(sched)} s (slurmctld allocates a submitted "
-            f"job on its next scheduling pass); hpchub's own steps after Jupyter listens take "
-            f"{_s(report_s + route)} s. The rest is the node starting the batch step and the "
-            "launcher, and the spread of Jupyter's own start on a busy machine."
+            f" Slurm's scheduling alone takes {_s(sched)} s p50 (slurmctld allocates a "
+            "submitted job on its next scheduling pass)"
+        )
+        if not math.isnan(launch) and not math.isnan(floor):
+            text += (
+                f"; from the allocation until Jupyter listens takes {_s(launch)} s against "
+                f"the floor's {_s(floor)} s, so slurmd's start of the batch step, the job "
+                f"script and the launcher add about {_s(launch - floor)} s"
+            )
+        text += (
+            f"; hpchub's own steps after Jupyter listens (the launcher's report, the hub's "
+            f"check and the route) take {_s(report_s + route)} s. The floor has none of "
+            "Slurm's part, which hpchub does not control (the site's scheduler settings do)."
         )
     return text
 

@@ -44,6 +44,10 @@ def problems(results: dict) -> list[str]:
         for w in windows:
             if w["running_at_start"] != w["k"]:
                 out.append(f"load: {variant} had {w['running_at_start']} of {w['k']} servers up")
+    floors = spawns.get("floors", {})
+    for name in ("stock", "hpchub"):
+        if not floors.get(name):
+            out.append(f"spawn: the {name} server's floor was not measured")
     cull = results.get("cull")
     if not cull:
         out.append("cull: no culling pass was measured")

@@ -155,6 +155,23 @@ def test_breakdown_of_a_lone_spawn(tmp_path):
     assert b["route"]["p50"] == pytest.approx(0.060, abs=1e-3)
 
 
+HUB_LOG_KV = """\
+[I 2026-11-30 10:17:52.621 JupyterHub slurm:276] job submitted user=bench001 server="" job=1552 profile=bench-real partitions=jupyter-short
+[I 2026-11-30 10:17:54.495 JupyterHub callback:81] port reported user=bench001 server="" job=1552 port=43119
+[I 2026-11-30 10:17:54.518 JupyterHub base:1192] User bench001 took 1.963 seconds to start
+[I 2026-11-30 10:17:55.000 JupyterHub slurm:276] job submitted user=bench001 server="" job=1553 profile=bench-real
+[I 2026-11-30 10:17:55.100 JupyterHub slurm:276] job submitted user=bench002 server="" job=1554 profile=bench-real
+"""
+
+
+def test_breakdown_reads_the_hubs_key_value_lines():
+    from bench.breakdown import hub_spawns
+
+    got = hub_spawns(HUB_LOG_KV, "bench001")
+    assert list(got) == ["1552"]  # 1553 never reported (and had company)
+    assert got["1552"]["reported"] - got["1552"]["submitted"] == pytest.approx(1.874, abs=1e-3)
+
+
 def test_standin_serves_on_the_socket_hpchubs_launcher_holds(monkeypatch):
     """Under hpchub the launcher holds the port; the stand-in adopts it, as the real server does."""
     import socket
