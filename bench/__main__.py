@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import pwd
+import shlex
 import subprocess
 import sys
 import time
@@ -66,6 +67,7 @@ def parse_args(argv):
     p.add_argument("--results", type=Path, default=REPO / "docs" / "benchmarks" / "results.json")
     p.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
     p.add_argument("--report-only", action="store_true", help="rewrite the docs from --results")
+    p.add_argument("--note", default="", help="a sentence for the page on what else ran meanwhile")
     a = p.parse_args(argv)
     quick = a.quick
     a.minutes = a.minutes or (1.0 if quick else 2.0)
@@ -282,6 +284,7 @@ class Bench:
             log("restoring the testbed")
             hubctl.restore(self.paths, log=log)
         results["meta"]["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        results["meta"]["loadavg_end"] = os.getloadavg()[1]
         return results
 
     def _stop_everything(self) -> None:
@@ -306,6 +309,7 @@ class Bench:
             "commit": rev,
             "machine": f"{os.cpu_count()} CPUs, {_mem_gib():.0f} GiB, {platform.platform()}",
             "node_cpus": os.cpu_count(),  # both nodes run on this machine's CPUs
+            "loadavg_start": os.getloadavg()[1],  # 5-minute: what else the machine ran
             "testbed": self.layout.name,
             "minutes": a.minutes,
             "ks": a.ks,
@@ -319,8 +323,17 @@ class Bench:
             "quick": a.quick,
             "hub_log": str(self.layout.logs / "hub.log"),
             "rounds": a.rounds,
+            "note": a.note,
+            "command": _command(),
             "prefix_uncompiled": startup.uncompiled(self.layout.env),
         }
+
+
+def _command() -> str:
+    """This run's command line, as the page shows it (the testbed's name when not the default)."""
+    env = os.environ.get("HPCHUB_TESTBED_NAME", "bench")
+    prefix = "" if env == "bench" else f"BENCH_TESTBED_NAME={env} "
+    return prefix + shlex.join(["bench/run", *sys.argv[1:]])
 
 
 def _share(total: int, parts: int, i: int) -> int:

@@ -250,7 +250,7 @@ def rpcs_table(rpcs: dict | None) -> str:
         return "_not measured: run bench/slurm-rpcs_"
     rows = []
     for f in rpcs["forms"].values():
-        cmd = " ".join(f["argv"])
+        cmd = " ".join(f["argv"]).replace("|", "\\|")  # a table cell, even in code
         if "error" in f:
             rows.append([f"`{cmd}`", "not available: " + " ".join(f["error"]), "–", "–", "–", "–"])
             continue
@@ -527,7 +527,9 @@ def targets(res: dict) -> list[dict]:
                 "why": "Flat in K as intended, and 2 squeue calls a minute, but Slurm's squeue "
                 "sends two RPCs per call (a PARTITION_INFO with every job query), so one "
                 "squeue every 30 s is 4 RPCs a minute: the target assumed one RPC per call. "
-                "A site that wants 2 RPCs a "
+                "On Slurm 24.05 and later the monitor polls running jobs with "
+                "`squeue --only-job-state`, one RPC per call: 2 a minute (section 2, "
+                "Slurm 24.11). On older Slurm, a site that wants 2 RPCs a "
                 "minute sets slurm.poll_interval to 60 s (state changes are still seen at "
                 "once after a start or stop, when the monitor asks immediately).",
             }
