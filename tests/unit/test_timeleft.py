@@ -1,0 +1,158 @@
+"""Time left and the Extend button: the policy's refusals, the generated helper, its sudo rule."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hpchub.config.loader import SiteConfigError, parse_site
+from hpchub.config.timelimit import ExtendSettings
+from hpchub.deploy import checks
+from hpchub.deploy import render as R
+from hpchub.deploy.paths import DeployPaths
+from hpchub.spawner.startmail import start_message
+from hpchub.spawner.timepolicy import extension_refusal
+
+H = 3600
+POLICY = ExtendSettings(max_per_extension="4h", max_total="12h")
+
+
+def refusal(asked, limit=H, extended=0, partition="short", cap=12 * H, policy=POLICY):
+    return extension_refusal(asked, limit, extended, policy, partition, ["short"], cap)
+
+
+@pytest.mark.core
+def test_each_refusal_names_its_rule():
+    assert refusal(H) is None
+    assert refusal(6 * H) == "at most 4h per extension; you asked 6h"
+    assert refusal(H, extended=12 * H) == "your server has used its 12h of extensions"
+    assert refusal(4 * H, extended=10 * H) == (
+        "your server has 2h of extensions left (of 12h); you asked 4h"
+    )
+    assert refusal(H, partition="long") == (
+        "jobs in partition long cannot be extended; only in short"
+    )
+    assert refusal(4 * H, limit=10 * H) == (
+        "partition short allows at most 12h in all; your server's limit is 10h, "
+        "so at most 2h more; you asked 4h"
+    )
+    assert "whole minutes" in refusal(90)
+    off = ExtendSettings(enabled=False)
+    assert "does not extend" in refusal(H, policy=off)
+
+
+@pytest.mark.core
+def test_the_site_file_checks_the_policy():
+    with pytest.raises(SiteConfigError, match="max_per_extension"):
+        parse_site({"time": {"extend": {"max_per_extension": "8h", "max_total": "4h"}}})
+    with pytest.raises(SiteConfigError, match="time.extend.partitions"):
+        parse_site({"time": {"extend": {"partitions": ["nowhere"]}}})
+
+
+def paths(data=None) -> DeployPaths:
+    return DeployPaths(parse_site(data or {}), Path("/etc/hpchub/hpchub.yaml"))
+
+
+def test_sudo_rule_runs_only_the_helper_as_slurm_user_and_visudo_accepts_it(tmp_path):
+    text = R.sudoers(paths())
+    assert "jupyterhub-daemon ALL=(slurm) NOPASSWD: /etc/hpchub/hpchub-extend-job *" in text
+    off = R.sudoers(paths({"time": {"extend": {"enabled": False}}}))
+    assert "extend-job" not in off
+    assert all(
+        "extend-job" not in str(f.path)
+        for f in R.render_all(paths({"time": {"extend": {"enabled": False}}}))
+    )
+    if Path("/usr/sbin/visudo").exists():
+        f = tmp_path / "hpchub"
+        f.write_text(text)
+        assert checks.check_sudoers(f).ok
+
+
+FAKE = """#!/bin/sh
+# a stand-in squeue/scontrol: prints what the test put in $FAKE_OUT, logs its arguments
+echo "$0 $*" >> {log}
+case "$1" in
+  -h) cat {queue} ;;
+  show) echo "PartitionName=short MaxTime=$(cat {maxtime}) State=UP" ;;
+  update) exit 0 ;;
+esac
+"""
+
+
+@pytest.fixture
+def helper(tmp_path):
+    log, queue, maxtime = tmp_path / "log", tmp_path / "queue", tmp_path / "maxtime"
+    for name in ("squeue", "scontrol"):
+        exe = tmp_path / name
+        exe.write_text(FAKE.format(log=log, queue=queue, maxtime=maxtime))
+        exe.chmod(0o755)
+    site = {
+        "hub": {"name": "hub1", "allowed_groups": ["jupyter"]},
+        "slurm": {
+            "bin_dir": str(tmp_path),
+            "partitions": [{"name": "short", "max_time": "12h"}, {"name": "long"}],
+            "default_partition": "short",
+        },
+        "profiles": [
+            {"key": "p", "display_name": "P", "partitions": ["short"], "memory": "1G", "time": "1h"}
+        ],
+        "time": {"extend": {"partitions": ["short"], "max_per_extension": "4h"}},
+    }
+    script = tmp_path / "hpchub-extend-job"
+    script.write_text(R.extend_helper(paths(site)))
+    assert checks.check_python(script).ok
+
+    def run(
+        args,
+        owner="alice",
+        state="RUNNING",
+        part="short",
+        limit="01:00:00",
+        comment="hpchub:hub1",
+        max_time="8:00:00",
+    ):
+        queue.write_text(f"{owner}|{state}|{part}|{limit}|{comment}\n")
+        maxtime.write_text(max_time)
+        log.write_text("")
+        p = subprocess.run(
+            [sys.executable, str(script), *args],
+            capture_output=True,
+            text=True,
+            env={"PATH": os.environ["PATH"]},
+        )
+        return p.returncode, p.stderr.strip(), log.read_text()
+
+    return run
+
+
+def test_the_helper_changes_only_what_fits(helper):
+    code, err, log = helper(["alice", "42", "120"])
+    assert code == 0, err
+    assert "update JobId=42 TimeLimit=120" in log
+    for args, kw, words in [
+        (["bob", "42", "120"], {}, "does not belong to bob"),
+        (["alice", "42", "120"], {"comment": "hpchub:other"}, "not a job of this hub"),
+        (["alice", "42", "120"], {"state": "PENDING"}, "not RUNNING"),
+        (["alice", "42", "120"], {"part": "long"}, "partition long may not be extended"),
+        (["alice", "42", "400"], {}, "at most 240 min per extension"),
+        (["alice", "42", "540"], {"limit": "6:00:00"}, "allows at most 480 min"),
+        (["alice", "42", "30"], {}, "must be above the current one"),
+        (["alice", "42;x", "120"], {}, "is not a job id"),
+        (["root x", "42", "120"], {}, "is not a user name"),
+        (["alice", "42", "120", "extra"], {}, "usage"),
+    ]:
+        code, err, log = helper(args, **kw)
+        assert code != 0 and words in err, (args, err)
+        assert "update" not in log
+
+
+def test_start_mail_says_how_long_it_waited_and_where_to_go():
+    site = parse_site({"time": {"email": {"enabled": True, "domain": "example.org"}}})
+    msg = start_message(
+        site.time.email, "alice", "Your Jupyter server", 754, "https://h/user/alice/"
+    )
+    assert msg["To"] == "alice@example.org"
+    assert "waited 12m in the queue" in msg.get_content()
+    assert "https://h/user/alice/" in msg.get_content()
