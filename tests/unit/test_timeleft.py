@@ -156,3 +156,56 @@ def test_start_mail_says_how_long_it_waited_and_where_to_go():
     assert msg["To"] == "alice@example.org"
     assert "waited 12m in the queue" in msg.get_content()
     assert "https://h/user/alice/" in msg.get_content()
+
+
+async def test_start_mail_reaches_a_real_smtp_server():
+    """send_start_mail over real SMTP to aiosmtpd; the spawner is a stand-in, the mail is not."""
+    import logging
+    from types import SimpleNamespace
+
+    from aiosmtpd.controller import Controller
+
+    from hpchub.spawner.startmail import send_start_mail
+
+    got = []
+
+    class Keep:
+        async def handle_DATA(self, server, session, envelope):
+            got.append(envelope)
+            return "250 OK"
+
+    import socket
+
+    with socket.socket() as probe:  # a free port (aiosmtpd's Controller needs one named)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ctl = Controller(Keep(), hostname="127.0.0.1", port=port)
+    ctl.start()
+    try:
+        site = parse_site(
+            {
+                "hub": {"allowed_groups": ["jupyter"], "public_url": "https://hub.example.org"},
+                "time": {
+                    "queue_notice_after": "1m",
+                    "email": {
+                        "enabled": True,
+                        "smtp_host": "127.0.0.1",
+                        "smtp_port": port,
+                        "sender": "jupyter@example.org",
+                        "domain": "example.org",
+                    },
+                },
+            }
+        )
+        user = SimpleNamespace(name="alice", server_url=lambda name: "/user/alice/")
+        sp = SimpleNamespace(site=site, name="", user=user, log=logging.getLogger("t"))
+        await send_start_mail(sp, 30)  # started soon enough: no mail
+        assert got == []
+        await send_start_mail(sp, 600)
+        assert len(got) == 1
+        assert got[0].mail_from == "jupyter@example.org"
+        assert got[0].rcpt_tos == ["alice@example.org"]
+        body = got[0].content.decode()
+        assert "waited 10m in the queue" in body and "https://hub.example.org/user/alice/" in body
+    finally:
+        ctl.stop()

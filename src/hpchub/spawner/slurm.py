@@ -76,7 +76,6 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
         help="Options of the last accepted start; a refused request reverts to them."
     )
     extended_s = Integer(0, help="Seconds the Extend button has added to the running job.")
-    known_limit_s = Integer(0, help="The job's time limit as last extended (squeue may lag).")
     job_id = Unicode("")
     token_sha256 = Unicode("")
     job_host = Unicode("")
@@ -160,7 +159,6 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
                 job_port=self.job_port,
                 resources=dict(self.resources),
                 extended_s=self.extended_s,
-                known_limit_s=self.known_limit_s,
             )
         return state
 
@@ -172,7 +170,6 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
         self.job_port = int(state.get("job_port", 0) or 0)
         self.resources = dict(state.get("resources") or {})
         self.extended_s = int(state.get("extended_s", 0) or 0)
-        self.known_limit_s = int(state.get("known_limit_s", 0) or 0)
         self.last_exit = dict(state.get("last_exit") or {})
         self.last_options = dict(state.get("last_options") or {})
         if self.job_id:
@@ -189,7 +186,6 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
         self.job_port = 0
         self.resources = {}
         self.extended_s = 0
-        self.known_limit_s = 0
 
     def _persist(self) -> None:
         """Write the state to the hub database now (a restart must find the job)."""

@@ -77,7 +77,7 @@ class TimeHandler(APIHandler):
             raise web.HTTPError(
                 409, "your server's job is not running, so there is nothing to extend"
             )
-        limit_s = max(parse_duration_seconds(info.time_limit), spawner.known_limit_s)
+        limit_s = parse_duration_seconds(info.time_limit)
         cap = await live_cap(spawner, info.partition)
         why = extension_refusal(
             minutes * 60,
@@ -101,9 +101,10 @@ class TimeHandler(APIHandler):
             log_event(spawner, WARNING, "extension failed", error=str(err))
             raise web.HTTPError(502, f"Slurm did not extend the job: {err}") from None
         spawner.extended_s += minutes * 60
-        spawner.known_limit_s = new_min * 60
         spawner._persist()
         log_event(spawner, INFO, "time limit extended", added_min=minutes, limit_min=new_min)
+        # A query already under way may have started before the change: the second one did not.
+        await spawner.monitor.refresh()
         await spawner.monitor.refresh()
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(time_info(spawner, cap)))

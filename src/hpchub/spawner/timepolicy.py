@@ -82,7 +82,6 @@ def time_info(spawner, cap_s: int | None = None) -> dict:
         limit_s = parse_duration_seconds(info.time_limit)
     except (TypeError, ValueError):
         return out
-    limit_s = max(limit_s, spawner.known_limit_s)  # squeue may not have seen the extension yet
     end = ends_at(info.start_time, f"{limit_s // 60}")
     if end is None:
         return out
