@@ -71,7 +71,7 @@ const plugin = {
     const left = () => (info && info.running ? info.end - Date.now() / 1000 : null);
     const render = () => {
       const s = left();
-      node.textContent = s === null ? '' : `⏱ ${fmt(s)} left`;
+      node.textContent = s === null ? '' : `Time left: ${fmt(s)}`;
       if (s === null) return;
       for (const w of info.warn_before_s || []) {
         if (s <= w && s > 0 && !warned.has(w)) {
