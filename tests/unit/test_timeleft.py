@@ -209,3 +209,59 @@ async def test_start_mail_reaches_a_real_smtp_server():
         assert "waited 10m in the queue" in body and "https://hub.example.org/user/alice/" in body
     finally:
         ctl.stop()
+
+
+def test_hub_pages_render_the_time_box_and_the_start_notice():
+    """home.html and spawn_pending.html over JupyterHub's own templates, as the hub loads them."""
+    import jinja2
+    import jupyterhub._data
+
+    from hpchub.hub.pieces import HUB_TEMPLATES
+
+    stock = Path(jupyterhub._data.DATA_FILES_PATH) / "templates"
+    loader = jinja2.ChoiceLoader(
+        [
+            jinja2.FileSystemLoader(str(HUB_TEMPLATES)),
+            jinja2.PrefixLoader({"templates": jinja2.FileSystemLoader(str(stock))}),
+            jinja2.FileSystemLoader(str(stock)),
+        ]
+    )
+    env = jinja2.Environment(loader=loader, autoescape=True)
+    site = parse_site({})
+    notes = {
+        "label": "Your server",
+        "time": {
+            "running": True,
+            "end": 1e9,
+            "warn_before_s": [1800, 300],
+            "extend": {"enabled": True, "step_s": 3600, "left_s": 7200, "refusal": None},
+        },
+    }
+    sp = type("Sp", (), {"name": "", "site": site, "home_notes": lambda self: notes})()
+    user = type(
+        "U",
+        (),
+        {
+            "name": "alice",
+            "all_spawners": lambda self, include_default=True: [sp] if include_default else [],
+            "spawner": sp,
+            "spawners": {},
+        },
+    )()
+    for name, context in (
+        ("home.html", {"user": user}),
+        ("spawn_pending.html", {"user": user, "spawner": sp, "progress_url": "/p"}),
+    ):
+        html = env.get_template(name).render(
+            base_url="/hub/",
+            prefix="/",
+            static_url=lambda *a, **k: "",
+            default_server=sp,
+            named_server_limit_per_user=0,
+            **context,
+        )
+        if name == "home.html":
+            assert 'data-url="/hub/api/hpchub/time/alice/"' in html
+            assert "Extend by 60 min" in html
+        else:
+            assert "Notify me when it starts" in html and "var after = 60;" in html
