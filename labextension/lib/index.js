@@ -16,7 +16,7 @@ function fmt(s) {
   const h = Math.floor((s % 86400) / 3600);
   const m = Math.floor((s % 3600) / 60);
   if (d) return `${d}d ${h}h`;
-  if (h) return `${h}h ${m}m`;
+  if (h) return m ? `${h}h ${m}m` : `${h}h`;
   return `${m}m`;
 }
 

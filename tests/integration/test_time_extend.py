@@ -77,7 +77,7 @@ def test_extend_as_the_hub_refusals_and_bob_cannot_extend_alice(alice, bob):
 
     # The home page shows the time left and the Extend button.
     home = alice.home()
-    assert "hpchub-time" in home and "Extend by 60 min" in home
+    assert "hpchub-time" in home and "Extend by 1h" in home
 
 
 def test_the_helper_refuses_what_the_hub_user_was_not_meant_to_do(alice, testbed):

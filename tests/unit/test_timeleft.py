@@ -234,7 +234,13 @@ def test_hub_pages_render_the_time_box_and_the_start_notice():
             "running": True,
             "end": 1e9,
             "warn_before_s": [1800, 300],
-            "extend": {"enabled": True, "step_s": 3600, "left_s": 7200, "refusal": None},
+            "extend": {
+                "enabled": True,
+                "step_s": 3600,
+                "step": "1h",
+                "left": "2h",
+                "refusal": None,
+            },
         },
     }
     sp = type("Sp", (), {"name": "", "site": site, "home_notes": lambda self: notes})()
@@ -262,6 +268,6 @@ def test_hub_pages_render_the_time_box_and_the_start_notice():
         )
         if name == "home.html":
             assert 'data-url="/hub/api/hpchub/time/alice/"' in html
-            assert "Extend by 60 min" in html
+            assert "Extend by 1h" in html
         else:
             assert "Notify me when it starts" in html and "var after = 60;" in html

@@ -108,6 +108,8 @@ def time_info(spawner, cap_s: int | None = None) -> dict:
         extend={
             "enabled": ext.enabled,
             "step_s": ext.step,
+            "step": format_duration(ext.step),
+            "left": format_duration(max(0, ext.max_total - spawner.extended_s)),
             "max_per_extension_s": ext.max_per_extension,
             "max_total_s": ext.max_total,
             "left_s": max(0, ext.max_total - spawner.extended_s),
