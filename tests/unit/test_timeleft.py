@@ -127,6 +127,7 @@ def helper(tmp_path):
     return run
 
 
+@pytest.mark.core
 def test_the_helper_changes_only_what_fits(helper):
     code, err, log = helper(["alice", "42", "120"])
     assert code == 0, err
