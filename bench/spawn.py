@@ -63,13 +63,15 @@ def sequential(
         for name in names if i % 2 == 0 else names[::-1]:
             if t.error:
                 break
-            took = floor_once(hub, user, floors[name], port_range, floor_log)
+            took = floor_start(hub, user, floors[name], port_range, floor_log, log=log)
             measured[name].append(took)
             line += f"; floor {name} {took['wall']:.2f} s ({took['cpu']:.2f} CPU s)"
         if i == n - 1 and not t.error and floor_log:
             for name in names:  # one profiled start each, while the last spawn's server runs
                 path = floor_log.with_name(f"startup-{name}.log")
-                took = floor_once(hub, user, floors[name], port_range, path, profiled=True)
+                took = floor_start(
+                    hub, user, floors[name], port_range, path, profiled=True, log=log
+                )
                 measured.setdefault(f"profile_{name}", []).append(took)
         log(line)
         out.append(asdict(t))
@@ -177,6 +179,24 @@ def _free_port(low: int, high: int) -> int:
     raise RuntimeError("no free port")
 
 
+class PortTaken(RuntimeError):
+    """The port chosen for a floor start was taken before the server bound it."""
+
+
+def floor_start(hub: Hub, user: str, exe: str, *args, log=print, tries: int = 3, **kw) -> dict:
+    """:func:`floor_once`, again on another port when the chosen one was taken meanwhile (on a
+    busy machine, seconds pass between choosing a free port and the server binding it, and
+    the port range is shared with the jobs of every hub on the cluster)."""
+    for i in range(tries):
+        try:
+            return floor_once(hub, user, exe, *args, **kw)
+        except PortTaken as err:
+            if i == tries - 1:
+                raise
+            log(f"  {err}; starting it again on another port")
+    raise AssertionError("unreachable")
+
+
 def floor_once(
     hub: Hub,
     user: str,
@@ -239,6 +259,8 @@ def floor_once(
             cpu = used.own + used.children
     finally:
         _kill_group(proc)
+    if (took is None or cpu is None) and log_file and _port_taken(log_file, port):
+        raise PortTaken(f"port {port} was taken before {os.path.basename(exe)} bound it")
     if took is None or cpu is None:
         raise RuntimeError(
             f"the directly started {exe} never answered /api/status (its log: {log_file})"
@@ -247,6 +269,14 @@ def floor_once(
     if profiled and log_file:
         result["profile"] = startup.profile(log_file.read_text(errors="replace"))
     return result
+
+
+def _port_taken(log_file: Path, port: int) -> bool:
+    """Whether the server's log (its last lines) says that ``port`` was in use."""
+    with open(log_file, "rb") as f:
+        f.seek(max(0, f.seek(0, os.SEEK_END) - 20000))
+        tail = f.read().decode(errors="replace")
+    return f"port {port} is not available" in tail or f"The port {port} is already in use" in tail
 
 
 def _prefix(env: dict[str, str]) -> str:

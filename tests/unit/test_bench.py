@@ -318,3 +318,16 @@ def test_rpcs_table_with_a_missing_form():
     )
     assert "not available: squeue: unrecognized option" in table
     assert report.rpcs_table(None).startswith("_not measured")
+
+
+def test_a_floor_start_whose_port_was_taken_is_recognised(tmp_path):
+    from bench.spawn import _port_taken
+
+    log = tmp_path / "floor.log"
+    log.write_text(
+        "[I 2026-11-30 10:30:27.442 AdoptingServerApp] The port 44525 is already in use.\n"
+        "[C 2026-11-30 10:30:27.442 AdoptingServerApp] ERROR: the Jupyter server could not be "
+        "started because port 44525 is not available.\n"
+    )
+    assert _port_taken(log, 44525) is True
+    assert _port_taken(log, 44526) is False
