@@ -40,6 +40,9 @@ APT_PACKAGES = (
     # Not in a minimal Debian: pgrep, TLS roots (and ip, above).
     "procps",
     "ca-certificates",
+    # R for the R module kernel (hpchub_testbed.testmodules): Debian's R and IRkernel.
+    "r-base-core",
+    "r-cran-irkernel",
 )
 NPM_PROXY = "configurable-http-proxy@5.3.0"
 
