@@ -139,6 +139,23 @@ def ensure_demo_users(layout: Layout, log=print) -> dict[str, str]:
     return stored
 
 
+SCRATCH = Path("/scratch")
+
+
+def ensure_scratch(users: tuple[str, ...]) -> None:
+    """A stand-in for a cluster's scratch filesystem: /scratch (root's, 755) with a private
+    folder per demo user (theirs, 700), laid out as sites do. Shared by every testbed."""
+    SCRATCH.mkdir(mode=0o755, exist_ok=True)
+    os.chown(SCRATCH, 0, 0)
+    os.chmod(SCRATCH, 0o755)  # noqa: S103 - the top is readable, each user's folder is not
+    for name in users:
+        pw = pwd.getpwnam(name)
+        folder = SCRATCH / name
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chown(folder, pw.pw_uid, pw.pw_gid, follow_symlinks=False)
+        os.chmod(folder, 0o700, follow_symlinks=False)
+
+
 def ensure_hub_user(layout: Layout) -> None:
     """The unprivileged user the hub runs as; in 'shadow' so that PAM can check passwords."""
     ensure_user(layout.hub_user, system=True, groups=("shadow",))
