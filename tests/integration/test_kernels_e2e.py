@@ -22,7 +22,7 @@ import pytest
 from hpchub.config.loader import load_site
 from hpchub_testbed import testmodules
 
-from .hubclient import HubClient, run_in_kernel
+from .hubclient import HubClient, lab_page_config, run_in_kernel
 
 USER = "bob"
 FAMILY = testmodules.FAMILY
@@ -205,15 +205,6 @@ def _start_kernel(c: HubClient, name: str) -> str:
     return r.json()["id"]
 
 
-def _lab_page_config(c: HubClient) -> dict:
-    html = c.s.get(c.server_url() + "lab", headers=c._auth(), timeout=30).text
-    m = re.search(
-        r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', html, re.S
-    )
-    assert m, html[:500]
-    return json.loads(m.group(1))
-
-
 def test_server_kernels_panel_and_nbdime(hostile_user, testbed, site_file):
     c = HubClient(testbed["hub_url"])
     u = next(x for x in testbed["users"] if x["name"] == USER)
@@ -279,7 +270,7 @@ def test_server_kernels_panel_and_nbdime(hostile_user, testbed, site_file):
         # nbdime: server extension, lab extension, and git drivers in any repository.
         r = c.s.post(base + "nbdime/api/isgit", headers=auth, json={"path": ""}, timeout=30)
         assert r.status_code == 200 and r.json()["is_git"] is False, r.text
-        page = _lab_page_config(c)
+        page = lab_page_config(c)
         assert "@jupyterlab/extensionmanager-extension" in page["disabledExtensions"]
         federated = {e["name"] for e in page["federated_extensions"]}
         assert {"nbdime-jupyterlab", "@cmd-ntrf/jupyterlab-lmod", "@jupyterlab/git"} <= federated
