@@ -3,16 +3,16 @@ site's Scratch favourite in the file browser. Saved as artifacts/jobs-panel.png.
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
+
+from tests.integration.test_files_and_jobs_panel import bobs_job  # noqa: F401 - a fixture
 
 from .test_spawn_browser import ARTIFACTS, _login, _stop_servers, page, testbed  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
 
-def test_jobs_panel_and_scratch_favourite(page, testbed):  # noqa: F811 - fixtures
+def test_jobs_panel_and_scratch_favourite(page, testbed, bobs_job):  # noqa: F811 - fixtures
     user = testbed["users"][0]
     _stop_servers(testbed, user)
     _login(page, testbed, user)
@@ -20,6 +20,8 @@ def test_jobs_panel_and_scratch_favourite(page, testbed):  # noqa: F811 - fixtur
         page.get_by_label("Small, long-running").check()
         page.click("button[type=submit]")
         page.wait_for_url("**/lab**", timeout=180_000)
+        # A fresh workspace (an earlier run may have left the dashboard open): the launcher.
+        page.goto(page.url.split("?")[0] + "?reset")
         page.wait_for_selector(".jp-LauncherCard", timeout=120_000)
         # The file browser starts in the home, and the favourites list offers Scratch.
         crumbs = page.locator(".jp-BreadCrumbs").first
@@ -27,11 +29,14 @@ def test_jobs_panel_and_scratch_favourite(page, testbed):  # noqa: F811 - fixtur
         page.locator(".jp-Favorites-item", has_text="Scratch").wait_for(timeout=30_000)
         # The jobs panel, from the launcher's HPC Tools; it lists her server's job.
         page.locator(".jp-LauncherCard", has_text="Slurm Dashboard").first.click()
-        own = subprocess.run(
-            ["squeue", "-h", "-u", user["name"], "-o", "%i"], capture_output=True, text=True
-        ).stdout.split()
-        assert own
-        page.get_by_text(own[0], exact=True).first.wait_for(timeout=60_000)
+        table = page.locator("#jp-main-dock-panel")
+        table.get_by_text(f"jupyter-{user['name']}").first.wait_for(timeout=60_000)
+        table.get_by_text("RUNNING").first.wait_for(timeout=60_000)
+        # bob's job is in the queue, not in her panel (the testbed's PrivateData=jobs).
+        assert "bobs-private-job" not in table.inner_text()
         page.screenshot(path=str(ARTIFACTS / "jobs-panel.png"))
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "jobs-panel-failed.png"))
+        raise
     finally:
         _stop_servers(testbed, user)
