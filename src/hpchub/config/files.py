@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from .base import ProblemList, Strict, safe_path
+from .base import ProblemList, Strict, described, safe_path
 
 FolderPath = Annotated[Path, safe_path(r"A-Za-z0-9_./+@-", "_ . / + @ -")]
 
@@ -24,7 +24,7 @@ class Favorite(Strict):
         None,
         min_length=1,
         max_length=60,
-        pattern=r"^[^\x00-\x1f]+$",
+        pattern=described(r"^[^\x00-\x1f]+$", "one line of text, without control characters"),
         description="The name shown; by default the folder's own name.",
     )
 
