@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import subprocess
 import time
 from dataclasses import dataclass
@@ -32,6 +33,21 @@ NETNS = "hpchub-batch"
 HOST_IF, NODE_IF = "hpchub0", "hpchub1"
 CONTROLLER_ADDR, BATCH_ADDR = "10.77.0.1", "10.77.0.2"
 CLUSTER_NETWORK = "10.77.0.0/24"
+# Stand-in GPUs on the batch node, so that GRES scheduling is real: Slurm counts and binds
+# them, and sets CUDA_VISIBLE_DEVICES and SLURM_JOB_GPUS in the job. Their files are
+# character devices with NVIDIA's major number (195) that no driver serves here.
+GPU_TYPE = "tesla"
+GPU_COUNT = 2
+GPU_DEVICE_MAJOR = 195
+GPU_DEVICE_PREFIX = "/dev/hpchub-testbed-gpu"
+# The benchmark's own partition (bench/run scale): hidden, on the Jupyter node, 128 jobs per
+# CPU, in the lowest priority tier, so that 1,000 tiny stand-in jobs fit without taking the
+# Jupyter partitions' places. Only bench/run names it.
+BENCH_PARTITION = "hpchub-bench"
+BENCH_PARTITION_LINE = (
+    f"PartitionName={BENCH_PARTITION} Nodes={{node}} Hidden=YES MaxTime=02:00:00 "
+    "OverSubscribe=FORCE:128 PriorityTier=1"
+)
 
 
 @dataclass(frozen=True)
@@ -103,10 +119,10 @@ def memory_enforcement(version: str) -> str:
     return "polling" if version == "none" else "cgroup"
 
 
-def partition_lines(site: SiteConfig, site_path: Path, batch_node: str) -> str:
+def partition_lines(site: SiteConfig, site_path: Path, batch_node: str, jupyter_node: str) -> str:
     """The Jupyter partitions from hpchub's own Slurm snippet (CPU-oversubscribed; overflow on
     the batch node in a lower priority tier, so it takes Jupyter jobs only when the others are
-    full), with the test bed's batch partition between them."""
+    full), with the test bed's batch partition between them, and the hidden bench partition."""
     lines = jupyter_partition_lines(DeployPaths(site, site_path), default="jupyter-short")
     _, overflow = site.deploy.slurm.split([p.name for p in site.slurm.partitions])
     batch = (
@@ -116,6 +132,7 @@ def partition_lines(site: SiteConfig, site_path: Path, batch_node: str) -> str:
         [line for name, line in lines if name not in overflow]
         + [batch]
         + [line for name, line in lines if name in overflow]
+        + [BENCH_PARTITION_LINE.format(node=jupyter_node)]
     )
 
 
@@ -170,16 +187,35 @@ def render_config(layout: Layout, facts: NodeFacts, cgroup: str, site: SiteConfi
         memory_enforcement=memory_enforcement(cgroup),
         memory_lines=slurm_memory_lines(cgroup),
         accounting=accounting.enabled(),
-        partition_lines=partition_lines(site, layout.site_file, BATCH_NODE),
+        partition_lines=partition_lines(site, layout.site_file, BATCH_NODE, facts.name),
+        batch_gres=f"gpu:{GPU_TYPE}:{GPU_COUNT}",
+        gpu_type=GPU_TYPE,
+    )
+    gres = render_from(
+        "hpchub_testbed",
+        "gres.conf.j2",
+        batch_node=BATCH_NODE,
+        gpu_type=GPU_TYPE,
+        gpu_files=f"{GPU_DEVICE_PREFIX}[0-{GPU_COUNT - 1}]",
     )
     # Jobs may use the site's memory factor times their request while the node has memory.
     cg = cgroup_conf(cgroup, site.deploy.slurm.memory_factor, "`hpchub testbed up`")
-    return {"slurm.conf": conf, "cgroup.conf": cg}
+    return {"slurm.conf": conf, "cgroup.conf": cg, "gres.conf": gres}
+
+
+def ensure_gpu_devices(log=print) -> None:
+    """The stand-in GPUs' device files, which gres.conf names (slurmd refuses missing ones)."""
+    for index in range(GPU_COUNT):
+        path = Path(f"{GPU_DEVICE_PREFIX}{index}")
+        if not path.is_char_device():
+            log(f"creating stand-in GPU device {path}")
+            path.unlink(missing_ok=True)
+            os.mknod(path, 0o644 | stat.S_IFCHR, os.makedev(GPU_DEVICE_MAJOR, index))
 
 
 def write_config(layout: Layout, facts: NodeFacts, cgroup: str, site: SiteConfig) -> bool:
-    """Write slurm.conf and cgroup.conf for this machine's ``cgroup`` version (v1, v2 or
-    none, from cgroup_version()); True if either changed."""
+    """Write slurm.conf, cgroup.conf and gres.conf for this machine's ``cgroup`` version (v1,
+    v2 or none, from cgroup_version()); True if any changed."""
     enforcement = memory_enforcement(cgroup)
     state = SLURM_STATE
     for d in (state / "slurmctld", Path("/var/log/slurm"), Path("/run/slurm")):
@@ -238,6 +274,7 @@ def start_daemons(layout: Layout, facts: NodeFacts, restart: bool, log=print) ->
         sh("/usr/sbin/runuser", "-u", "munge", "--", "/usr/sbin/munged")
         procs.wait_for(lambda: pidof("munged"), 10, "munged")
     procs.record("munged", pidof("munged") or 0, run)
+    ensure_gpu_devices(log=log)
     ensure_batch_netns(log=log)  # slurmdbd is reached at the controller's address
     if accounting.enabled():
         accounting.ensure_database(log=log)

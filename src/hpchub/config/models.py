@@ -23,6 +23,7 @@ from .kernels import ExtensionSettings, KernelSettings
 from .monitoring import MonitoringSettings
 from .names import Identity, Realm, SlurmName, UnixName
 from .profiles import CustomResources, Profile, ServerSettings, default_profiles
+from .timelimit import TimeSettings
 from .units import (
     SERVER_MEMORY_FLOOR,
     DurationSeconds,
@@ -337,6 +338,10 @@ class SiteConfig(Strict):
     monitoring: MonitoringSettings = Field(
         default_factory=MonitoringSettings, description="Who may read the hub's metrics."
     )
+    time: TimeSettings = Field(
+        default_factory=TimeSettings,
+        description="Time left, warnings before the limit, the Extend button, start notices.",
+    )
     deploy: DeploySettings = Field(
         default_factory=DeploySettings,
         description="System integration that `hpchub install` puts in place (root).",
@@ -364,6 +369,12 @@ class SiteConfig(Strict):
             if name not in offered:
                 problems.add(
                     ("custom", "partitions", i),
+                    f"{name!r} is not in slurm.partitions {sorted(offered)}",
+                )
+        for i, name in enumerate(self.time.extend.partitions or []):
+            if name not in offered:
+                problems.add(
+                    ("time", "extend", "partitions", i),
                     f"{name!r} is not in slurm.partitions {sorted(offered)}",
                 )
         gate = self.deploy.web.gate
