@@ -18,6 +18,7 @@ from .courses import Course, check_course_profiles, check_course_sources, check_
 from .culling import CullingSettings
 from .database import DatabaseSettings
 from .deploy import DeploySettings
+from .files import FileBrowserSettings
 from .kernels import ExtensionSettings, KernelSettings
 from .monitoring import MonitoringSettings
 from .names import Identity, Realm, SlurmName, UnixName
@@ -322,6 +323,10 @@ class SiteConfig(Strict):
     )
     extensions: ExtensionSettings = Field(
         default_factory=ExtensionSettings, description="JupyterLab extensions for everyone."
+    )
+    files: FileBrowserSettings = Field(
+        default_factory=FileBrowserSettings,
+        description="The file browser: its root folder (beyond the home) and favourite folders.",
     )
     culling: CullingSettings = Field(
         default_factory=CullingSettings, description="Stopping idle servers, per their own timeout."
