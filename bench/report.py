@@ -8,6 +8,7 @@ from pathlib import Path
 from .stats import ratio, summary
 
 VARIANTS = ("hpchub", "batchspawner")
+NOT_MEASURED = "_not measured in this run_"
 FLOOR_MARGIN_S = 0.5  # the target: spawn p50 within this of hpchub's floor
 LABEL = {"hpchub": "hpchub", "batchspawner": "batchspawner 1.3.0"}
 
@@ -350,7 +351,7 @@ def load_table(res: dict) -> str:
         ]
         for r in load_rows(res)
     ]
-    return md_table(header, rows)
+    return md_table(header, rows) if rows else NOT_MEASURED
 
 
 def cost_table(res: dict) -> str:
@@ -371,7 +372,7 @@ def cost_table(res: dict) -> str:
         ]
         for r in load_rows(res)
     ]
-    return md_table(header, rows)
+    return md_table(header, rows) if rows else NOT_MEASURED
 
 
 def cull_table(res: dict) -> str:
