@@ -476,15 +476,34 @@ def targets(res: dict) -> list[dict]:
     )
     conc = spawn_rows(res)[1]
     rc = conc["ratio_p50"]
+    b_failed, b_n = (
+        conc["batchspawner_failed"],
+        conc["batchspawner"]["n"] + conc["batchspawner_failed"],
+    )
+    if b_failed and not conc["hpchub_failed"] and b_n:
+        # Spawns that never came up have no time: the p50 compares only those that did.
+        measured = (
+            f"{_s(conc['hpchub']['p50'])} s, all up; batchspawner: {b_failed} of {b_n} failed"
+            + (f", p50 of the rest {_s(conc['batchspawner']['p50'])} s" if b_failed < b_n else "")
+        )
+        met = None if b_failed < b_n else True
+        why = ""
+    else:
+        measured = (
+            f"{_s(conc['hpchub']['p50'])} s vs {_s(conc['batchspawner']['p50'])} s = {_x(rc)}"
+        )
+        met = not math.isnan(rc) and rc <= 0.8
+        why = (
+            f"{_s(conc['hpchub']['p50'] - 0.8 * conc['batchspawner']['p50'])} s more than "
+            "the target allows. With all servers starting at once on two cores, the Jupyter "
+            "servers' own start-up CPU dominates both spawners; see section 1."
+        )
     out.append(
         {
             "target": "spawn p50 ≤ 0.8 × batchspawner's (users at once)",
-            "measured": f"{_s(conc['hpchub']['p50'])} s vs {_s(conc['batchspawner']['p50'])} s = {_x(rc)}",
-            "met": not math.isnan(rc) and rc <= 0.8,
-            "why": f"{_s(conc['hpchub']['p50'] - 0.8 * conc['batchspawner']['p50'])} s more than "
-            "the target allows. With all servers starting at once on two cores, the Jupyter "
-            "servers' own start-up CPU dominates both spawners; "
-            "see section 1.",
+            "measured": measured,
+            "met": met,
+            "why": why,
         }
     )
     ov = seq["overhead_p50"]
