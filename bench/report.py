@@ -419,19 +419,28 @@ def _step(res: dict, key: str) -> float:
 
 def _why_ratio(res: dict, h: float, b: float) -> str:
     """Why hpchub is not 20% faster than batchspawner, from the run's own figures."""
-    floor = floor_summary(res, "stock")["p50"]
+    stock, ours = floor_summary(res, "stock")["p50"], floor_summary(res, "hpchub")["p50"]
     sched = _step(res, "schedule")
     text = f"{_s(h - 0.8 * b)} s more than the target allows."
-    if not math.isnan(floor) and not math.isnan(sched):
-        text += (
-            f" Both spawners wait for the same Jupyter start (the floor, {_s(floor)} s) and the "
+    if math.isnan(sched) or math.isnan(stock):
+        return text
+    if math.isnan(ours) or not floor_starts(res).get("hpchub"):
+        return text + (
+            f" Both spawners wait for the same Jupyter start (the floor, {_s(stock)} s) and the "
             f"same Slurm scheduling ({_s(sched)} s from submit to allocation): together "
-            f"{_s(floor + sched)} s that no spawner can shorten, against a target of "
+            f"{_s(stock + sched)} s that no spawner can shorten, against a target of "
             f"{_s(0.8 * b)} s. What batchspawner adds on top (its 0.5 s squeue polling, "
             "--get-user-env, the srun step, the hub's HTTP polling of a server reported "
             "before it listens) is less than the target asks hpchub to save."
         )
-    return text
+    return text + (
+        f" hpchub's spawns were {_s(h - ours)} s above their own server's floor ({_s(ours)} s), "
+        f"batchspawner's {_s(b - stock)} s above the stock server's ({_s(stock)} s): the "
+        "spawners' shares, not their servers, decided it. hpchub's share is broken down "
+        "below the spawn table; its largest part was the node starting the job and the "
+        "server, on a machine whose load moved during the run (the spawners' rounds ran "
+        f"minutes apart{'' if res.get('meta', {}).get('rounds', 1) > 1 else ', in one round each, not alternated'})."
+    )
 
 
 def _why_floor(res: dict, ov: float) -> str:
