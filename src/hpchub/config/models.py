@@ -154,6 +154,13 @@ class Partition(Strict):
         None, description="Largest memory request offered here (node memory also applies)."
     )
     max_cpus: int | None = Field(None, ge=1, le=4096)
+    max_gpus: int | None = Field(
+        None,
+        ge=0,
+        le=64,
+        description="The most GPUs one server may ask for here (custom.max_gpus and the GPUs "
+        "one node has, from Slurm's GRES, also apply); 0: this partition offers no GPUs.",
+    )
 
 
 class SlurmSettings(Strict):
