@@ -21,7 +21,6 @@ DATA = Path(__file__).parent / "data"
 GENERATIONS = ["slurm-22.05", "slurm-24.11"]
 
 
-@pytest.mark.core
 @pytest.mark.parametrize(
     ("gres", "gpus"),
     [
@@ -42,7 +41,6 @@ def test_parse_gpus(gres, gpus):
     assert parse_gpus(gres) == gpus
 
 
-@pytest.mark.core
 @pytest.mark.parametrize("generation", GENERATIONS)
 def test_partitions_count_gpus_per_type_and_node(generation):
     parts = parse_sinfo_state((DATA / generation / "sinfo_state_gpus.txt").read_text())
