@@ -37,9 +37,11 @@ def test_a_real_clusters_slurm_conf_is_refused(tmp_path):
     layout = _layout(tmp_path)
     layout.slurm_etc.mkdir()
     (layout.slurm_etc / "slurm.conf").write_text("ClusterName=production\n")
+    (layout.slurm_etc / "gres.conf").write_text("AutoDetect=nvml\n")
     ownership.claim(layout)  # even a marker does not make another's slurm.conf ours
     msg = ownership.refusal(layout)
     assert msg is not None and str(layout.slurm_etc / "slurm.conf") in msg
+    assert str(layout.slurm_etc / "gres.conf") in msg
     assert "\n" not in msg
 
 
@@ -63,8 +65,9 @@ def test_the_testbed_templates_still_carry_the_headers():
     from hpchub.core.templates import environment
 
     env = environment(package="hpchub_testbed")
-    src = env.loader.get_source(env, "slurm.conf.j2")[0]
-    assert src.startswith(ownership.SLURM_HEADER)
+    for name in ("slurm.conf.j2", "gres.conf.j2"):
+        src = env.loader.get_source(env, name)[0]
+        assert src.startswith(ownership.SLURM_HEADER)
     src = env.loader.get_source(env, "hpchub.yaml.j2")[0]
     assert src.startswith(ownership.SITE_HEADER)
 
