@@ -5,6 +5,7 @@ exactly the GPUs it asked for (Slurm's --gres, CUDA_VISIBLE_DEVICES in its envir
 from __future__ import annotations
 
 import html
+import re
 import subprocess
 
 from .conftest import squeue_ids
@@ -48,7 +49,7 @@ def test_a_server_gets_exactly_the_gpus_it_asked_for(alice):
         shown = subprocess.run(
             ["scontrol", "show", "job", job["id"]], capture_output=True, text=True, check=True
         ).stdout
-        assert "TresPerNode=gres:gpu:tesla:1" in shown
+        assert re.search(r"TresPerNode=gres[:/]gpu:tesla:1\b", shown)  # ':' 22.05, '/' 24.11
         visible, job_gpus = alice.run_code(ENV_PROBE).split()
         assert visible == job_gpus and visible in ("0", "1")  # one GPU, Slurm's index
         assert "Running on hpchub-batch1 with 1 tesla GPU as Slurm job" in alice.home()
