@@ -205,3 +205,25 @@ def test_the_home_page_says_which_gpus_the_server_has():
     note = running_note("hpchub-batch1", "7", None, None, now, 2, "tesla")
     assert note == "Running on hpchub-batch1 with 2 tesla GPUs as Slurm job 7."
     assert running_note("vm", "7", None, None, now).startswith("Running on vm as Slurm job 7.")
+
+
+def test_a_profile_may_not_pin_more_gpus_than_its_partition_allows():
+    from hpchub.config.loader import SiteConfigError
+
+    with pytest.raises(SiteConfigError) as e:
+        parse_site(
+            {
+                "slurm": {"partitions": [{"name": "cpu", "max_gpus": 0}]},
+                "profiles": [
+                    {
+                        "key": "g",
+                        "display_name": "G",
+                        "partitions": ["cpu"],
+                        "memory": "1G",
+                        "time": "1h",
+                        "gpus": 1,
+                    }
+                ],
+            }
+        )
+    assert "profiles[0].gpus: 1 is more than partition 'cpu' allows (0)" in str(e.value)

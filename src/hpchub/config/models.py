@@ -419,6 +419,7 @@ def profile_problems(
             ("time", prof.time, part.max_time, format_duration),
             ("memory", prof.memory, part.max_memory, format_memory),
             ("cpus", prof.cpus, part.max_cpus, str),
+            ("gpus", prof.gpus, part.max_gpus, str),
         ):
             if cap is not None and value > cap:
                 out.append(
