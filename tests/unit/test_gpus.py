@@ -16,8 +16,9 @@ from hpchub.spawner.job import sbatch_lines
 from hpchub.spawner.progress import running_note
 
 DATA = Path(__file__).parent / "data"
-# 22.05: captured on the testbed with one of its two stand-in GPUs allocated. 24.11: the same
-# cluster in 24.11's format (Gres carries the socket, "(S:0)"), written after its sinfo.
+# Captured on the testbed (Debian 12 and, through `hpchub-testbed generation`, 13) with one of
+# the batch node's two stand-in GPUs allocated. Nodes without GRES show GresUsed 'gpu:0' in
+# 22.05 and '(null)' in 24.11; a node whose gres.conf names cores shows 'gpu:tesla:2(S:0)'.
 GENERATIONS = ["slurm-22.05", "slurm-24.11"]
 
 
