@@ -20,7 +20,8 @@ ENV_PROBE = (
 
 def test_the_form_offers_the_partitions_gpus(alice):
     page = alice.s.get(alice.base + "/hub/spawn").text
-    assert '<option value="tesla">tesla</option>' in page
+    # Selected when the form remembers alice's last choice.
+    assert re.search(r'<option value="tesla"( selected)?>tesla</option>', page)
     assert "batch: up to 2 tesla (" in page  # and how many are free now
     assert "GPUs free)</option>" in page
 
