@@ -136,6 +136,8 @@ def info(layout: Layout) -> dict:
         "hub_exec": hubhost.inside(layout),
         "hub_addr": layout.hub_addr,
         "machine_addr": layout.machine_addr,
+        # time.email's relay: a test listens here (the hub's firewall lets the hub reach it).
+        "mail_relay": {"host": layout.machine_addr, "port": layout.mail_relay_port},
         "hub_api_url": layout.hub_api_url,
         "public_url_inside": layout.public_url_inside,
         "proxy_api_url": f"http://127.0.0.1:{layout.proxy_api_port}",

@@ -86,6 +86,7 @@ def site_text(
         hub_port=layout.hub_port,
         hub_addr=layout.hub_addr,
         machine_addr=layout.machine_addr,
+        mail_relay_port=layout.mail_relay_port,
         cluster_network=CLUSTER_NETWORK,
         apachectl=str(layout.apachectl),
         apache_confdir=str(layout.apache_confdir),

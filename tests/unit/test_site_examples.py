@@ -51,6 +51,7 @@ def test_the_test_bed_site_file_validates(tmp_path):
         "controller_addr": "10.0.0.1",
         "hub_addr": "10.78.80.2",
         "machine_addr": "10.78.80.1",
+        "mail_relay_port": 8025,
         "cluster_network": "10.77.0.0/24",
         "apachectl": "/srv/tb/apachectl",
         "apache_confdir": "/etc/apache2-hpchub",

@@ -140,11 +140,11 @@ def test_the_hub_hosts_firewall_opens_only_the_hubs_port_to_the_nodes(tmp_path):
     from hpchub_testbed.layout import from_environ
 
     layout = from_environ({"HPCHUB_TESTBED_NAME": "x", "HPCHUB_TESTBED_PORT_BASE": "9600"})
-    text = (
+    site_text = (
         "singleuser:\n  port_range: [40000, 49999]\n"
         "deploy:\n  node_networks: [10.78.96.1/32, 10.77.0.0/24]\n"
     )
-    site = parse_site_text(text, tmp_path / "s.yaml")
+    site = parse_site_text(site_text, tmp_path / "s.yaml")
     text = hubhost.firewall_text(layout, site)
     checked = subprocess.run(["nft", "-c", "-f", "-"], input=text, capture_output=True, text=True)
     if checked.returncode != 0 and "Operation not permitted" not in checked.stderr:
@@ -161,6 +161,12 @@ def test_the_hub_hosts_firewall_opens_only_the_hubs_port_to_the_nodes(tmp_path):
     assert "ip daddr 10.77.0.1 tcp dport { 6817, 6819 } accept" in text
     assert "tcp dport 40000-49999 accept" in text
     assert "dnat to 10.78.96.1" in text
+    assert "9625" not in text  # no mail relay while time.email is off
+    # time.email on: the hub host may reach the relay, on its port only.
+    mail = "time:\n  email: {enabled: true, smtp_host: 10.78.96.1, smtp_port: 9625}\n"
+    site = parse_site_text(mail + site_text, tmp_path / "s.yaml")
+    assert "ip daddr 10.78.96.1 tcp dport 9625 accept" in hubhost.firewall_text(layout, site)
+    assert layout.mail_relay_port == 9625
 
 
 # -- the other Debian generation (hpchub-testbed generation) -------------------------------

@@ -316,9 +316,9 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
                 self._persist()
                 metrics.queue_left(st.info, self.resources.get("profile", ""), queued_since)
                 log_event(self, INFO, "server up", host=self.job_host, port=self.job_port)
-                self._start_mail = asyncio.ensure_future(
-                    send_start_mail(self, clock.now() - queued_since)
-                )
+                # The time in Slurm's queue, not the server's own start-up after it.
+                waited = metrics.queue_wait(st.info, queued_since) or 0.0
+                self._start_mail = asyncio.ensure_future(send_start_mail(self, waited))
                 return (self.job_host, self.job_port)
             waits = [asyncio.ensure_future(self.monitor.wait_for_change(self.poll_interval_s))]
             if not self._port_future.done():
