@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import subprocess
 import time
 from dataclasses import dataclass
@@ -32,6 +33,13 @@ NETNS = "hpchub-batch"
 HOST_IF, NODE_IF = "hpchub0", "hpchub1"
 CONTROLLER_ADDR, BATCH_ADDR = "10.77.0.1", "10.77.0.2"
 CLUSTER_NETWORK = "10.77.0.0/24"
+# Stand-in GPUs on the batch node, so that GRES scheduling is real: Slurm counts and binds
+# them, and sets CUDA_VISIBLE_DEVICES and SLURM_JOB_GPUS in the job. Their files are
+# character devices with NVIDIA's major number (195) that no driver serves here.
+GPU_TYPE = "tesla"
+GPU_COUNT = 2
+GPU_DEVICE_MAJOR = 195
+GPU_DEVICE_PREFIX = "/dev/hpchub-testbed-gpu"
 
 
 @dataclass(frozen=True)
@@ -171,15 +179,34 @@ def render_config(layout: Layout, facts: NodeFacts, cgroup: str, site: SiteConfi
         memory_lines=slurm_memory_lines(cgroup),
         accounting=accounting.enabled(),
         partition_lines=partition_lines(site, layout.site_file, BATCH_NODE),
+        batch_gres=f"gpu:{GPU_TYPE}:{GPU_COUNT}",
+        gpu_type=GPU_TYPE,
+    )
+    gres = render_from(
+        "hpchub_testbed",
+        "gres.conf.j2",
+        batch_node=BATCH_NODE,
+        gpu_type=GPU_TYPE,
+        gpu_files=f"{GPU_DEVICE_PREFIX}[0-{GPU_COUNT - 1}]",
     )
     # Jobs may use the site's memory factor times their request while the node has memory.
     cg = cgroup_conf(cgroup, site.deploy.slurm.memory_factor, "`hpchub testbed up`")
-    return {"slurm.conf": conf, "cgroup.conf": cg}
+    return {"slurm.conf": conf, "cgroup.conf": cg, "gres.conf": gres}
+
+
+def ensure_gpu_devices(log=print) -> None:
+    """The stand-in GPUs' device files, which gres.conf names (slurmd refuses missing ones)."""
+    for index in range(GPU_COUNT):
+        path = Path(f"{GPU_DEVICE_PREFIX}{index}")
+        if not path.is_char_device():
+            log(f"creating stand-in GPU device {path}")
+            path.unlink(missing_ok=True)
+            os.mknod(path, 0o644 | stat.S_IFCHR, os.makedev(GPU_DEVICE_MAJOR, index))
 
 
 def write_config(layout: Layout, facts: NodeFacts, cgroup: str, site: SiteConfig) -> bool:
-    """Write slurm.conf and cgroup.conf for this machine's ``cgroup`` version (v1, v2 or
-    none, from cgroup_version()); True if either changed."""
+    """Write slurm.conf, cgroup.conf and gres.conf for this machine's ``cgroup`` version (v1,
+    v2 or none, from cgroup_version()); True if any changed."""
     enforcement = memory_enforcement(cgroup)
     state = SLURM_STATE
     for d in (state / "slurmctld", Path("/var/log/slurm"), Path("/run/slurm")):
@@ -238,6 +265,7 @@ def start_daemons(layout: Layout, facts: NodeFacts, restart: bool, log=print) ->
         sh("/usr/sbin/runuser", "-u", "munge", "--", "/usr/sbin/munged")
         procs.wait_for(lambda: pidof("munged"), 10, "munged")
     procs.record("munged", pidof("munged") or 0, run)
+    ensure_gpu_devices(log=log)
     ensure_batch_netns(log=log)  # slurmdbd is reached at the controller's address
     if accounting.enabled():
         accounting.ensure_database(log=log)

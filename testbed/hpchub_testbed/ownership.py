@@ -32,9 +32,10 @@ def _starts_with(path: Path, header: str) -> bool:
 def foreign_files(layout: Layout) -> list[Path]:
     """Files `up` would overwrite that the testbed did not write."""
     found = []
-    slurm_conf = layout.slurm_etc / "slurm.conf"
-    if slurm_conf.exists() and not _starts_with(slurm_conf, SLURM_HEADER):
-        found.append(slurm_conf)
+    for name in ("slurm.conf", "gres.conf"):
+        conf = layout.slurm_etc / name
+        if conf.exists() and not _starts_with(conf, SLURM_HEADER):
+            found.append(conf)
     if not layout.marker.exists():
         site_is_ours = _starts_with(layout.site_file, SITE_HEADER)
         if layout.site_file.exists() and not site_is_ours:
