@@ -56,6 +56,8 @@ CODE_SERVER_ROOT = Path("/opt/hpchub-code-server")
 CODE_SERVER_BUILD_PACKAGES = ("g++", "make", "pkg-config", "libkrb5-dev", "ripgrep")
 """What npm needs to build code-server's native modules (kerberos needs gssapi.h), and the
 ripgrep that @vscode/ripgrep would otherwise download from outside the package registries."""
+NODE_GYP = "node-gyp@11.4.2"
+"""The newest node-gyp for Node.js 20, for the native modules' builds."""
 RIPGREP_ASSET = ("1.15.11", "ripgrep-v13.0.0-10-x86_64-unknown-linux-musl.tar.gz")
 """The @vscode/ripgrep version code-server 4.100.3 pins, and the file its install looks for
 in its download cache: we put Debian's rg there."""
@@ -126,17 +128,29 @@ def ensure_code_server(log=print) -> Path:
     cache.mkdir(parents=True)
     rg = shutil.which("rg") or "/usr/bin/rg"
     sh("tar", "czf", str(cache / asset), "-C", str(Path(rg).parent), Path(rg).name)
-    # unsafe_perm: code-server's postinstall refuses root without it; yes: node-pty's runs
-    # `npx node-gyp`, which asks before fetching it (from npm) and, with no terminal, gives up.
+    # unsafe_perm: code-server's postinstall refuses root without it; yes: npx may fetch.
     env = {**os.environ, "TMPDIR": str(tmp), "npm_config_unsafe_perm": "true"}
     env["npm_config_yes"] = "true"
-    r = sh(
-        "npm", "install", "--prefix", str(build), "--no-audit", "--no-fund",
-        f"code-server@{CODE_SERVER_VERSION}", check=False, env=env,
-    )  # fmt: skip
+    # Debian's Node.js headers (nodejs or libnode-dev): node-gyp would otherwise download them.
+    env["npm_config_nodedir"] = "/usr"
+    # Installed as dependencies of a package of our own, in its folder (not --prefix: npm 9,
+    # Debian 13's, then takes it for a global prefix and fails). node-gyp comes first: node-pty's
+    # install runs `npx node-gyp`, which finds this one up the tree instead of fetching the
+    # newest, which needs Node.js 22.
+    (build / "package.json").write_text('{"name": "hpchub-code-server", "private": true}\n')
+    for package in (NODE_GYP, f"code-server@{CODE_SERVER_VERSION}"):
+        r = sh(
+            "npm", "install", "--no-audit", "--no-fund", package,
+            check=False, env=env, cwd=str(build),
+        )  # fmt: skip
+        if r.returncode != 0:
+            break
     if r.returncode != 0 or not (build / "node_modules" / ".bin" / "code-server").exists():
         tail = "\n".join((r.stderr or r.stdout).strip().splitlines()[-15:])
-        raise RuntimeError(f"code-server did not install (the build is in {build}):\n{tail}")
+        raise RuntimeError(
+            f"code-server did not install (the build is in {build}; npm's own log is named "
+            f"at the end):\n{tail}"
+        )
     shutil.rmtree(tmp)
     sh("chown", "-R", "root:root", str(build))
     sh("chmod", "-R", "go-w,a+rX", str(build))
