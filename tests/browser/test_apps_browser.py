@@ -7,6 +7,10 @@ and artifacts/lab-launcher-apps.png (JupyterLab's launcher with a tile for each 
 
 from __future__ import annotations
 
+import os
+import pwd
+from pathlib import Path
+
 import pytest
 
 from .test_spawn_browser import ARTIFACTS, _login, _stop_servers, page, testbed  # noqa: F401
@@ -27,6 +31,10 @@ CANVAS_COLOURS = """() => {
 def test_desktop_from_the_form_draws_and_vscode_opens_its_editor(page, testbed):  # noqa: F811
     user = testbed["users"][2]
     _stop_servers(testbed, user)
+    account = pwd.getpwnam(user["name"])
+    sample = Path(account.pw_dir) / "hello-apps.py"
+    sample.write_text("print('hello from VS Code')\n")
+    os.chown(sample, account.pw_uid, account.pw_gid)
     try:
         _login(page, testbed, user)
         page.get_by_label("Custom").check()
@@ -44,11 +52,14 @@ def test_desktop_from_the_form_draws_and_vscode_opens_its_editor(page, testbed):
             timeout=30_000,
         )
         page.screenshot(path=str(ARTIFACTS / "app-desktop.png"))
-        # VS Code in the same server: the workbench and its editor area.
+        # VS Code in the same server: open a file of carol's from the explorer in its editor.
         base = page.url.split("/desktop/")[0]
         page.goto(base + "/vscode/")
         page.wait_for_selector(".monaco-workbench .part.editor", timeout=180_000)
-        page.wait_for_selector(".monaco-workbench .part.sidebar", timeout=60_000)
+        page.locator(".explorer-folders-view .monaco-list-row", has_text=sample.name).click()
+        page.wait_for_selector(
+            ".monaco-editor .view-lines:has-text('hello from VS Code')", timeout=60_000
+        )
         page.screenshot(path=str(ARTIFACTS / "app-vscode.png"))
         # JupyterLab's launcher has a tile for each app.
         page.goto(base + "/lab")
@@ -58,3 +69,4 @@ def test_desktop_from_the_form_draws_and_vscode_opens_its_editor(page, testbed):
         page.screenshot(path=str(ARTIFACTS / "lab-launcher-apps.png"))
     finally:
         _stop_servers(testbed, user)
+        sample.unlink(missing_ok=True)
