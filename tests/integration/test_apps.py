@@ -156,3 +156,10 @@ def test_another_user_on_the_node_cannot_reach_the_apps(served):
     )
     refusal = _as("bob", X_HELLO, f"/tmp/.X11-unix/X{display}")
     assert refusal.startswith("Authorization required"), refusal
+
+
+def test_an_app_the_site_does_not_offer_is_refused_by_the_api(alice):
+    r = alice.start(options={"profile": "small-long", "app": "rstudio"})
+    assert r.status_code == 400, r.text
+    assert "app: 'rstudio' is not offered on this hub; choose jupyterlab (JupyterLab)" in r.text
+    assert alice.server() is None  # nothing was submitted
