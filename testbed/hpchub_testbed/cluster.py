@@ -40,6 +40,14 @@ GPU_TYPE = "tesla"
 GPU_COUNT = 2
 GPU_DEVICE_MAJOR = 195
 GPU_DEVICE_PREFIX = "/dev/hpchub-testbed-gpu"
+# The benchmark's own partition (bench/run scale): hidden, on the Jupyter node, 128 jobs per
+# CPU, in the lowest priority tier, so that 1,000 tiny stand-in jobs fit without taking the
+# Jupyter partitions' places. Only bench/run names it.
+BENCH_PARTITION = "hpchub-bench"
+BENCH_PARTITION_LINE = (
+    f"PartitionName={BENCH_PARTITION} Nodes={{node}} Hidden=YES MaxTime=02:00:00 "
+    "OverSubscribe=FORCE:128 PriorityTier=1"
+)
 
 
 @dataclass(frozen=True)
@@ -111,10 +119,10 @@ def memory_enforcement(version: str) -> str:
     return "polling" if version == "none" else "cgroup"
 
 
-def partition_lines(site: SiteConfig, site_path: Path, batch_node: str) -> str:
+def partition_lines(site: SiteConfig, site_path: Path, batch_node: str, jupyter_node: str) -> str:
     """The Jupyter partitions from hpchub's own Slurm snippet (CPU-oversubscribed; overflow on
     the batch node in a lower priority tier, so it takes Jupyter jobs only when the others are
-    full), with the test bed's batch partition between them."""
+    full), with the test bed's batch partition between them, and the hidden bench partition."""
     lines = jupyter_partition_lines(DeployPaths(site, site_path), default="jupyter-short")
     _, overflow = site.deploy.slurm.split([p.name for p in site.slurm.partitions])
     batch = (
@@ -124,6 +132,7 @@ def partition_lines(site: SiteConfig, site_path: Path, batch_node: str) -> str:
         [line for name, line in lines if name not in overflow]
         + [batch]
         + [line for name, line in lines if name in overflow]
+        + [BENCH_PARTITION_LINE.format(node=jupyter_node)]
     )
 
 
@@ -178,7 +187,7 @@ def render_config(layout: Layout, facts: NodeFacts, cgroup: str, site: SiteConfi
         memory_enforcement=memory_enforcement(cgroup),
         memory_lines=slurm_memory_lines(cgroup),
         accounting=accounting.enabled(),
-        partition_lines=partition_lines(site, layout.site_file, BATCH_NODE),
+        partition_lines=partition_lines(site, layout.site_file, BATCH_NODE, facts.name),
         batch_gres=f"gpu:{GPU_TYPE}:{GPU_COUNT}",
         gpu_type=GPU_TYPE,
     )

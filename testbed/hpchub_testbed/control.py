@@ -67,6 +67,7 @@ def up(layout: Layout, log=print) -> dict:
     system.ensure_hub_user(layout)
     scraper.ensure_token(layout)
     passwords = system.ensure_demo_users(layout, log=log)
+    system.ensure_scratch(layout.users)
     accounting.ensure_associations((*layout.users, layout.outsider), log=log)
     marker = layout.prefix / ".hpchub-source"
     before = marker.read_text() if marker.exists() else ""

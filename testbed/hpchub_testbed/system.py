@@ -47,6 +47,9 @@ APT_PACKAGES = (
     "xfce4-panel",
     "xfdesktop4",
     "dbus-x11",
+    # R for the R module kernel (hpchub_testbed.testmodules): Debian's R and IRkernel.
+    "r-base-core",
+    "r-cran-irkernel",
 )
 NPM_PROXY = "configurable-http-proxy@5.3.0"
 CODE_SERVER_VERSION = "4.100.3"
@@ -205,6 +208,23 @@ def ensure_demo_users(layout: Layout, log=print) -> dict[str, str]:
         atomic_write(layout.secrets_file, json.dumps(stored, indent=2), 0o600)
     set_owner_mode(layout.secrets_file, 0o600)
     return stored
+
+
+SCRATCH = Path("/scratch")
+
+
+def ensure_scratch(users: tuple[str, ...]) -> None:
+    """A stand-in for a cluster's scratch filesystem: /scratch (root's, 755) with a private
+    folder per demo user (theirs, 700), laid out as sites do. Shared by every testbed."""
+    SCRATCH.mkdir(mode=0o755, exist_ok=True)
+    os.chown(SCRATCH, 0, 0)
+    os.chmod(SCRATCH, 0o755)  # noqa: S103 - the top is readable, each user's folder is not
+    for name in users:
+        pw = pwd.getpwnam(name)
+        folder = SCRATCH / name
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chown(folder, pw.pw_uid, pw.pw_gid, follow_symlinks=False)
+        os.chmod(folder, 0o700, follow_symlinks=False)
 
 
 def ensure_hub_user(layout: Layout) -> None:

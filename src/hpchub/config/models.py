@@ -19,10 +19,12 @@ from .courses import Course, check_course_profiles, check_course_sources, check_
 from .culling import CullingSettings
 from .database import DatabaseSettings
 from .deploy import DeploySettings
+from .files import FileBrowserSettings
 from .kernels import ExtensionSettings, KernelSettings
 from .monitoring import MonitoringSettings
 from .names import Identity, Realm, SlurmName, UnixName
 from .profiles import CustomResources, Profile, ServerSettings, default_profiles
+from .timelimit import TimeSettings
 from .units import (
     SERVER_MEMORY_FLOOR,
     DurationSeconds,
@@ -327,6 +329,10 @@ class SiteConfig(Strict):
     extensions: ExtensionSettings = Field(
         default_factory=ExtensionSettings, description="JupyterLab extensions for everyone."
     )
+    files: FileBrowserSettings = Field(
+        default_factory=FileBrowserSettings,
+        description="The file browser: its root folder (beyond the home) and favourite folders.",
+    )
     culling: CullingSettings = Field(
         default_factory=CullingSettings, description="Stopping idle servers, per their own timeout."
     )
@@ -336,6 +342,10 @@ class SiteConfig(Strict):
     )
     monitoring: MonitoringSettings = Field(
         default_factory=MonitoringSettings, description="Who may read the hub's metrics."
+    )
+    time: TimeSettings = Field(
+        default_factory=TimeSettings,
+        description="Time left, warnings before the limit, the Extend button, start notices.",
     )
     deploy: DeploySettings = Field(
         default_factory=DeploySettings,
@@ -364,6 +374,12 @@ class SiteConfig(Strict):
             if name not in offered:
                 problems.add(
                     ("custom", "partitions", i),
+                    f"{name!r} is not in slurm.partitions {sorted(offered)}",
+                )
+        for i, name in enumerate(self.time.extend.partitions or []):
+            if name not in offered:
+                problems.add(
+                    ("time", "extend", "partitions", i),
                     f"{name!r} is not in slurm.partitions {sorted(offered)}",
                 )
         gate = self.deploy.web.gate
