@@ -162,7 +162,7 @@ def test_custom_within_limits():
         (
             {"exec_prefix": "x"},
             {},
-            "exec_prefix: unknown key (allowed: profile, partition, memory, cpus, time, gpus, gpu_type, account, reservation)",
+            "exec_prefix: unknown key (allowed: profile, partition, memory, cpus, time, gpus, gpu_type, account, reservation, app)",
         ),
         (
             {"profile": "custom", "memory": "4G\n#SBATCH --uid=0"},

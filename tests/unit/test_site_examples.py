@@ -71,6 +71,7 @@ def test_the_test_bed_site_file_validates(tmp_path):
         values[key] = f"/srv/tb/{key}"
     values["courses_dir"] = "/srv/tb/courses"
     values["scraper"] = "metrics-scraper"
+    values["code_server"] = "/opt/code-server/node_modules/.bin/code-server"
     values["scraper_token_file"] = "/srv/tb/metrics-scraper.token"
     pg = {"url": "postgresql://hpchub_x@127.0.0.1:5432/hpchub_x", "password_file": "/srv/tb/pw"}
     with_pg = parse_site_text(_testbed_template().render(**values, database=pg))

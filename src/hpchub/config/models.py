@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from ..core.names import check_name, is_unix_name, local_account
+from .apps import AppSettings
 from .base import HttpUrl, ProblemList, Strict, check_sbatch_option, described
 from .courses import Course, check_course_profiles, check_course_sources, check_unique_courses
 from .culling import CullingSettings
@@ -324,6 +325,10 @@ class SiteConfig(Strict):
     )
     servers: ServerSettings = Field(
         default_factory=ServerSettings, description="Named servers per user."
+    )
+    apps: AppSettings = Field(
+        default_factory=AppSettings,
+        description="Apps a server can open in besides JupyterLab: a desktop, VS Code, RStudio.",
     )
     kernels: KernelSettings = Field(
         default_factory=KernelSettings, description="Kernels made from the site's Lmod modules."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config.apps import APP_TITLES
 from ..config.profiles import CUSTOM_KEY
 from ..config.units import format_duration, format_memory
 from ..core.templates import render
@@ -116,6 +117,15 @@ def _account_choices(accounts: UserAccounts | None, previous: dict) -> dict | No
         label = name + (f" ({', '.join(notes)})" if notes else "")
         options.append({"name": name, "label": label})
     return {"options": options, "current": current or accounts.accounts[0]}
+
+
+def _app_choices(apps: tuple[str, ...], previous: dict) -> dict | None:
+    """The apps the site offers, the last one chosen selected; None when JupyterLab is all."""
+    if len(apps) < 2:
+        return None
+    current = previous.get("app")
+    options = [{"name": a, "label": APP_TITLES[a]} for a in apps]
+    return {"options": options, "current": current if current in apps else apps[0]}
 
 
 def _when(t) -> str:
@@ -239,6 +249,7 @@ def render_form(
         custom=custom,
         selected=selected,
         live=snap,
+        apps=_app_choices(catalog.apps, previous),
         account=_account_choices(accounts, previous),
         reservation=_reservation_choices(reservations, previous),
         maintenance=_maintenance_lines(reservations),

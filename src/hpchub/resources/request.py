@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..config.apps import APP_TITLES, AppName
 from ..config.loader import explain
 from ..config.names import SlurmName
 from ..config.profiles import CUSTOM_KEY, ProfileKey
@@ -44,6 +45,7 @@ class _Options(BaseModel):
     gpu_type: SlurmName | None = None
     account: SlurmName | None = None
     reservation: SlurmName | None = None
+    app: AppName | None = None
 
 
 @dataclass(frozen=True)
@@ -64,12 +66,15 @@ class ResourceRequest:
     reservation: str | None = None
     constraint: str | None = None
     extra_sbatch_args: tuple[str, ...] = field(default_factory=tuple)
+    app: str = "jupyterlab"
 
     def to_options(self) -> dict[str, object]:
         """The canonical user_options to store (and to prefill the form with next time)."""
         chosen = {
             k: v for k, v in (("account", self.account), ("reservation", self.reservation)) if v
         }
+        if self.app != "jupyterlab":
+            chosen["app"] = self.app
         if self.profile != CUSTOM_KEY:
             return {"profile": self.profile, **chosen}
         return {
@@ -132,7 +137,7 @@ def resolve_request(
     try:
         raw = _Options.model_validate(flatten(options))
     except ValidationError as err:
-        allowed = ", ".join(["profile", *CUSTOM_FIELDS, "account", "reservation"])
+        allowed = ", ".join(["profile", *CUSTOM_FIELDS, "account", "reservation", "app"])
         raise OptionsError(explain(err, f"allowed: {allowed}")) from None
     visible = catalog.visible(user, groups)
     key = raw.profile or (visible[0].key if visible else CUSTOM_KEY)
@@ -165,6 +170,11 @@ def resolve_request(
                 ]
             )
         req = replace(req, reservation=chosen)
+    if raw.app is not None and raw.app != req.app:
+        if raw.app not in catalog.apps:
+            offered = ", ".join(f"{a} ({APP_TITLES[a]})" for a in catalog.apps)
+            raise OptionsError([f"app: {raw.app!r} is not offered on this hub; choose {offered}"])
+        req = replace(req, app=raw.app)
     return req
 
 

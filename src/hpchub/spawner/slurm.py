@@ -15,6 +15,7 @@ from jupyterhub.spawner import Spawner
 from jupyterhub.utils import maybe_future
 from traitlets import Bool, Callable, Dict, Float, Instance, Integer, List, Unicode, default
 
+from ..config.apps import app_url
 from ..config.models import SiteConfig
 from ..core import clock
 from ..metrics import registry as metrics
@@ -253,6 +254,8 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
             self.forget_rejected_options(self.last_options)
             raise
         self.last_options = req.to_options()
+        # The server opens in the chosen app (JupyterHub passes it as JUPYTERHUB_DEFAULT_URL).
+        self.default_url = app_url(req.app, self.site.singleuser.default_url)
         job = self.build_job(req)
         self.resources = req.summary()
         script = render_job_script(job)
