@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from ..core.names import check_name, is_unix_name, local_account
+from .apps import AppSettings
 from .base import HttpUrl, ProblemList, Strict, check_sbatch_option, described
 from .courses import Course, check_course_profiles, check_course_sources, check_unique_courses
 from .culling import CullingSettings
@@ -156,6 +157,13 @@ class Partition(Strict):
         None, description="Largest memory request offered here (node memory also applies)."
     )
     max_cpus: int | None = Field(None, ge=1, le=4096)
+    max_gpus: int | None = Field(
+        None,
+        ge=0,
+        le=64,
+        description="The most GPUs one server may ask for here (custom.max_gpus and the GPUs "
+        "one node has, from Slurm's GRES, also apply); 0: this partition offers no GPUs.",
+    )
 
 
 class SlurmSettings(Strict):
@@ -318,6 +326,10 @@ class SiteConfig(Strict):
     servers: ServerSettings = Field(
         default_factory=ServerSettings, description="Named servers per user."
     )
+    apps: AppSettings = Field(
+        default_factory=AppSettings,
+        description="Apps a server can open in besides JupyterLab: a desktop, VS Code, RStudio.",
+    )
     kernels: KernelSettings = Field(
         default_factory=KernelSettings, description="Kernels made from the site's Lmod modules."
     )
@@ -428,6 +440,7 @@ def profile_problems(
             ("time", prof.time, part.max_time, format_duration),
             ("memory", prof.memory, part.max_memory, format_memory),
             ("cpus", prof.cpus, part.max_cpus, str),
+            ("gpus", prof.gpus, part.max_gpus, str),
         ):
             if cap is not None and value > cap:
                 out.append(

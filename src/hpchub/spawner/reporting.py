@@ -57,7 +57,13 @@ class ReportingMixin:
                 end = ends_at(info.start_time, info.time_limit)
                 now = dt.datetime.fromtimestamp(clock.now(), end.tzinfo if end else None)
                 notes["running"] = running_note(
-                    info.host or "?", self.job_id, self.resources.get("idle_timeout"), end, now
+                    info.host or "?",
+                    self.job_id,
+                    self.resources.get("idle_timeout"),
+                    end,
+                    now,
+                    self.resources.get("gpus") or 0,
+                    self.resources.get("gpu_type"),
                 )
             elif st.state == UNKNOWN:
                 notes["running"] = (

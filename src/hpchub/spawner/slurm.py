@@ -15,6 +15,7 @@ from jupyterhub.spawner import Spawner
 from jupyterhub.utils import maybe_future
 from traitlets import Bool, Callable, Dict, Float, Instance, Integer, List, Unicode, default
 
+from ..config.apps import app_url
 from ..config.models import SiteConfig
 from ..core import clock
 from ..metrics import registry as metrics
@@ -253,6 +254,8 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
             self.forget_rejected_options(self.last_options)
             raise
         self.last_options = req.to_options()
+        # The server opens in the chosen app (JupyterHub passes it as JUPYTERHUB_DEFAULT_URL).
+        self.default_url = app_url(req.app, self.site.singleuser.default_url)
         job = self.build_job(req)
         self.resources = req.summary()
         script = render_job_script(job)
@@ -316,9 +319,9 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
                 self._persist()
                 metrics.queue_left(st.info, self.resources.get("profile", ""), queued_since)
                 log_event(self, INFO, "server up", host=self.job_host, port=self.job_port)
-                self._start_mail = asyncio.ensure_future(
-                    send_start_mail(self, clock.now() - queued_since)
-                )
+                # The time in Slurm's queue, not the server's own start-up after it.
+                waited = metrics.queue_wait(st.info, queued_since) or 0.0
+                self._start_mail = asyncio.ensure_future(send_start_mail(self, waited))
                 return (self.job_host, self.job_port)
             waits = [asyncio.ensure_future(self.monitor.wait_for_change(self.poll_interval_s))]
             if not self._port_future.done():
