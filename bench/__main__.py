@@ -329,11 +329,25 @@ class Bench:
         }
 
 
-def _command() -> str:
-    """This run's command line, as the page shows it (the testbed's name when not the default)."""
-    env = os.environ.get("HPCHUB_TESTBED_NAME", "bench")
-    prefix = "" if env == "bench" else f"BENCH_TESTBED_NAME={env} "
-    return prefix + shlex.join(["bench/run", *sys.argv[1:]])
+def _command(argv: list[str] | None = None) -> str:
+    """This run's command line as the page shows it: the testbed's name when not the default,
+    no output paths (they choose only where the results go), the note as TEXT."""
+    args, out, skip = list(sys.argv[1:] if argv is None else argv), [], False
+    for i, arg in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if arg in ("--results", "--docs"):
+            skip = True
+            continue
+        if arg.startswith(("--results=", "--docs=")):
+            continue
+        out.append("TEXT" if i and args[i - 1] == "--note" else arg)
+    name = os.environ.get("HPCHUB_TESTBED_NAME", "bench")
+    base = os.environ.get("HPCHUB_TESTBED_PORT_BASE", "8500")
+    prefix = "" if name == "bench" else f"BENCH_TESTBED_NAME={name} "
+    prefix += "" if base == "8500" else f"BENCH_PORT_BASE={base} "
+    return prefix + shlex.join(["bench/run", *out])
 
 
 def _share(total: int, parts: int, i: int) -> int:
