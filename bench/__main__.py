@@ -322,12 +322,15 @@ class Bench:
         try:
             self.phase("scale", "hpchub", "stand-in")
             self.make_hub().create_users(names)
-            results["scale"] = scale.load_run(
+            rig = scale.Rig(
                 self.make_hub,
                 self.layout.public_url_inside,
                 self.hub_pid,
                 scale.proxy_pid(self.layout.run),
                 hubctl.BENCH_HUB_USER,
+            )
+            results["scale"] = scale.load_run(
+                rig,
                 passwords,
                 a.scale_servers,
                 a.logins_per_min,

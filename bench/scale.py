@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import requests
@@ -151,18 +151,19 @@ def _every(rate_per_min: float, until: float, stop: threading.Event, fn) -> None
 
 def rpc_window(hub_pid: int, hub_user: str, running: int, minutes: float, log=print) -> dict:
     """A quiet window (no logins, no spawns): this hub's RPCs a minute with ``running`` servers."""
-    slurmq.sdiag_reset()
-    since = slurmq.sdiag().since
+    meter = slurmq.RpcMeter()
     cpu0, t0 = cpu_times(hub_pid), time.monotonic()
     time.sleep(minutes * 60)
-    st, cpu1 = slurmq.sdiag(), cpu_times(hub_pid)
+    meter.stop()
+    cpu1 = cpu_times(hub_pid)
     elapsed = time.monotonic() - t0
     out = {
         "servers": running,
         "seconds": elapsed,
-        "rpc_per_min": st.users_total([hub_user]) * 60 / elapsed,
+        "rpc_per_min": meter.users_total([hub_user]) * 60 / elapsed,
         "hub_cpu_s_per_min": (cpu1.own - cpu0.own + cpu1.children - cpu0.children) * 60 / elapsed,
-        "disturbed": st.since != since,
+        "sdiag_resets_by_others": meter.resets,
+        "disturbed": False,
     }
     log(
         f"  quiet window with {running} servers: {out['rpc_per_min']:.1f} RPC/min from the hub, "
@@ -171,12 +172,20 @@ def rpc_window(hub_pid: int, hub_user: str, running: int, minutes: float, log=pr
     return out
 
 
+@dataclass(frozen=True)
+class Rig:
+    """The hub under test: a client factory, its public URL, its and the proxy's processes,
+    and the user it runs as (whose RPCs sdiag counts)."""
+
+    make_hub: object
+    base: str
+    hub_pid: int
+    proxy_pid: int
+    hub_user: str
+
+
 def churn(
-    make_hub,
-    base: str,
-    hub_pid: int,
-    proxy_pid: int,
-    hub_user: str,
+    rig: Rig,
     passwords: dict[str, str],
     running: set[str],
     options: dict,
@@ -187,6 +196,7 @@ def churn(
     log=print,
 ) -> dict:
     """Logins, spawns (each with the stop of another server) and API probes at fixed rates."""
+    make_hub, base, hub_pid, hub_user = rig.make_hub, rig.base, rig.hub_pid, rig.hub_user
     users = list(passwords)
     idle = [u for u in users if u not in running]
     lock = threading.Lock()
@@ -244,10 +254,9 @@ def churn(
                     api_errors.append(str(getattr(r, "status_code", r)))
             stop.wait(max(0.0, probe_interval - took))
 
-    sampler = Sampler(hub_pid, proxy_pid)
+    sampler = Sampler(hub_pid, rig.proxy_pid)
     sampler.start()
-    slurmq.sdiag_reset()
-    since = slurmq.sdiag().since
+    meter = slurmq.RpcMeter()
     cpu0 = cpu_times(hub_pid)
     t0 = time.monotonic()
     until = t0 + minutes * 60
@@ -277,7 +286,7 @@ def churn(
         for th in threads:
             th.join()
         elapsed_load = time.monotonic() - t0
-        st = slurmq.sdiag()
+        meter.stop()
         cpu1 = cpu_times(hub_pid)
     # The pools have finished every spawn and login they were given.
     elapsed = time.monotonic() - t0
@@ -285,7 +294,7 @@ def churn(
     sampler.join()
     login_ok = [x["seconds"] for x in logins if not x["error"]]
     spawn_ok = [x["proxy_ok"] for x in spawns if x.get("proxy_ok") is not None]
-    mine = st.users_total([hub_user, *users])
+    mine = meter.users_total([hub_user, *users])
     result = {
         "users": len(users),
         "servers_target": len(running) + sum(1 for x in spawns if x.get("error")),
@@ -308,9 +317,11 @@ def churn(
         "hub_rss_peak_mib": sampler.peak["hub"] / 1024,
         "proxy_rss_peak_mib": sampler.peak["proxy"] / 1024,
         "rpc_this_hub_per_min": mine * 60 / elapsed,
-        "rpc_all_per_min": st.total * 60 / elapsed,
-        "rpc_by_type_all_users": st.by_type,
-        "disturbed": st.since != since,
+        "rpc_hub_only_per_min": meter.users_total([hub_user]) * 60 / elapsed,
+        "rpc_all_per_min": meter.total * 60 / elapsed,
+        "rpc_by_type_all_users": meter.by_type,
+        "sdiag_resets_by_others": meter.resets,
+        "disturbed": False,
     }
     log(
         f"  {result['logins']} logins ({result['login_failures']} failed, p95 "
@@ -324,11 +335,7 @@ def churn(
 
 
 def load_run(
-    make_hub,
-    base: str,
-    hub_pid: int,
-    proxy_pid: int,
-    hub_user: str,
+    rig: Rig,
     passwords: dict[str, str],
     servers: int,
     logins_per_min: float,
@@ -338,6 +345,7 @@ def load_run(
     log=print,
 ) -> dict:
     """Bring ``servers`` up (a quiet window at a fifth of them and at all), then churn."""
+    make_hub, hub_pid, hub_user = rig.make_hub, rig.hub_pid, rig.hub_user
     users = list(passwords)
     options = {"profile": PROFILE}
     out: dict = {"quiet": []}
@@ -354,11 +362,7 @@ def load_run(
             time.sleep(SETTLE_S)  # past the monitor's fast polls after each start
             out["quiet"].append(rpc_window(hub_pid, hub_user, len(running), quiet_minutes, log))
         out["churn"] = churn(
-            make_hub,
-            base,
-            hub_pid,
-            proxy_pid,
-            hub_user,
+            rig,
             passwords,
             running,
             options,

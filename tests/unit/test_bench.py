@@ -249,3 +249,16 @@ def test_scale_run_names_are_its_own():
     assert scale.account_names(2) == ["hpcbs0001", "hpcbs0002"]
     assert restart.hub_names(1) == ["hpcbr0001"]
     assert scale.scale_profile("8M")["partitions"] == ["hpchub-bench"]
+
+
+def test_rpc_meter_adds_up_across_someone_elses_reset():
+    from bench.sdiag import RpcStats
+    from bench.slurmq import RpcMeter
+
+    m = object.__new__(RpcMeter)
+    m.by_user, m.by_type, m.resets = {}, {}, 0
+    m._last = RpcStats(1, 100, {"JOB_INFO": 10}, {"hub": 10})
+    m._add(RpcStats(2, 100, {"JOB_INFO": 14}, {"hub": 14}))  # +4
+    m._add(RpcStats(3, 200, {"JOB_INFO": 3}, {"hub": 3}))  # reset by another: +3
+    m._add(RpcStats(4, 200, {"JOB_INFO": 5}, {"hub": 5, "x": 1}))  # +2, x +1
+    assert m.users_total(["hub"]) == 9 and m.total == 9 and m.resets == 1
