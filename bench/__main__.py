@@ -447,6 +447,14 @@ def add_breakdown(results: dict) -> None:
         )
 
 
+def scale_runs(path: Path | None) -> dict:
+    """The scale runs by database (sqlite, postgresql) from ``path``."""
+    if not path or not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    return data.get("runs", {"sqlite": data} if data else {})
+
+
 def scale_meta(args) -> dict:
     keys = (
         "scale_users", "scale_servers", "logins_per_min", "spawns_per_min", "scale_minutes",
@@ -458,10 +466,22 @@ def scale_meta(args) -> dict:
 def write_docs(results: dict, docs: Path, scale_file: Path | None = None) -> None:
     png = docs.parent / "benchmarks" / "benchmarks.png"
     report.plot(results, png)
-    sc = json.loads(scale_file.read_text()) if scale_file and scale_file.exists() else {}
-    scale_png = docs.parent / "benchmarks" / "scale.png"
-    if sc.get("scale"):
-        report.scale_plot(sc, scale_png)
+    runs = scale_runs(scale_file)
+    scale_runs_out = []
+    for db, sc in runs.items():
+        png_db = docs.parent / "benchmarks" / f"scale-{db}.png"
+        if sc.get("scale"):
+            report.scale_plot(sc, png_db)
+        scale_runs_out.append(
+            {
+                "db": db,
+                "sc": sc,
+                "scale_table": report.scale_table(sc),
+                "restart_table": report.restart_table(sc),
+                "targets": report.scale_targets(sc),
+                "png": str(png_db.relative_to(docs.parent)),
+            }
+        )
     text = hubctl.render_bench(
         "benchmarks.md.j2",
         r=results,
@@ -477,11 +497,7 @@ def write_docs(results: dict, docs: Path, scale_file: Path | None = None) -> Non
         breakdown_table=report.breakdown_table(results),
         quick_min=QUICK_MINUTES,
         png=str(png.relative_to(docs.parent)),
-        sc=sc,
-        scale_table=report.scale_table(sc),
-        restart_table=report.restart_table(sc),
-        scale_targets=report.scale_targets(sc),
-        scale_png=str(scale_png.relative_to(docs.parent)),
+        scale_runs=scale_runs_out,
     )
     docs.write_text(text)
 
@@ -518,8 +534,11 @@ def main(argv=None) -> int:
         scale_part = {k: results.pop(k) for k in ("scale", "restart") if k in results}
         if scale_part:
             scale_part["meta"] = dict(results["meta"], **scale_meta(args))
+            db = bench.layout.db
+            runs = scale_runs(args.scale_results)
+            runs[db] = scale_part  # one run per database; the other's stays
             args.scale_results.parent.mkdir(parents=True, exist_ok=True)
-            args.scale_results.write_text(json.dumps(scale_part, indent=1) + "\n")
+            args.scale_results.write_text(json.dumps({"runs": runs}, indent=1) + "\n")
             log(f"scale results in {args.scale_results}")
         if args.phases <= {"scale", "restart"}:
             # The scale run alone: the page keeps the last full run's figures beside it.
