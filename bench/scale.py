@@ -35,6 +35,8 @@ PREFIX = "hpcbs"
 BENCH_PARTITION = "hpchub-bench"
 """The testbed's hidden partition for many tiny jobs (testbed cluster.BENCH_PARTITION)."""
 PROFILE = "bench-scale"
+SPAWN_TIMEOUT_S = 300
+"""A spawn of the churn that is not ready by then counts as failed."""
 
 
 def account_names(count: int) -> list[str]:
@@ -225,7 +227,7 @@ def churn(
             h.stop(stop_user)
         except (HubError, requests.RequestException) as err:
             log(f"  stop of {stop_user} failed: {err}")
-        t = h.timed_spawn(start_user, options)
+        t = h.timed_spawn(start_user, options, timeout=SPAWN_TIMEOUT_S)
         with lock:
             spawns.append(asdict(t))
             if t.error is None:
