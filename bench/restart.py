@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -112,6 +113,12 @@ def user_routes(proxy_api: str, token: str) -> int:
     return sum(1 for path in r.json() if path.startswith("/user/"))
 
 
+def _init_spawners_s(log_text: str) -> float | None:
+    """JupyterHub's own time for checking the running servers at start, from its log."""
+    m = re.search(r"Initialized \d+ spawners in ([0-9.]+) seconds", log_text)
+    return float(m.group(1)) if m else None
+
+
 def forget(db_url: str, users: list[str]) -> None:
     """Remove the restart run's users and their servers from the (stopped) hub's database."""
     from jupyterhub import orm
@@ -179,6 +186,7 @@ def measure(
         "ready_after": len(ready),
         "lost": servers - len(ready),
         "rpc_this_hub": st.users_total([hub_user]),
+        "init_spawners_s": _init_spawners_s(text),
         "stopped_while_down": text.count("appears to have stopped while the Hub was down"),
     }
     log(

@@ -290,8 +290,9 @@ def churn(
         elapsed_load = time.monotonic() - t0
         meter.stop()
         cpu1 = cpu_times(hub_pid)
-    # The pools have finished every spawn and login they were given.
-    elapsed = time.monotonic() - t0
+    # The pools have finished every spawn and login they were given; CPU and RPCs were
+    # measured over the window itself (elapsed_load), the latencies over everything.
+    drain = time.monotonic() - t0 - elapsed_load
     sampler.stop.set()
     sampler.join()
     login_ok = [x["seconds"] for x in logins if not x["error"]]
@@ -315,12 +316,13 @@ def churn(
         "api_s": summary(api),
         "hub_cpu_s": cpu1.own - cpu0.own,
         "hub_children_cpu_s": cpu1.children - cpu0.children,
-        "hub_cpu_pct": (cpu1.own - cpu0.own) / elapsed * 100,
+        "hub_cpu_pct": (cpu1.own - cpu0.own) / elapsed_load * 100,
+        "drain_minutes": drain / 60,
         "hub_rss_peak_mib": sampler.peak["hub"] / 1024,
         "proxy_rss_peak_mib": sampler.peak["proxy"] / 1024,
-        "rpc_this_hub_per_min": mine * 60 / elapsed,
-        "rpc_hub_only_per_min": meter.users_total([hub_user]) * 60 / elapsed,
-        "rpc_all_per_min": meter.total * 60 / elapsed,
+        "rpc_this_hub_per_min": mine * 60 / elapsed_load,
+        "rpc_hub_only_per_min": meter.users_total([hub_user]) * 60 / elapsed_load,
+        "rpc_all_per_min": meter.total * 60 / elapsed_load,
         "rpc_by_type_all_users": meter.by_type,
         "sdiag_resets_by_others": meter.resets,
         "disturbed": False,
