@@ -14,6 +14,7 @@ CORE_INTEGRATION = (
     "test_security.py",  # the security tests
     "test_port_squatting.py",
     "test_root_links.py",
+    "test_gpus.py",  # GRES: the two generations print it differently
 )
 """The integration files of the core set (`-m core`), which `hpchub-testbed generation` runs
 on the other Debian generation. Every unit test is in it as well."""

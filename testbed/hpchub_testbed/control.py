@@ -50,13 +50,14 @@ def up(layout: Layout, log=print) -> dict:
     ownership.claim(layout)
     system.ensure_packages(log=log)
     proxy_bin = system.ensure_proxy(log=log)
+    code_server = system.ensure_code_server(log=log)
     facts = cluster.node_facts()
     cgroup = cluster.cgroup_version()
     layout.state.mkdir(parents=True, exist_ok=True)
     courses.ensure_demo_courses(layout)
     system.ensure_hub_user(layout)  # before the database: its password file is the hub user's
     db = database.ensure_postgresql(layout, log=log)
-    text = hub.site_text(layout, proxy_bin, facts.name, db)
+    text = hub.site_text(layout, proxy_bin, facts.name, db, code_server)
     site = hub.load_site_text(text, layout.site_file)
     changed = cluster.write_config(layout, facts, cgroup, site)
     cluster.start_daemons(layout, facts, restart=changed, log=log)
@@ -66,6 +67,7 @@ def up(layout: Layout, log=print) -> dict:
     system.ensure_hub_user(layout)
     scraper.ensure_token(layout)
     passwords = system.ensure_demo_users(layout, log=log)
+    system.ensure_scratch(layout.users)
     accounting.ensure_associations((*layout.users, layout.outsider), log=log)
     marker = layout.prefix / ".hpchub-source"
     before = marker.read_text() if marker.exists() else ""
@@ -135,6 +137,8 @@ def info(layout: Layout) -> dict:
         "hub_exec": hubhost.inside(layout),
         "hub_addr": layout.hub_addr,
         "machine_addr": layout.machine_addr,
+        # time.email's relay: a test listens here (the hub's firewall lets the hub reach it).
+        "mail_relay": {"host": layout.machine_addr, "port": layout.mail_relay_port},
         "hub_api_url": layout.hub_api_url,
         "public_url_inside": layout.public_url_inside,
         "proxy_api_url": f"http://127.0.0.1:{layout.proxy_api_port}",

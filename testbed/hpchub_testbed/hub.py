@@ -76,7 +76,11 @@ def hub_control(layout: Layout, site: SiteConfig) -> HubControl:
 
 
 def site_text(
-    layout: Layout, proxy_bin: str, jupyter_node: str, database: dict | None = None
+    layout: Layout,
+    proxy_bin: str,
+    jupyter_node: str,
+    database: dict | None = None,
+    code_server: Path | None = None,
 ) -> str:
     """The test bed's site file: hub, Slurm, single-user and the deploy section."""
     return render_from(
@@ -86,6 +90,7 @@ def site_text(
         hub_port=layout.hub_port,
         hub_addr=layout.hub_addr,
         machine_addr=layout.machine_addr,
+        mail_relay_port=layout.mail_relay_port,
         cluster_network=CLUSTER_NETWORK,
         apachectl=str(layout.apachectl),
         apache_confdir=str(layout.apache_confdir),
@@ -118,6 +123,7 @@ def site_text(
         scraper=scraper.SCRAPER,
         scraper_token_file=str(scraper.token_file(layout)),
         database=database,
+        code_server=str(code_server) if code_server else None,
     )
 
 

@@ -41,6 +41,7 @@ def _netns_names() -> list[str]:
 
 def firewall_text(layout: Layout, site: SiteConfig) -> str:
     low, high = site.singleuser.port_range
+    email = site.time.email
     nodes = [str(n) for n in site.deploy.node_networks if ipaddress.ip_network(n).version == 4]
     if not nodes:
         raise SystemExit(f"hpchub-testbed: {layout.site_file} names no deploy.node_networks")
@@ -62,6 +63,7 @@ def firewall_text(layout: Layout, site: SiteConfig) -> str:
         machine_addr=layout.machine_addr,
         hub_addr=layout.hub_addr,
         hub_if=layout.hub_link[1],
+        mail_relay=(email.smtp_host, email.smtp_port) if email.enabled else None,
         wide=os.environ.get("HPCHUB_TESTBED_WIDE_NODE_PORTS") == "1",
         own_low=layout.public_port // 100 * 100,
         own_high=layout.public_port // 100 * 100 + 99,

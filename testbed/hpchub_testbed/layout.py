@@ -46,6 +46,12 @@ class Layout:
         )
 
     @property
+    def mail_relay_port(self) -> int:
+        """Where the site file sends the start mail (time.email): a relay the tests start on
+        this machine's end of the hub's link (machine_addr); nothing listens there otherwise."""
+        return self.public_port + 25
+
+    @property
     def env(self) -> Path:
         """singleuser.prefix: the link to the current release (hpchub.deploy.releases)."""
         return self.prefix / "current"

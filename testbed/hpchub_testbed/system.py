@@ -40,8 +40,30 @@ APT_PACKAGES = (
     # Not in a minimal Debian: pgrep, TLS roots (and ip, above).
     "procps",
     "ca-certificates",
+    # The desktop app (config/apps.py): Xfce on TigerVNC, the least that draws a desktop.
+    "tigervnc-standalone-server",
+    "xfce4-session",
+    "xfwm4",
+    "xfce4-panel",
+    "xfdesktop4",
+    "dbus-x11",
+    # R for the R module kernel (hpchub_testbed.testmodules): Debian's R and IRkernel.
+    "r-base-core",
+    "r-cran-irkernel",
 )
 NPM_PROXY = "configurable-http-proxy@5.3.0"
+CODE_SERVER_VERSION = "4.100.3"
+"""The newest code-server for Node.js 20 (later ones need Node.js 22 or 24)."""
+CODE_SERVER_ROOT = Path("/opt/hpchub-code-server")
+"""Versioned, shared by every testbed on the machine: building it takes minutes."""
+CODE_SERVER_BUILD_PACKAGES = ("g++", "make", "pkg-config", "libkrb5-dev", "ripgrep")
+"""What npm needs to build code-server's native modules (kerberos needs gssapi.h), and the
+ripgrep that @vscode/ripgrep would otherwise download from outside the package registries."""
+NODE_GYP = "node-gyp@11.4.2"
+"""The newest node-gyp for Node.js 20, for the native modules' builds."""
+RIPGREP_ASSET = ("1.15.11", "ripgrep-v13.0.0-10-x86_64-unknown-linux-musl.tar.gz")
+"""The @vscode/ripgrep version code-server 4.100.3 pins, and the file its install looks for
+in its download cache: we put Debian's rg there."""
 
 
 def sh(*argv: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
@@ -85,6 +107,58 @@ def ensure_proxy(log=print) -> str:
     if not found:
         raise RuntimeError("configurable-http-proxy did not install")
     return found
+
+
+def ensure_code_server(log=print) -> Path:
+    """code-server from npm, once per version: built in a private folder beside its place,
+    made root-owned and world-readable, then renamed into place (a half-built one is never
+    found; a second run finds it and returns at once). Returns the program."""
+    home = CODE_SERVER_ROOT / CODE_SERVER_VERSION
+    program = home / "node_modules" / ".bin" / "code-server"
+    if program.exists():
+        return program
+    ensure_packages(CODE_SERVER_BUILD_PACKAGES, log=log)
+    log(f"installing code-server {CODE_SERVER_VERSION} into {home} (a few minutes, once)")
+    CODE_SERVER_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
+    build = CODE_SERVER_ROOT / f".build-{CODE_SERVER_VERSION}"
+    shutil.rmtree(build, ignore_errors=True)
+    build.mkdir(mode=0o700)
+    # npm's scripts run as root: their temporary files (the ripgrep cache among them) go to a
+    # folder of ours, never to /tmp where another user could have planted one.
+    tmp = build / "tmp"
+    version, asset = RIPGREP_ASSET
+    cache = tmp / f"vscode-ripgrep-cache-{version}"
+    cache.mkdir(parents=True)
+    rg = shutil.which("rg") or "/usr/bin/rg"
+    sh("tar", "czf", str(cache / asset), "-C", str(Path(rg).parent), Path(rg).name)
+    # unsafe_perm: code-server's postinstall refuses root without it; yes: npx may fetch.
+    env = {**os.environ, "TMPDIR": str(tmp), "npm_config_unsafe_perm": "true"}
+    env["npm_config_yes"] = "true"
+    # Debian's Node.js headers (nodejs or libnode-dev): node-gyp would otherwise download them.
+    env["npm_config_nodedir"] = "/usr"
+    # Installed as dependencies of a package of our own, in its folder (not --prefix: npm 9,
+    # Debian 13's, then takes it for a global prefix and fails). node-gyp comes first: node-pty's
+    # install runs `npx node-gyp`, which finds this one up the tree instead of fetching the
+    # newest, which needs Node.js 22.
+    (build / "package.json").write_text('{"name": "hpchub-code-server", "private": true}\n')
+    for package in (NODE_GYP, f"code-server@{CODE_SERVER_VERSION}"):
+        r = sh(
+            "npm", "install", "--no-audit", "--no-fund", package,
+            check=False, env=env, cwd=str(build),
+        )  # fmt: skip
+        if r.returncode != 0:
+            break
+    if r.returncode != 0 or not (build / "node_modules" / ".bin" / "code-server").exists():
+        tail = "\n".join((r.stderr or r.stdout).strip().splitlines()[-15:])
+        raise RuntimeError(
+            f"code-server did not install (the build is in {build}; npm's own log is named "
+            f"at the end):\n{tail}"
+        )
+    shutil.rmtree(tmp)
+    sh("chown", "-R", "root:root", str(build))
+    sh("chmod", "-R", "go-w,a+rX", str(build))
+    os.rename(build, home)
+    return program
 
 
 def ensure_group(name: str) -> None:
@@ -134,6 +208,23 @@ def ensure_demo_users(layout: Layout, log=print) -> dict[str, str]:
         atomic_write(layout.secrets_file, json.dumps(stored, indent=2), 0o600)
     set_owner_mode(layout.secrets_file, 0o600)
     return stored
+
+
+SCRATCH = Path("/scratch")
+
+
+def ensure_scratch(users: tuple[str, ...]) -> None:
+    """A stand-in for a cluster's scratch filesystem: /scratch (root's, 755) with a private
+    folder per demo user (theirs, 700), laid out as sites do. Shared by every testbed."""
+    SCRATCH.mkdir(mode=0o755, exist_ok=True)
+    os.chown(SCRATCH, 0, 0)
+    os.chmod(SCRATCH, 0o755)  # noqa: S103 - the top is readable, each user's folder is not
+    for name in users:
+        pw = pwd.getpwnam(name)
+        folder = SCRATCH / name
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chown(folder, pw.pw_uid, pw.pw_gid, follow_symlinks=False)
+        os.chmod(folder, 0o700, follow_symlinks=False)
 
 
 def ensure_hub_user(layout: Layout) -> None:

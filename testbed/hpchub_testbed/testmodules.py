@@ -1,7 +1,8 @@
 """A small Lmod module tree for the testbed, and the kernels made from it (idempotent).
 
-Two Python modules backed by different virtual environments (each with ipykernel) and one
-broken module whose prerequisite does not exist. Root-owned, world-readable, shared by every
+Two Python modules backed by different virtual environments (each with ipykernel), one
+broken module whose prerequisite does not exist, and an R module: Debian's R (r-base-core,
+with r-cran-irkernel, from the testbed's package list) reached through R's own bin folder. Root-owned, world-readable, shared by every
 testbed on the machine. `hpchub-testbed up` builds it and runs `hpchub kernels sync`.
 """
 
@@ -19,6 +20,10 @@ MODULEFILES = ROOT / "modulefiles"
 FAMILY = "hpctest-python"
 GOOD = ("3.11-a", "3.11-b")
 BROKEN = "broken"
+R_FAMILY = "hpctest-r"
+R_VERSION = "debian"
+R_BIN = Path("/usr/lib/R/bin")
+"""R's own bin folder: the module puts it first, so the kernel's R is not /usr/bin/R."""
 
 _GOOD_MODULE = """\
 -- Written by hpchub's testbed: a Python whose interpreter lives in its own venv.
@@ -36,6 +41,15 @@ prepend_path("PATH", "{root}/venvs/missing/bin")
 """
 
 
+_R_MODULE = """\
+-- Written by hpchub's testbed: Debian's R (r-base-core) with IRkernel (r-cran-irkernel).
+whatis("Description: test R from Debian, with IRkernel")
+help([[R from {r_bin}, with IRkernel from Debian's r-cran-irkernel.]])
+prepend_path("PATH", "{r_bin}")
+setenv("HPCTEST_R", "{version}")
+"""
+
+
 def venv_python(version: str) -> Path:
     """The interpreter that module ``hpctest-python/<version>`` puts first on PATH."""
     return ROOT / "venvs" / version / "bin" / "python3"
@@ -49,7 +63,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def ensure_tree(log=print) -> None:
-    """Create the venvs (with ipykernel) and the modulefiles if missing."""
+    """Create the venvs (with ipykernel) and the modulefiles if missing (R is a package)."""
     old = os.umask(0o022)
     try:
         for version in GOOD:
@@ -65,6 +79,10 @@ def ensure_tree(log=print) -> None:
                 _GOOD_MODULE.format(version=version, venv=venv),
             )
         _write(MODULEFILES / FAMILY / f"{BROKEN}.lua", _BROKEN_MODULE.format(root=ROOT))
+        _write(
+            MODULEFILES / R_FAMILY / f"{R_VERSION}.lua",
+            _R_MODULE.format(r_bin=R_BIN, version=R_VERSION),
+        )
     finally:
         os.umask(old)
     sh("chown", "-R", "root:root", str(ROOT))

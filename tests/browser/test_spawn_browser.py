@@ -143,3 +143,17 @@ def test_form_with_accounts_reservation_and_maintenance(page, testbed):
     finally:
         for name in made:
             subprocess.run(["scontrol", "delete", f"ReservationName={name}"], capture_output=True)
+
+
+def test_form_offers_gpus_per_partition(page, testbed):
+    """The custom fields with the batch node's stand-in GPUs: type, count, what each partition
+    has and how many are free. Saved as artifacts/spawn-form-gpus.png."""
+    user = testbed["users"][1]
+    _login(page, testbed, user)
+    page.get_by_label("Custom").check()
+    page.select_option("#custom-partition", "batch")
+    assert "tesla GPUs free" in page.locator("#custom-partition option[value=batch]").inner_text()
+    page.select_option("#custom-gpu-type", "tesla")
+    page.fill("#custom-gpus", "1")
+    assert "batch: up to 2 tesla" in page.locator("#custom-gpus-help").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "spawn-form-gpus.png"), full_page=True)

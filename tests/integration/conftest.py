@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,65 @@ def create_reservation(name: str, *words: str) -> None:
         check=True,
         capture_output=True,
     )
+
+
+class QueueHold:
+    """Make this hub's next job of ``user`` wait in Slurm's queue until ``release()``.
+
+    A root reservation (IGNORE_JOBS) on ``node`` keeps the job from starting at submission;
+    once the job is seen pending it is held (``scontrol hold``, as an operator would) and the
+    reservation goes at once, so other jobs wait only those seconds. Spawn something that can
+    run on ``node`` alone (the small-long profile: jupyter-long). Leaving cancels the held job
+    if it is still queued.
+    """
+
+    def __init__(self, user: str, node: str):
+        self.user, self.node = user, node
+        self.reservation = f"hpchub-hold-{os.getpid()}"
+        self.job: str | None = None
+
+    def __enter__(self) -> QueueHold:
+        create_reservation(
+            self.reservation,
+            f"Nodes={self.node}",
+            "StartTime=now",
+            "Duration=10",
+            "Users=root",
+            "Flags=IGNORE_JOBS",
+        )
+        return self
+
+    def hold_next(self, timeout: float = 120) -> str:
+        """Hold the user's job as soon as this hub has submitted it; its id."""
+        end = time.monotonic() + timeout
+        try:
+            while time.monotonic() < end:
+                ids = squeue_ids(self.user)
+                if ids:
+                    self.job = ids[0]
+                    subprocess.run(["scontrol", "hold", self.job], check=True, capture_output=True)
+                    return self.job
+                time.sleep(0.2)
+            raise TimeoutError(f"no job of {self.user} from this hub in {timeout} s")
+        finally:
+            self._unreserve()
+
+    def release(self) -> None:
+        subprocess.run(["scontrol", "release", self.job], check=True, capture_output=True)
+
+    def _unreserve(self) -> None:
+        subprocess.run(
+            ["scontrol", "delete", f"ReservationName={self.reservation}"], capture_output=True
+        )
+
+    def __exit__(self, *exc) -> None:
+        self._unreserve()
+        if self.job and self.job in squeue_ids(self.user):
+            state = subprocess.run(
+                ["squeue", "-h", "-j", self.job, "-o", "%T"], capture_output=True, text=True
+            ).stdout.strip()
+            if state == "PENDING":
+                subprocess.run(["scancel", self.job], capture_output=True)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
 import websocket
@@ -202,3 +203,25 @@ def run_in_kernel(server_url: str, kernel_id: str, token: str, code: str, timeou
         raise TimeoutError("kernel did not finish")
     finally:
         ws.close()
+
+
+def home_api_path(site_file: str, user: str) -> str:
+    """The user's home as their server's contents API names it (relative to files.root)."""
+    import pwd
+
+    from hpchub.config.loader import load_site
+
+    files = load_site(site_file).files
+    return files.api_path(Path(pwd.getpwnam(user).pw_dir)) if files.root else ""
+
+
+def lab_page_config(c: HubClient, name: str = "") -> dict:
+    """JupyterLab's page config (jupyter-config-data) from the user's server's /lab page."""
+    import re
+
+    html = c.s.get(c.server_url(name) + "lab", headers=c._auth(), timeout=30).text
+    m = re.search(
+        r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', html, re.S
+    )
+    assert m, html[:500]
+    return json.loads(m.group(1))

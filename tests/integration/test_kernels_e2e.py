@@ -1,7 +1,8 @@
 """Issue 5 end to end: Lmod modules as kernels, immune to the user's shell; panel; nbdime.
 
 Runs on the testbed with real Lmod and the module tree that `hpchub-testbed up` builds
-(hpchub_testbed.testmodules): two Python modules backed by different venvs and a broken one.
+(hpchub_testbed.testmodules): two Python modules backed by different venvs, a broken one and
+an R module (Debian's R with IRkernel; issue 16).
 The user under test (bob) gets a hostile ~/.bashrc for the duration of this module: it loads a
 module from a private MODULEPATH that shadows the site's, and sets a PYTHONPATH that breaks
 ipykernel. Kernels must not care.
@@ -21,12 +22,14 @@ import pytest
 from hpchub.config.loader import load_site
 from hpchub_testbed import testmodules
 
-from .hubclient import HubClient, run_in_kernel
+from .hubclient import HubClient, lab_page_config, run_in_kernel
 
 USER = "bob"
 FAMILY = testmodules.FAMILY
 GOOD = {f"module-{FAMILY}-{v}": v for v in testmodules.GOOD}
 BROKEN = f"module-{FAMILY}-{testmodules.BROKEN}"
+R_KERNEL = f"module-{testmodules.R_FAMILY}-{testmodules.R_VERSION}"
+R_PROBE = 'cat(Sys.which("R"), Sys.getenv("HPCTEST_R"), sum(1:10), "\\n")'
 PROBE = "import os, sys; print(sys.executable); print(os.environ.get('HPCTEST_PYTHON'))"
 
 HOSTILE_BASHRC = """\
@@ -39,6 +42,7 @@ export PYTHONPATH={home}/shadow-pythonpath
 """
 SHADOW_MODULE = 'prepend_path("PATH", "{home}/shadow-bin")\nsetenv("HPCTEST_PYTHON", "shadow")\n'
 SHADOW_PYTHON = "#!/bin/sh\necho 'shadow python3 from ~/.bashrc was used' >&2\nexit 42\n"
+SHADOW_R = "#!/bin/sh\necho 'shadow R from ~/.bashrc was used' >&2\nexit 42\n"
 SHADOW_LAUNCHER = "raise SystemExit('ipykernel_launcher from the user PYTHONPATH was used')\n"
 
 
@@ -69,12 +73,15 @@ def hostile_user(site_file):
     files = {
         home / "shadow-modules" / FAMILY / "3.11-a.lua": SHADOW_MODULE.format(home=home),
         home / "shadow-bin" / "python3": SHADOW_PYTHON,
+        home / "shadow-bin" / "R": SHADOW_R,
+        home / "shadow-bin" / "Rscript": SHADOW_R,
         home / "shadow-pythonpath" / "ipykernel_launcher.py": SHADOW_LAUNCHER,
     }
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    (home / "shadow-bin" / "python3").chmod(0o755)
+    for exe in ("python3", "R", "Rscript"):
+        (home / "shadow-bin" / exe).chmod(0o755)
     hostile = HOSTILE_BASHRC.format(home=home, site_modules=testmodules.MODULEFILES, family=FAMILY)
     bashrc.write_text(hostile + (saved.decode() if saved else ""))
     owner = f"{pw.pw_uid}:{pw.pw_gid}"
@@ -169,8 +176,10 @@ def test_kernels_test_as_user_with_hostile_bashrc(hostile_user, site_file):
     assert line.startswith("FAIL")
     assert f'module "{FAMILY}/broken" cannot be loaded' in line
     assert "hpctest-missing/1.0" in line
+    line = next(ln for ln in out.splitlines() if R_KERNEL in ln)
+    assert line.startswith("PASS") and "/usr/lib/R" in line, line
     assert "PASS  python3 " in out  # python3_module: the testbed points it at 3.11-b
-    assert "3 passed, 1 failed" in out
+    assert "4 passed, 1 failed" in out
 
 
 def test_kernels_test_in_slurm_as_user(hostile_user, site_file):
@@ -183,25 +192,17 @@ def test_kernels_test_in_slurm_as_user(hostile_user, site_file):
         USER,
         "--in-slurm",
         *GOOD,
+        R_KERNEL,
     )
     assert r.returncode == 0, r.stdout + r.stderr
     assert re.search(r"in Slurm job \d+", r.stdout), r.stdout
-    assert "2 passed, 0 failed" in r.stdout
+    assert "3 passed, 0 failed" in r.stdout
 
 
 def _start_kernel(c: HubClient, name: str) -> str:
     r = c.s.post(c.server_url() + "api/kernels", headers=c._auth(), json={"name": name})
     assert r.status_code == 201, r.text
     return r.json()["id"]
-
-
-def _lab_page_config(c: HubClient) -> dict:
-    html = c.s.get(c.server_url() + "lab", headers=c._auth(), timeout=30).text
-    m = re.search(
-        r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', html, re.S
-    )
-    assert m, html[:500]
-    return json.loads(m.group(1))
 
 
 def test_server_kernels_panel_and_nbdime(hostile_user, testbed, site_file):
@@ -235,7 +236,8 @@ def test_server_kernels_panel_and_nbdime(hostile_user, testbed, site_file):
 
         # The kernelspecs come from the shared folder on JUPYTER_PATH.
         specs = c.s.get(base + "api/kernelspecs", headers=auth, timeout=30).json()["kernelspecs"]
-        assert {*GOOD, BROKEN} <= set(specs), sorted(specs)
+        assert {*GOOD, BROKEN, R_KERNEL} <= set(specs), sorted(specs)
+        assert specs[R_KERNEL]["spec"]["language"] == "R"
         assert specs[BROKEN]["spec"]["display_name"] == "Test Python broken"
         # 'python3', the name most notebooks ask for, is the site's chosen module, not the
         # single-user environment's own Python.
@@ -248,6 +250,11 @@ def test_server_kernels_panel_and_nbdime(hostile_user, testbed, site_file):
             kid = _start_kernel(c, name)
             out = run_in_kernel(base, kid, c.token, PROBE, 60).split()
             assert out == [str(testmodules.venv_python(version)), version], out
+
+        # The R module's kernel runs R code with the module's R (not /usr/bin/R, not the
+        # shadowing R that bob's ~/.bashrc and his Lmod panel put first on the server's PATH).
+        out = run_in_kernel(base, _start_kernel(c, R_KERNEL), c.token, R_PROBE, 120).split()
+        assert out == [str(testmodules.R_BIN / "R"), testmodules.R_VERSION, "55"], out
 
         # The broken one answers every cell with one clear message, and does not restart.
         kid = _start_kernel(c, BROKEN)
@@ -263,7 +270,7 @@ def test_server_kernels_panel_and_nbdime(hostile_user, testbed, site_file):
         # nbdime: server extension, lab extension, and git drivers in any repository.
         r = c.s.post(base + "nbdime/api/isgit", headers=auth, json={"path": ""}, timeout=30)
         assert r.status_code == 200 and r.json()["is_git"] is False, r.text
-        page = _lab_page_config(c)
+        page = lab_page_config(c)
         assert "@jupyterlab/extensionmanager-extension" in page["disabledExtensions"]
         federated = {e["name"] for e in page["federated_extensions"]}
         assert {"nbdime-jupyterlab", "@cmd-ntrf/jupyterlab-lmod", "@jupyterlab/git"} <= federated

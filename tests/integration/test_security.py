@@ -21,7 +21,7 @@ from hpchub.deploy.secrets import read_proxy_token
 from hpchub.doctor.sudo import judge_sudo, parse_sudo_ll
 from hpchub.doctor.tls import VERSIONS, accepts
 
-from .hubclient import HubClient
+from .hubclient import HubClient, home_api_path
 
 
 def server_env(testbed, user: str) -> dict[str, str]:
@@ -184,8 +184,9 @@ def test_users_own_jupyter_config_has_no_effect(alice, testbed):
         # ...and with the token from the server's XSRF cookie, the same request works.
         xsrf = alice.s.cookies.get("_xsrf", path="/user/alice/")
         assert xsrf
+        home = home_api_path(testbed["site_file"], "alice")  # files.root may be above it
         r = alice.s.post(
-            base + "api/contents", json={"type": "notebook"}, headers={"X-XSRFToken": xsrf}
+            base + f"api/contents/{home}", json={"type": "notebook"}, headers={"X-XSRFToken": xsrf}
         )
         assert r.status_code == 201, r.text
         alice.s.delete(base + "api/contents/" + r.json()["path"], headers={"X-XSRFToken": xsrf})

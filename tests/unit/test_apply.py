@@ -29,7 +29,10 @@ def test_apply_site_on_empty_config():
     assert c.JupyterHub.named_server_limit_per_user == 3
     assert c.Spawner.default_url == "/lab"
     assert c.Spawner.disable_user_config is True
-    assert tuple(h[0] for h in c.JupyterHub.extra_handlers) == ("/api/hpchub/port",)
+    assert tuple(h[0] for h in c.JupyterHub.extra_handlers) == (
+        "/api/hpchub/port",
+        "/api/hpchub/time/([^/]+)/?([^/]*)",
+    )
 
 
 def test_external_proxy_is_not_started_by_hub():

@@ -264,3 +264,20 @@ def test_the_testbeds_hidden_bench_partition(tmp_path):
         "PartitionName=hpchub-bench Nodes=vm Hidden=YES MaxTime=02:00:00 "
         "OverSubscribe=FORCE:128 PriorityTier=1"
     ]
+
+
+@pytest.mark.parametrize("accounting", ["slurmdbd", "none"])
+def test_the_testbeds_stand_in_gpus(tmp_path, monkeypatch, accounting):
+    monkeypatch.setenv("HPCHUB_TESTBED_ACCOUNTING", accounting)
+    files = _testbed_files(tmp_path, "v1")
+    assert "\nGresTypes=gpu\n" in files["slurm.conf"]
+    assert (
+        "NodeName=hpchub-batch1 NodeAddr=10.77.0.2 CPUs=8 RealMemory=6144 Gres=gpu:tesla:2 "
+        in (files["slurm.conf"])
+    )
+    assert files["gres.conf"].endswith(
+        "NodeName=hpchub-batch1 Name=gpu Type=tesla File=/dev/hpchub-testbed-gpu[0-1]\n"
+    )
+    # slurmctld 24.11 does not start with a GPU TRES and no slurmdbd.
+    tres = "\nAccountingStorageTRES=gres/gpu,gres/gpu:tesla\n" in files["slurm.conf"]
+    assert tres == (accounting == "slurmdbd")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from hpchub.config.files import FileBrowserSettings
 from hpchub.config.loader import parse_site
 from hpchub.hub.wiring import site_config
 from hpchub.kernels import extensions, launcher, tester
@@ -170,20 +171,25 @@ def test_extension_choice_becomes_server_and_lab_config():
             }
         }
     ).extensions
-    files = extensions.config_files(ext)
+    files = extensions.config_files(ext, FileBrowserSettings(), Path("/usr/bin"))
     server = json.loads(files["jupyter_server_config.d/hpchub-extensions.json"])
     assert server["ServerApp"]["jpserver_extensions"] == {
         "jupyterlmod": True,
         "nbdime": True,
         "jupyterlab_git": False,
         "jupyter_resource_usage": False,
+        "jupyterlab_slurm": False,
     }
+    assert "SlurmCommandPaths" not in server
     page = json.loads(files["labconfig/page_config.json"])
     assert page["disabledExtensions"] == {
         "@jupyterlab/git": True,
         "@jupyter-server/resource-usage": True,
+        "jupyterlab-slurm": True,
+        "@jlab-enhanced/favorites": True,
         "@jupyterlab/foo:bar": True,
     }
+    assert json.loads(files["labconfig/default_setting_overrides.json"]) == {}
     compile(files["jupyter_server_config.py"], "cfg", "exec")
 
 

@@ -155,14 +155,14 @@ def test_custom_within_limits():
         (
             {"profile": "custom", "gpus": "1"},
             {},
-            "gpus: 1 is more than jupyter-short allows (0 to 0)",
+            "gpus: custom servers get no GPUs on this site; ask for 0",
         ),
         ({"profile": "custom", "memory": "4X"}, {}, "memory"),
         ({"profile": "custom", "cpus": "0"}, {}, "cpus"),
         (
             {"exec_prefix": "x"},
             {},
-            "exec_prefix: unknown key (allowed: profile, partition, memory, cpus, time, gpus, account, reservation)",
+            "exec_prefix: unknown key (allowed: profile, partition, memory, cpus, time, gpus, gpu_type, account, reservation, app)",
         ),
         (
             {"profile": "custom", "memory": "4G\n#SBATCH --uid=0"},

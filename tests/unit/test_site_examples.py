@@ -51,6 +51,7 @@ def test_the_test_bed_site_file_validates(tmp_path):
         "controller_addr": "10.0.0.1",
         "hub_addr": "10.78.80.2",
         "machine_addr": "10.78.80.1",
+        "mail_relay_port": 8025,
         "cluster_network": "10.77.0.0/24",
         "apachectl": "/srv/tb/apachectl",
         "apache_confdir": "/etc/apache2-hpchub",
@@ -70,6 +71,7 @@ def test_the_test_bed_site_file_validates(tmp_path):
         values[key] = f"/srv/tb/{key}"
     values["courses_dir"] = "/srv/tb/courses"
     values["scraper"] = "metrics-scraper"
+    values["code_server"] = "/opt/code-server/node_modules/.bin/code-server"
     values["scraper_token_file"] = "/srv/tb/metrics-scraper.token"
     pg = {"url": "postgresql://hpchub_x@127.0.0.1:5432/hpchub_x", "password_file": "/srv/tb/pw"}
     with_pg = parse_site_text(_testbed_template().render(**values, database=pg))

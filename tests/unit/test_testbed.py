@@ -37,9 +37,11 @@ def test_a_real_clusters_slurm_conf_is_refused(tmp_path):
     layout = _layout(tmp_path)
     layout.slurm_etc.mkdir()
     (layout.slurm_etc / "slurm.conf").write_text("ClusterName=production\n")
+    (layout.slurm_etc / "gres.conf").write_text("AutoDetect=nvml\n")
     ownership.claim(layout)  # even a marker does not make another's slurm.conf ours
     msg = ownership.refusal(layout)
     assert msg is not None and str(layout.slurm_etc / "slurm.conf") in msg
+    assert str(layout.slurm_etc / "gres.conf") in msg
     assert "\n" not in msg
 
 
@@ -63,8 +65,9 @@ def test_the_testbed_templates_still_carry_the_headers():
     from hpchub.core.templates import environment
 
     env = environment(package="hpchub_testbed")
-    src = env.loader.get_source(env, "slurm.conf.j2")[0]
-    assert src.startswith(ownership.SLURM_HEADER)
+    for name in ("slurm.conf.j2", "gres.conf.j2"):
+        src = env.loader.get_source(env, name)[0]
+        assert src.startswith(ownership.SLURM_HEADER)
     src = env.loader.get_source(env, "hpchub.yaml.j2")[0]
     assert src.startswith(ownership.SITE_HEADER)
 
@@ -137,11 +140,11 @@ def test_the_hub_hosts_firewall_opens_only_the_hubs_port_to_the_nodes(tmp_path):
     from hpchub_testbed.layout import from_environ
 
     layout = from_environ({"HPCHUB_TESTBED_NAME": "x", "HPCHUB_TESTBED_PORT_BASE": "9600"})
-    text = (
+    site_text = (
         "singleuser:\n  port_range: [40000, 49999]\n"
         "deploy:\n  node_networks: [10.78.96.1/32, 10.77.0.0/24]\n"
     )
-    site = parse_site_text(text, tmp_path / "s.yaml")
+    site = parse_site_text(site_text, tmp_path / "s.yaml")
     text = hubhost.firewall_text(layout, site)
     checked = subprocess.run(["nft", "-c", "-f", "-"], input=text, capture_output=True, text=True)
     if checked.returncode != 0 and "Operation not permitted" not in checked.stderr:
@@ -158,6 +161,12 @@ def test_the_hub_hosts_firewall_opens_only_the_hubs_port_to_the_nodes(tmp_path):
     assert "ip daddr 10.77.0.1 tcp dport { 6817, 6819 } accept" in text
     assert "tcp dport 40000-49999 accept" in text
     assert "dnat to 10.78.96.1" in text
+    assert "9625" not in text  # no mail relay while time.email is off
+    # time.email on: the hub host may reach the relay, on its port only.
+    mail = "time:\n  email: {enabled: true, smtp_host: 10.78.96.1, smtp_port: 9625}\n"
+    site = parse_site_text(mail + site_text, tmp_path / "s.yaml")
+    assert "ip daddr 10.78.96.1 tcp dport 9625 accept" in hubhost.firewall_text(layout, site)
+    assert layout.mail_relay_port == 9625
 
 
 # -- the other Debian generation (hpchub-testbed generation) -------------------------------

@@ -88,7 +88,7 @@ def sync(args) -> int:
         changes = sync_kernels(k.kernels_dir, wanted, args.dry_run, ipykernel_logos())
         changes += sync_files(
             k.jupyter_config_dir,
-            extensions.config_files(site.extensions),
+            extensions.config_files(site.extensions, site.files, site.slurm.bin_dir),
             args.dry_run,
             label=lambda rel: f"jupyter-config/{rel}",
         )

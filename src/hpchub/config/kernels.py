@@ -249,8 +249,15 @@ class KernelSettings(Strict):
         return ":".join(str(p) for p in self.modulepath)
 
 
-ExtensionName = Literal["lmod", "nbdime", "git", "resource-usage"]
-DEFAULT_EXTENSIONS: tuple[ExtensionName, ...] = ("lmod", "nbdime", "git", "resource-usage")
+ExtensionName = Literal["lmod", "nbdime", "git", "resource-usage", "slurm", "favorites"]
+DEFAULT_EXTENSIONS: tuple[ExtensionName, ...] = (
+    "lmod",
+    "nbdime",
+    "git",
+    "resource-usage",
+    "slurm",
+    "favorites",
+)
 
 
 class ExtensionSettings(Strict):
@@ -261,6 +268,8 @@ class ExtensionSettings(Strict):
         description=(
             "lmod: the Softwares panel (jupyterlmod). nbdime: notebook diff and merge. "
             "git: the Git panel (jupyterlab-git). resource-usage: memory and CPU of the job. "
+            "slurm: the user's own queue and job history (jupyterlab-slurm, as the user). "
+            "favorites: favourite folders in the file browser (jupyterlab-favorites). "
             "Installed ones left out here are switched off."
         ),
     )

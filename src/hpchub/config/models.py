@@ -13,15 +13,18 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from ..core.names import check_name, is_unix_name, local_account
+from .apps import AppSettings
 from .base import HttpUrl, ProblemList, Strict, check_sbatch_option, described
 from .courses import Course, check_course_profiles, check_course_sources, check_unique_courses
 from .culling import CullingSettings
 from .database import DatabaseSettings
 from .deploy import DeploySettings
+from .files import FileBrowserSettings
 from .kernels import ExtensionSettings, KernelSettings
 from .monitoring import MonitoringSettings
 from .names import Identity, Realm, SlurmName, UnixName
 from .profiles import CustomResources, Profile, ServerSettings, default_profiles
+from .timelimit import TimeSettings
 from .units import (
     SERVER_MEMORY_FLOOR,
     DurationSeconds,
@@ -154,6 +157,13 @@ class Partition(Strict):
         None, description="Largest memory request offered here (node memory also applies)."
     )
     max_cpus: int | None = Field(None, ge=1, le=4096)
+    max_gpus: int | None = Field(
+        None,
+        ge=0,
+        le=64,
+        description="The most GPUs one server may ask for here (custom.max_gpus and the GPUs "
+        "one node has, from Slurm's GRES, also apply); 0: this partition offers no GPUs.",
+    )
 
 
 class SlurmSettings(Strict):
@@ -316,11 +326,19 @@ class SiteConfig(Strict):
     servers: ServerSettings = Field(
         default_factory=ServerSettings, description="Named servers per user."
     )
+    apps: AppSettings = Field(
+        default_factory=AppSettings,
+        description="Apps a server can open in besides JupyterLab: a desktop, VS Code, RStudio.",
+    )
     kernels: KernelSettings = Field(
         default_factory=KernelSettings, description="Kernels made from the site's Lmod modules."
     )
     extensions: ExtensionSettings = Field(
         default_factory=ExtensionSettings, description="JupyterLab extensions for everyone."
+    )
+    files: FileBrowserSettings = Field(
+        default_factory=FileBrowserSettings,
+        description="The file browser: its root folder (beyond the home) and favourite folders.",
     )
     culling: CullingSettings = Field(
         default_factory=CullingSettings, description="Stopping idle servers, per their own timeout."
@@ -331,6 +349,10 @@ class SiteConfig(Strict):
     )
     monitoring: MonitoringSettings = Field(
         default_factory=MonitoringSettings, description="Who may read the hub's metrics."
+    )
+    time: TimeSettings = Field(
+        default_factory=TimeSettings,
+        description="Time left, warnings before the limit, the Extend button, start notices.",
     )
     deploy: DeploySettings = Field(
         default_factory=DeploySettings,
@@ -359,6 +381,12 @@ class SiteConfig(Strict):
             if name not in offered:
                 problems.add(
                     ("custom", "partitions", i),
+                    f"{name!r} is not in slurm.partitions {sorted(offered)}",
+                )
+        for i, name in enumerate(self.time.extend.partitions or []):
+            if name not in offered:
+                problems.add(
+                    ("time", "extend", "partitions", i),
                     f"{name!r} is not in slurm.partitions {sorted(offered)}",
                 )
         gate = self.deploy.web.gate
@@ -412,6 +440,7 @@ def profile_problems(
             ("time", prof.time, part.max_time, format_duration),
             ("memory", prof.memory, part.max_memory, format_memory),
             ("cpus", prof.cpus, part.max_cpus, str),
+            ("gpus", prof.gpus, part.max_gpus, str),
         ):
             if cap is not None and value > cap:
                 out.append(

@@ -126,7 +126,13 @@ class CustomResources(Audience):
     )
     max_cpus: int = Field(8, ge=1, le=4096)
     max_time: DurationSeconds = Field("7d", validate_default=True)
-    max_gpus: int = Field(0, ge=0, le=64)
+    max_gpus: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="The most GPUs of a custom server (0: custom servers get no GPUs); a "
+        "partition's max_gpus and the GPUs one of its nodes has also apply.",
+    )
     default_memory: MemoryMiB = Field("2G", validate_default=True)
     default_cpus: int = Field(1, ge=1, le=4096)
     default_time: DurationSeconds = Field("8h", validate_default=True)

@@ -339,6 +339,12 @@ def check_cgroup_conf(candidate: Path, slurm_lines: Sequence[str]) -> CheckResul
     return CheckResult(tool, False, out[-2000:])
 
 
+def check_python(candidate: Path) -> CheckResult:
+    """py_compile with the system's Python (the interpreter the script's first line names)."""
+    args = ["-I", "-m", "py_compile", str(candidate)]
+    return _check_with("python3", "/usr/bin/python3", args, "python3 -m py_compile")
+
+
 def check_shell(candidate: Path) -> CheckResult:
     """sh -n: the script parses (it is run later, on the machine it was rendered for)."""
     return _check_with("sh", "/bin/sh", ["-n", str(candidate)], "sh -n")

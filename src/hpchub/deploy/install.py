@@ -135,6 +135,8 @@ def check_candidate(f: SystemFile, paths: DeployPaths) -> checks.CheckResult | N
             )
         if f.check == "shell":
             return checks.check_shell(cand)
+        if f.check == "python":
+            return checks.check_python(cand)
         if f.check == "logrotate":
             return checks.check_logrotate(cand)
         if f.check == "cgroup":

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..config.models import SiteConfig
+from ..config.timelimit import EXTEND_HELPER
 
 USER_HEADER = "X-Hpchub-Remote-User"
 """The header Apache sets, for /hub/ only, to the identity that passed the gate."""
@@ -61,6 +62,7 @@ class DeployPaths:
 
     config_py = _below(lambda p: p.deploy.etc_dir, "jupyterhub_config.py")
     slurm_dir = _below(lambda p: p.deploy.etc_dir, "slurm")
+    extend_helper = _below(lambda p: p.deploy.etc_dir, EXTEND_HELPER)
     apache_secret_conf = _below(lambda p: p.deploy.etc_dir, "apache-frontend-secret.conf")
 
     # -- state and secrets (owned by the hub user) --------------------------------------

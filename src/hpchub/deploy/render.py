@@ -13,10 +13,11 @@ from pathlib import Path
 from ..config.units import format_slurm_time
 from ..core.templates import render
 from ..slurm.client import SlurmClient
+from ..slurm.parsers import hub_comment
 from . import rhel
 from .paths import APACHE_MODULES, SECRET_HEADER, USER_HEADER, DeployPaths
 
-CHECKS = ("sudoers", "apache", "systemd", "logrotate", "cgroup", "shell")
+CHECKS = ("sudoers", "apache", "systemd", "logrotate", "cgroup", "shell", "python")
 
 
 @dataclass(frozen=True)
@@ -62,13 +63,35 @@ def sudo_alias_prefix(paths: DeployPaths) -> str:
 
 
 def sudoers(paths: DeployPaths) -> str:
-    """The hub user's sudo rule."""
+    """The hub user's sudo rule (and the Extend button's, where the site offers it)."""
+    extend = paths.site.time.extend
     return render(
         "system/sudoers.j2",
         alias=sudo_alias_prefix(paths),
         hub_user=paths.deploy.hub_user,
         runas=", ".join(sudo_runas(paths)),
         commands=sudo_commands(paths),
+        extend_as=extend.run_as if extend.enabled else None,
+        extend_helper=paths.extend_helper,
+    )
+
+
+def extend_helper(paths: DeployPaths) -> str:
+    """The generated helper that raises a job's time limit (run as SlurmUser through sudo)."""
+    site = paths.site
+    extend = site.time.extend
+    allowed = extend.partitions or [p.name for p in site.slurm.partitions]
+    caps = {name: (site.slurm.partition(name).max_time or 0) // 60 or None for name in allowed}
+    return render(
+        "system/extend-job.py.j2",
+        site_path=paths.site_path,
+        run_as=extend.run_as,
+        hub_name=site.hub.name,
+        squeue=str(site.slurm.bin_dir / "squeue"),
+        scontrol=str(site.slurm.bin_dir / "scontrol"),
+        comment=hub_comment(site.hub.name),
+        max_step_min=extend.max_per_extension // 60,
+        caps=caps,
     )
 
 
@@ -333,6 +356,16 @@ def render_all(paths: DeployPaths) -> list[SystemFile]:
             d.sudoers_file, sudoers(paths), "the hub user's sudo rule", 0o440, check="sudoers"
         ),
     ]
+    if paths.site.time.extend.enabled:
+        files.append(
+            SystemFile(
+                paths.extend_helper,
+                extend_helper(paths),
+                "the Extend button's helper (run as SlurmUser through sudo)",
+                0o755,
+                check="python",
+            )
+        )
     if d.web.enabled:
         files.append(
             SystemFile(d.web.vhost_file, apache_vhost(paths), "Apache virtual host", check="apache")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config.apps import APP_TITLES
 from ..config.profiles import CUSTOM_KEY
 from ..config.units import format_duration, format_memory
 from ..core.templates import render
 from ..resources.catalog import Catalog
 from ..resources.reservations import ReservationOffer
 from ..slurm.livestate import Snapshot
-from ..slurm.parsers import UserAccounts
+from ..slurm.parsers import PartitionState, UserAccounts
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,9 @@ class LiveLine:
     css: str = ""
 
 
-def _live_lines(partitions: list[str], snap: Snapshot) -> list[LiveLine]:
-    """'jupyter-short: 6 CPUs, 5G free, 0 waiting' per partition, first one first."""
+def _live_lines(partitions: list[str], snap: Snapshot, gpus: bool = False) -> list[LiveLine]:
+    """'jupyter-short: 6 CPUs, 5G free, 0 waiting' per partition, first one first (``gpus``:
+    with the GPUs free, by type)."""
     if not snap.available:
         return []
     out = []
@@ -34,11 +36,52 @@ def _live_lines(partitions: list[str], snap: Snapshot) -> list[LiveLine]:
         out.append(
             LiveLine(
                 f"{name}{role}: {format_memory(p.memory_free) if p.memory_free else 'no'} memory free, "
-                f"{waiting}",
+                f"{waiting}{_gpu_note(p) if gpus else ''}",
                 "busy" if busy else "",
             )
         )
     return out
+
+
+def _gpu_note(p: PartitionState) -> str:
+    """', 1 of 2 tesla GPUs free' for a partition with GPUs (by type), else ''."""
+    return "".join(
+        f", {p.gpus_free(kind)} of {total} {kind + ' ' if kind else ''}GPUs free"
+        for kind, total in sorted(p.gpus.items())
+    )
+
+
+def _gpu_choices(catalog: Catalog, snap: Snapshot, previous: dict) -> dict | None:
+    """The custom server's GPU fields: the types the custom partitions have (from Slurm's
+    GRES) and, per partition, the most one server may have; None when the site offers none."""
+    c = catalog.custom
+    if not c.max_gpus:
+        return None
+    caps, types = [], set()
+    for name in c.partitions:
+        site_cap = catalog.partitions[name].max_gpus
+        part = snap.partitions.get(name)
+        if site_cap == 0 or (snap.available and (part is None or not part.gpus)):
+            continue
+        cap = min(c.max_gpus, site_cap if site_cap is not None else c.max_gpus)
+        if part is not None and part.gpus:
+            cap = min(cap, part.node_gpus_any)
+            types |= {k for k in part.gpus if k}
+            kinds = ", ".join(
+                f"{min(cap, n)} {k or 'untyped'} ({part.gpus_free(k)} free now)"
+                for k, n in sorted(part.node_gpus.items())
+            )
+            caps.append(f"{name}: up to {kinds}")
+        else:
+            caps.append(f"{name}: up to {cap}")
+    if not caps:
+        return None
+    return {
+        "types": sorted(types),
+        "caps": "; ".join(caps),
+        "max": c.max_gpus,
+        "type": previous.get("gpu_type", ""),
+    }
 
 
 def _idle_rule_text(catalog: Catalog) -> str:
@@ -74,6 +117,15 @@ def _account_choices(accounts: UserAccounts | None, previous: dict) -> dict | No
         label = name + (f" ({', '.join(notes)})" if notes else "")
         options.append({"name": name, "label": label})
     return {"options": options, "current": current or accounts.accounts[0]}
+
+
+def _app_choices(apps: tuple[str, ...], previous: dict) -> dict | None:
+    """The apps the site offers, the last one chosen selected; None when JupyterLab is all."""
+    if len(apps) < 2:
+        return None
+    current = previous.get("app")
+    options = [{"name": a, "label": APP_TITLES[a]} for a in apps]
+    return {"options": options, "current": current if current in apps else apps[0]}
 
 
 def _when(t) -> str:
@@ -140,9 +192,10 @@ def render_form(
             "memory": format_memory(p.memory),
             "cpus": p.cpus,
             "gpus": p.gpus,
+            "gpu_type": p.gpu_type,
             "time": format_duration(p.time),
             "idle": format_duration(p.idle_timeout),
-            "live": _live_lines(list(p.partitions), snap)
+            "live": _live_lines(list(p.partitions), snap, bool(p.gpus))
             + (
                 [LiveLine("waits until after the maintenance (longer than the time left)", "busy")]
                 if fits is not None and p.time > fits and not p.reservation
@@ -159,7 +212,8 @@ def render_form(
         keys.append(CUSTOM_KEY)
         parts = []
         for name in c.partitions:
-            live = _live_lines([name], snap)
+            gpus = bool(c.max_gpus) and catalog.partitions[name].max_gpus != 0
+            live = _live_lines([name], snap, gpus)
             parts.append(
                 {
                     "name": name,
@@ -171,7 +225,7 @@ def render_form(
             "max_memory": format_memory(c.max_memory),
             "max_cpus": c.max_cpus,
             "max_time": format_duration(c.max_time),
-            "max_gpus": c.max_gpus,
+            "gpu": _gpu_choices(catalog, snap, previous),
             "idle_rule": _idle_rule_text(catalog),
             "current": {
                 "partition": previous.get("partition", c.partitions[0]),
@@ -195,6 +249,7 @@ def render_form(
         custom=custom,
         selected=selected,
         live=snap,
+        apps=_app_choices(catalog.apps, previous),
         account=_account_choices(accounts, previous),
         reservation=_reservation_choices(reservations, previous),
         maintenance=_maintenance_lines(reservations),

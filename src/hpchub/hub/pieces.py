@@ -14,6 +14,7 @@ from ..config.models import SiteConfig
 from ..culling.service import activity_environment
 from ..deploy.database import db_url
 from ..kernels.extensions import job_environment
+from ..singleuser.apps import CODE_SERVER_ENV
 
 HUB_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "hub"
 
@@ -62,6 +63,8 @@ def environment_piece(site: SiteConfig) -> Config:
         site.kernels, site.extensions, site.singleuser.prefix, dict(site.singleuser.environment)
     )
     env.update(activity_environment(site))
+    if site.apps.code_server is not None and "vscode" in site.apps.offered:
+        env[CODE_SERVER_ENV] = str(site.apps.code_server)
     c = Config()
     c.SlurmSpawner.job_environment = env
     return c

@@ -17,6 +17,7 @@ from ..deploy.database import database_piece
 from ..deploy.hubconfig import deploy_piece
 from ..metrics.hubconfig import metrics_piece
 from ..spawner.callback import callback_piece
+from ..spawner.timeleft import time_piece
 from .merge import merge
 from .pieces import environment_piece, hub_piece, servers_piece, spawner_piece
 
@@ -34,6 +35,7 @@ def site_config(site: SiteConfig, site_file: str | None = None) -> Config:
             deploy_piece(site),
             database_piece(site),
             callback_piece(),
+            time_piece(),
             courses_piece(site),
             metrics_piece(site),
         ]

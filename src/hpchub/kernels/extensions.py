@@ -9,38 +9,55 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..config.files import FileBrowserSettings
 from ..config.kernels import DEFAULT_EXTENSIONS, ExtensionSettings, KernelSettings
 from ..core.templates import render
 
-# Our short names -> (server extension module, JupyterLab extension package).
+# Our short names -> (server extension module or None, JupyterLab extension package).
 EXTENSIONS = {
     "lmod": ("jupyterlmod", "@cmd-ntrf/jupyterlab-lmod"),
     "nbdime": ("nbdime", "nbdime-jupyterlab"),
     "git": ("jupyterlab_git", "@jupyterlab/git"),
     "resource-usage": ("jupyter_resource_usage", "@jupyter-server/resource-usage"),
+    "slurm": ("jupyterlab_slurm", "jupyterlab-slurm"),
+    "favorites": (None, "@jlab-enhanced/favorites"),
 }
 assert set(EXTENSIONS) == set(DEFAULT_EXTENSIONS)
 
 GIT_ATTRIBUTES = "*.ipynb\tdiff=jupyternotebook merge=jupyternotebook\n"
 
 
-def config_files(ext: ExtensionSettings) -> dict[str, str]:
+def config_files(
+    ext: ExtensionSettings, files: FileBrowserSettings, slurm_bin: Path
+) -> dict[str, str]:
     """Files of the shared JUPYTER_CONFIG_PATH folder, by path relative to it."""
-    server = {"ServerApp": {"jpserver_extensions": {}}}
+    server: dict = {"ServerApp": {"jpserver_extensions": {}}}
     disabled: dict[str, bool] = {}
     for short, (module, lab) in EXTENSIONS.items():
         on = short in ext.enabled
-        server["ServerApp"]["jpserver_extensions"][module] = on
+        if module:
+            server["ServerApp"]["jpserver_extensions"][module] = on
         if not on:
             disabled[lab] = True
+    if "slurm" in ext.enabled:
+        # The site's Slurm commands, not whatever the user's PATH finds first.
+        server["SlurmCommandPaths"] = {
+            f"{cmd}_path": str(slurm_bin / cmd)
+            for cmd in ("squeue", "scancel", "scontrol", "sbatch", "sacct")
+        }
     for plugin in ext.disabled_lab_plugins:
         disabled[plugin] = True
-    files = {
+    files_out = {
         "jupyter_server_config.d/hpchub-extensions.json": json.dumps(server, indent=2) + "\n",
         "labconfig/page_config.json": json.dumps({"disabledExtensions": disabled}, indent=2) + "\n",
         "jupyter_server_config.py": render("kernels/jupyter_server_config.py.j2"),
     }
-    return files
+    # jupyterlab_server layers labconfig/default_setting_overrides.json from every
+    # JUPYTER_CONFIG_PATH folder under the users' own settings. Always written (maybe empty),
+    # so that favourites removed from the site file disappear.
+    overrides = files.lab_setting_overrides() if "favorites" in ext.enabled else {}
+    files_out["labconfig/default_setting_overrides.json"] = json.dumps(overrides, indent=2) + "\n"
+    return files_out
 
 
 def git_environment(prefix_bin: str, kernels: KernelSettings) -> dict[str, str]:

@@ -75,22 +75,30 @@ def spawn_failed(reason: str) -> None:
     SPAWN_FAILURES.labels(reason=reason).inc()
 
 
-def queue_left(info: JobInfo | None, profile: str, submitted_at: float) -> None:
-    """A job's server is up: observe how long Slurm queued it (from Slurm's start time).
+def queue_wait(info: JobInfo | None, submitted_at: float) -> float | None:
+    """How long Slurm queued a job submitted at ``submitted_at``, from Slurm's start time.
 
-    Skipped when Slurm's start time precedes ``submitted_at`` (a start resumed after a hub
-    restart, whose submission time the hub no longer knows) or cannot be read.
+    None when the start time cannot be read or precedes ``submitted_at`` (a start resumed
+    after a hub restart, whose submission time the hub no longer knows).
     """
     if info is None:
-        return
+        return None
     try:
         started = dt.datetime.fromisoformat(info.start_time).timestamp()
     except (TypeError, ValueError):
-        return
+        return None
     if started + 1 < submitted_at:
+        return None
+    return max(0.0, started - submitted_at)
+
+
+def queue_left(info: JobInfo | None, profile: str, submitted_at: float) -> None:
+    """A job's server is up: observe how long Slurm queued it (queue_wait; skipped if unknown)."""
+    waited = queue_wait(info, submitted_at)
+    if info is None or waited is None:
         return
     QUEUE_WAIT.labels(partition=info.partition or "unknown", profile=profile or "unknown").observe(
-        max(0.0, started - submitted_at)
+        waited
     )
 
 

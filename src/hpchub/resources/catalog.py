@@ -21,6 +21,7 @@ class Catalog:
     profiles: tuple[Profile, ...]
     custom: CustomResources
     courses: tuple[Course, ...] = ()
+    apps: tuple[str, ...] = ("jupyterlab",)
 
     @classmethod
     def from_site(cls, site: SiteConfig) -> Catalog:
@@ -29,6 +30,7 @@ class Catalog:
             tuple(site.profiles),
             site.custom,
             tuple(site.courses),
+            site.apps.choices(),
         )
 
     @classmethod

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..config.apps import APP_TITLES, AppName
 from ..config.loader import explain
 from ..config.names import SlurmName
 from ..config.profiles import CUSTOM_KEY, ProfileKey
@@ -19,7 +20,7 @@ from ..slurm.livestate import LiveLimits
 from ..slurm.parsers import UserAccounts
 from .catalog import Catalog
 
-CUSTOM_FIELDS = ("partition", "memory", "cpus", "time", "gpus")
+CUSTOM_FIELDS = ("partition", "memory", "cpus", "time", "gpus", "gpu_type")
 
 
 class OptionsError(ValueError):
@@ -41,8 +42,10 @@ class _Options(BaseModel):
     cpus: int | None = Field(None, ge=1, le=4096)
     time: DurationSeconds | None = None
     gpus: int | None = Field(None, ge=0, le=64)
+    gpu_type: SlurmName | None = None
     account: SlurmName | None = None
     reservation: SlurmName | None = None
+    app: AppName | None = None
 
 
 @dataclass(frozen=True)
@@ -63,12 +66,15 @@ class ResourceRequest:
     reservation: str | None = None
     constraint: str | None = None
     extra_sbatch_args: tuple[str, ...] = field(default_factory=tuple)
+    app: str = "jupyterlab"
 
     def to_options(self) -> dict[str, object]:
         """The canonical user_options to store (and to prefill the form with next time)."""
         chosen = {
             k: v for k, v in (("account", self.account), ("reservation", self.reservation)) if v
         }
+        if self.app != "jupyterlab":
+            chosen["app"] = self.app
         if self.profile != CUSTOM_KEY:
             return {"profile": self.profile, **chosen}
         return {
@@ -79,6 +85,7 @@ class ResourceRequest:
             "cpus": self.cpus,
             "time": format_duration(self.time_seconds),
             "gpus": self.gpus,
+            **({"gpu_type": self.gpu_type} if self.gpu_type else {}),
         }
 
     def summary(self) -> dict[str, object]:
@@ -130,12 +137,13 @@ def resolve_request(
     try:
         raw = _Options.model_validate(flatten(options))
     except ValidationError as err:
-        allowed = ", ".join(["profile", *CUSTOM_FIELDS, "account", "reservation"])
+        allowed = ", ".join(["profile", *CUSTOM_FIELDS, "account", "reservation", "app"])
         raise OptionsError(explain(err, f"allowed: {allowed}")) from None
     visible = catalog.visible(user, groups)
     key = raw.profile or (visible[0].key if visible else CUSTOM_KEY)
     if key != CUSTOM_KEY:
         req = _from_profile(raw, key, catalog, visible)
+        _profile_gpus_fit(req, live or {})
     else:
         req = _custom(raw, catalog, user, groups, live or {})
     if raw.account is not None:
@@ -162,6 +170,11 @@ def resolve_request(
                 ]
             )
         req = replace(req, reservation=chosen)
+    if raw.app is not None and raw.app != req.app:
+        if raw.app not in catalog.apps:
+            offered = ", ".join(f"{a} ({APP_TITLES[a]})" for a in catalog.apps)
+            raise OptionsError([f"app: {raw.app!r} is not offered on this hub; choose {offered}"])
+        req = replace(req, app=raw.app)
     return req
 
 
@@ -224,11 +237,11 @@ def _custom(raw: _Options, catalog: Catalog, user: str, groups: set[str], live) 
     cpus = raw.cpus if raw.cpus is not None else c.default_cpus
     time = raw.time if raw.time is not None else c.default_time
     gpus = raw.gpus if raw.gpus is not None else 0
+    gpu_type = raw.gpu_type if gpus else None  # a type without a count asks for nothing
     problems: list[str] = []
     mem_cap = min(x for x in (c.max_memory, part.max_memory, lim.max_node_memory) if x is not None)
     time_cap = min(x for x in (c.max_time, part.max_time, lim.max_time) if x is not None)
     cpu_cap = min(x for x in (c.max_cpus, part.max_cpus) if x is not None)
-    gpu_cap = min(x for x in (c.max_gpus, lim.gpus) if x is not None)
     if memory < c.min_memory:
         problems.append(
             f"memory: {format_memory(memory)} is too little for a Jupyter server to start "
@@ -237,8 +250,8 @@ def _custom(raw: _Options, catalog: Catalog, user: str, groups: set[str], live) 
     _within(problems, "memory", memory, mem_cap, format_memory, name, format_memory(c.min_memory))
     _within(problems, "cpus", cpus, cpu_cap, str, name, "1")
     _within(problems, "time", time, time_cap, format_duration, name, "1m")
-    if gpus > gpu_cap:
-        problems.append(f"gpus: {gpus} is more than {name} allows (0 to {gpu_cap})")
+    if gpus:
+        problems += _gpu_problems(name, gpus, gpu_type, catalog, live)
     if problems:
         raise OptionsError(problems)
     return ResourceRequest(
@@ -250,4 +263,71 @@ def _custom(raw: _Options, catalog: Catalog, user: str, groups: set[str], live) 
         time_seconds=time,
         idle_timeout=c.idle_timeout_for(memory),
         gpus=gpus,
+        gpu_type=gpu_type,
     )
+
+
+def _gpus_text(n: int, kind: str | None) -> str:
+    return f"{n} {kind + ' ' if kind else ''}GPU{'s' if n != 1 else ''}"
+
+
+def _gpu_problems(
+    name: str, gpus: int, kind: str | None, catalog: Catalog, live: Mapping[str, LiveLimits]
+) -> list[str]:
+    """Why a custom server cannot have ``gpus`` GPUs (of type ``kind``, or of any) in
+    partition ``name``: the site's caps, then what one node of the partition has (Slurm's
+    GRES, where the live state knows it). Empty when it can."""
+    custom_cap = catalog.custom.max_gpus
+    if custom_cap == 0:
+        return ["gpus: custom servers get no GPUs on this site; ask for 0"]
+    site_cap = catalog.partitions[name].max_gpus
+    with_gpus = tuple(
+        p
+        for p in catalog.custom.partitions
+        if catalog.partitions[p].max_gpus != 0 and (live.get(p) or LiveLimits()).gpus
+    )
+    elsewhere = f"; partitions with GPUs: {_list(with_gpus)}"
+    if site_cap == 0:
+        return [f"gpus: partition {name} offers no GPUs on this site{elsewhere}"]
+    lim = live.get(name) or LiveLimits()
+    if lim.gpu_types is not None:
+        if not lim.gpu_types:
+            return [f"gpus: partition {name} has no GPUs{elsewhere}"]
+        if kind is not None and kind not in lim.gpu_types:
+            have = _list(tuple(k or "untyped" for k in lim.gpu_types))
+            return [f"gpu_type: partition {name} has no {kind!r} GPUs (it has {have})"]
+        per_node = lim.gpu_types[kind] if kind is not None else (lim.gpus or 0)
+        if gpus > per_node:
+            return [
+                f"gpus: partition {name} has at most {_gpus_text(per_node, kind)} per node; "
+                f"you asked for {gpus}"
+            ]
+    cap = min(custom_cap, site_cap if site_cap is not None else custom_cap)
+    if gpus > cap:
+        return [
+            f"gpus: a custom server in partition {name} may have at most "
+            f"{_gpus_text(cap, kind)} on this site; you asked for {gpus}"
+        ]
+    return []
+
+
+def _profile_gpus_fit(req: ResourceRequest, live: Mapping[str, LiveLimits]) -> None:
+    """A profile's pinned GPUs fit on a node of one of its partitions, where the live state
+    knows their GRES; else the profile cannot start now, and the user is told why."""
+    if not req.gpus:
+        return
+    known = [live[p] for p in req.partitions if p in live and live[p].gpu_types is not None]
+    if not known or len(known) < len(req.partitions):
+        return
+    kind = req.gpu_type
+    fits = [
+        (lim.gpu_types.get(kind, 0) if kind is not None else lim.gpus or 0) >= req.gpus
+        for lim in known
+    ]
+    if not any(fits):
+        raise OptionsError(
+            [
+                f"profile: {req.profile!r} asks for {_gpus_text(req.gpus, kind)} per server, "
+                f"which no node of {_list(req.partitions)} has; choose another profile"
+            ]
+        )

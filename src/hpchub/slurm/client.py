@@ -222,6 +222,28 @@ class SlurmClient:
             if err is not None:
                 raise err
 
+    def extend_argv(
+        self, helper: Path, run_as: str, user: str, job_id: str, minutes: int
+    ) -> list[str]:
+        """sudo -n -u SLURMUSER HELPER USER JOBID MINUTES: the generated helper that raises a
+        job's time limit to ``minutes`` (it checks owner, hub, partition and caps itself)."""
+        if not isinstance(minutes, int) or isinstance(minutes, bool) or minutes < 1:
+            raise ValueError(f"not a time limit in minutes: {minutes!r}")
+        return [
+            *self._sudo(run_as),
+            str(helper),
+            _check_user(user),
+            _check_job_id(job_id),
+            str(minutes),
+        ]
+
+    async def extend(self, helper: Path, run_as: str, user: str, job_id: str, minutes: int) -> None:
+        """Raise the time limit of ``user``'s job to ``minutes`` through the helper."""
+        argv = self.extend_argv(helper, run_as, user, job_id, minutes)
+        result = await self.runner(argv, timeout=QUERY_TIMEOUT)
+        if not result.ok:
+            raise failure(result)
+
     def squeue_argv(self, job_ids: Sequence[str], state_only: bool = False) -> list[str]:
         """One squeue for many jobs, with every state, no sudo. ``state_only``: job ids and
         states only (--only-job-state, Slurm 24.05+), a lighter request to slurmctld."""

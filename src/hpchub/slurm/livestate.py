@@ -25,6 +25,9 @@ class LiveLimits:
     max_time: int | None = None
     max_node_memory: int | None = None
     gpus: int | None = None
+    """The most GPUs (of any types) on one usable node; None: not known."""
+    gpu_types: dict[str, int] | None = None
+    """The most GPUs of each type ('' untyped) on one usable node; None: not known."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ class Snapshot:
 
     def limits(self) -> dict[str, LiveLimits]:
         return {
-            n: LiveLimits(p.max_time, p.max_node_memory or None, p.gpus_total)
+            n: LiveLimits(p.max_time, p.max_node_memory or None, p.node_gpus_any, dict(p.node_gpus))
             for n, p in self.partitions.items()
         }
 

@@ -178,7 +178,21 @@ def parse_queue_places(stdout: str) -> dict[str, QueuePlace]:
     return places
 
 
-_GPU = re.compile(r"gpu(?::[\w.-]+)?:(\d+)")
+_GRES_ITEM = re.compile(r",(?![^(]*\))")  # commas between items, not inside "(S:0,1)"
+
+
+def parse_gpus(gres: str) -> dict[str, int]:
+    """GPUs by type from a GRES text of sinfo or scontrol: Gres 'gpu:tesla:2' (22.05),
+    'gpu:tesla:2(S:0)' (24.11), GresUsed 'gpu:tesla:1(IDX:0)', untyped 'gpu:2', several
+    'gpu:a100:2(S:0-1),gpu:v100:1', none '(null)'. Untyped GPUs count under ''."""
+    found: dict[str, int] = {}
+    for item in _GRES_ITEM.split(gres or ""):
+        bits = re.sub(r"\([^)]*\)", "", item).strip().split(":")
+        if bits[0] != "gpu" or len(bits) < 2 or not bits[-1].isdigit():
+            continue
+        kind = ":".join(bits[1:-1])
+        found[kind] = found.get(kind, 0) + int(bits[-1])
+    return found
 
 
 SINFO_STATE_FIELDS = "NodeList:0|,StateLong:0|,CPUsState:0|,Memory:0|,AllocMem:0|,Partition:0|,Time:0|,Gres:0|,GresUsed:0"
@@ -197,6 +211,10 @@ class PartitionState:
     max_node_memory: int = 0
     gpus_total: int = 0
     gpus_used: int = 0
+    gpus: dict[str, int] = field(default_factory=dict)  # by type ('' untyped), usable nodes
+    gpus_in_use: dict[str, int] = field(default_factory=dict)
+    node_gpus: dict[str, int] = field(default_factory=dict)  # the most of a type on one node
+    node_gpus_any: int = 0  # the most GPUs of any types on one node
     max_time: int | None = None
     pending: int = 0
     node_names: set[str] = field(default_factory=set)  # the usable ones
@@ -210,9 +228,21 @@ class PartitionState:
     def memory_free(self) -> int:
         return max(0, self.memory_total - self.memory_alloc)
 
+    def gpus_free(self, kind: str) -> int:
+        """GPUs of type ``kind`` not allocated now (summed over the usable nodes)."""
+        return max(0, self.gpus.get(kind, 0) - self.gpus_in_use.get(kind, 0))
 
-def _gpus(gres: str) -> int:
-    return sum(int(m) for m in _GPU.findall(gres or ""))
+    def add_gpus(self, gres: str, gres_used: str) -> None:
+        have = {k: n for k, n in parse_gpus(gres).items() if n}
+        used = parse_gpus(gres_used)
+        for kind, n in have.items():
+            self.gpus[kind] = self.gpus.get(kind, 0) + n
+            self.node_gpus[kind] = max(self.node_gpus.get(kind, 0), n)
+        for kind, n in used.items():
+            self.gpus_in_use[kind] = self.gpus_in_use.get(kind, 0) + n
+        self.node_gpus_any = max(self.node_gpus_any, sum(have.values()))
+        self.gpus_total += sum(have.values())
+        self.gpus_used += sum(used.values())
 
 
 def _time(text: str) -> int | None:
@@ -253,8 +283,7 @@ def parse_sinfo_state(stdout: str) -> dict[str, PartitionState]:
         p.memory_total += m
         p.memory_alloc += int(alloc or 0)
         p.max_node_memory = max(p.max_node_memory, m)
-        p.gpus_total += _gpus(gres)
-        p.gpus_used += _gpus(gres_used)
+        p.add_gpus(gres, gres_used)
     return parts
 
 

@@ -78,7 +78,7 @@ class JobMixin:
             port_high=hi,
             extra_sbatch_lines=sbatch_lines(req, self.site.slurm.extra_sbatch_args),
             environment=tuple(sorted((k, pin(v)) for k, v in self.job_environment.items())),
-            server_args=tuple(self.get_args()),
+            server_args=(*self.get_args(), *self.site.files.server_args(home)),
             hub_name=self.hub_name,
             server_cmd=tuple(pin(a) for a in self.cmd),
         )

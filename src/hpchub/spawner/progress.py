@@ -54,10 +54,19 @@ def ends_at(start_time: str, time_limit: str) -> dt.datetime | None:
 
 
 def running_note(
-    node: str, job_id: str, idle_timeout: int | None, end: dt.datetime | None, now: dt.datetime
+    node: str,
+    job_id: str,
+    idle_timeout: int | None,
+    end: dt.datetime | None,
+    now: dt.datetime,
+    gpus: int = 0,
+    gpu_type: str | None = None,
 ) -> str:
-    """The home page's line about a running server."""
-    parts = [f"Running on {node} as Slurm job {job_id}."]
+    """The home page's line about a running server (with its GPUs, which Slurm gave it)."""
+    held = ""
+    if gpus:
+        held = f" with {gpus} {gpu_type + ' ' if gpu_type else ''}GPU{'s' if gpus > 1 else ''}"
+    parts = [f"Running on {node}{held} as Slurm job {job_id}."]
     if idle_timeout:
         parts.append(f"It is stopped after {format_duration(idle_timeout)} without activity.")
     if end is not None:

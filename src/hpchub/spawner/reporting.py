@@ -9,6 +9,7 @@ from ..core import clock
 from ..slurm.explain import END_STATES, explain_end
 from .monitor import GONE, HIDDEN, UNKNOWN, JobStatus
 from .progress import ends_at, progress_event, running_note
+from .timepolicy import time_info
 
 # How often, and how far apart, to ask accounting for the record of a job that just ended.
 RECORD_TRIES, RECORD_WAIT_S = 3, 1.0
@@ -52,10 +53,17 @@ class ReportingMixin:
             st = self.monitor.status(self.job_id)
             info = st.info
             if st.state == "RUNNING" and info:
+                notes["time"] = time_info(self)
                 end = ends_at(info.start_time, info.time_limit)
                 now = dt.datetime.fromtimestamp(clock.now(), end.tzinfo if end else None)
                 notes["running"] = running_note(
-                    info.host or "?", self.job_id, self.resources.get("idle_timeout"), end, now
+                    info.host or "?",
+                    self.job_id,
+                    self.resources.get("idle_timeout"),
+                    end,
+                    now,
+                    self.resources.get("gpus") or 0,
+                    self.resources.get("gpu_type"),
                 )
             elif st.state == UNKNOWN:
                 notes["running"] = (

@@ -15,6 +15,7 @@ from jupyterhub.spawner import Spawner
 from jupyterhub.utils import maybe_future
 from traitlets import Bool, Callable, Dict, Float, Instance, Integer, List, Unicode, default
 
+from ..config.apps import app_url
 from ..config.models import SiteConfig
 from ..core import clock
 from ..metrics import registry as metrics
@@ -28,6 +29,7 @@ from .job import JobMixin
 from .monitor import NOT_QUERIED, UNKNOWN, JobMonitor
 from .options import OptionsMixin
 from .reporting import ReportingMixin
+from .startmail import send_start_mail
 
 
 def token_digest(token: str) -> str:
@@ -74,6 +76,7 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
     last_options = Dict(
         help="Options of the last accepted start; a refused request reverts to them."
     )
+    extended_s = Integer(0, help="Seconds the Extend button has added to the running job.")
     job_id = Unicode("")
     token_sha256 = Unicode("")
     job_host = Unicode("")
@@ -156,6 +159,7 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
                 job_host=self.job_host,
                 job_port=self.job_port,
                 resources=dict(self.resources),
+                extended_s=self.extended_s,
             )
         return state
 
@@ -166,6 +170,7 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
         self.job_host = state.get("job_host", "")
         self.job_port = int(state.get("job_port", 0) or 0)
         self.resources = dict(state.get("resources") or {})
+        self.extended_s = int(state.get("extended_s", 0) or 0)
         self.last_exit = dict(state.get("last_exit") or {})
         self.last_options = dict(state.get("last_options") or {})
         if self.job_id:
@@ -181,6 +186,7 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
         self.job_host = ""
         self.job_port = 0
         self.resources = {}
+        self.extended_s = 0
 
     def _persist(self) -> None:
         """Write the state to the hub database now (a restart must find the job)."""
@@ -248,6 +254,8 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
             self.forget_rejected_options(self.last_options)
             raise
         self.last_options = req.to_options()
+        # The server opens in the chosen app (JupyterHub passes it as JUPYTERHUB_DEFAULT_URL).
+        self.default_url = app_url(req.app, self.site.singleuser.default_url)
         job = self.build_job(req)
         self.resources = req.summary()
         script = render_job_script(job)
@@ -311,6 +319,9 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
                 self._persist()
                 metrics.queue_left(st.info, self.resources.get("profile", ""), queued_since)
                 log_event(self, INFO, "server up", host=self.job_host, port=self.job_port)
+                # The time in Slurm's queue, not the server's own start-up after it.
+                waited = metrics.queue_wait(st.info, queued_since) or 0.0
+                self._start_mail = asyncio.ensure_future(send_start_mail(self, waited))
                 return (self.job_host, self.job_port)
             waits = [asyncio.ensure_future(self.monitor.wait_for_change(self.poll_interval_s))]
             if not self._port_future.done():
