@@ -162,6 +162,10 @@ def write_config_d(paths: BenchPaths, **values) -> None:
 
 def _hub_data_owner(layout: Layout, user: str) -> None:
     subprocess.run(["chown", "-R", f"{user}:{user}", str(layout.hub_data)], check=True)
+    db = load_site(str(layout.site_file)).hub.database
+    if db is not None and db.password_file is not None:
+        # PostgreSQL's password file (mode 600) goes with the hub: the bench hub user reads it.
+        shutil.chown(db.password_file, user, user)
     scraper.ensure_token(layout, user)  # the hub reads the metrics scraper's token at start
     for f in ("hub.log",):
         p = layout.logs / f
