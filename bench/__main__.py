@@ -28,7 +28,20 @@ from hpchub.culling.service import CULLER_SCOPES
 from hpchub_testbed import accounting
 from hpchub_testbed.layout import from_environ
 
-from . import accounts, breakdown, cull, hubctl, load, report, slurmq, smoke, spawn, startup
+from . import (
+    accounts,
+    breakdown,
+    cull,
+    hubctl,
+    load,
+    report,
+    restart,
+    scale,
+    slurmq,
+    smoke,
+    spawn,
+    startup,
+)
 from .hubapi import Hub
 from .profiles import BENCH_SCOPES, PARTITIONS, bench_profiles
 
@@ -60,7 +73,33 @@ def parse_args(argv):
         default=2,
         help="spawn rounds; the spawners alternate round by round (default 2)",
     )
-    p.add_argument("--phases", default="spawn,load,cull", help="any of spawn,load,cull")
+    p.add_argument(
+        "--scale",
+        action="store_true",
+        help="the scale run only (phases scale,restart): many users on one hub, a hub restart "
+        "with many servers; its results go to --scale-results",
+    )
+    p.add_argument("--scale-users", type=int, default=2000, help="Unix accounts (default 2000)")
+    p.add_argument("--scale-servers", type=int, default=500, help="servers held (default 500)")
+    p.add_argument("--logins-per-min", type=float, default=200, help="default 200")
+    p.add_argument("--spawns-per-min", type=float, default=50, help="default 50")
+    p.add_argument("--scale-minutes", type=float, default=10, help="churn window (default 10)")
+    p.add_argument(
+        "--quiet-minutes", type=float, default=1, help="RPC windows without churn (default 1)"
+    )
+    p.add_argument("--scale-memory", default="8M", help="memory of the scale run's jobs")
+    p.add_argument("--restart-users", type=int, default=5000, help="hub users (default 5000)")
+    p.add_argument(
+        "--restart-servers", type=int, default=1000, help="running servers (default 1000)"
+    )
+    p.add_argument(
+        "--scale-results",
+        type=Path,
+        default=REPO / "docs" / "benchmarks" / "scale-results.json",
+    )
+    p.add_argument(
+        "--phases", default="spawn,load,cull", help="any of spawn,load,cull,scale,restart"
+    )
     p.add_argument("--variants", default="hpchub,batchspawner", help="hpchub and/or batchspawner")
     p.add_argument("--real-memory", default="384M", help="memory of the real-server jobs")
     p.add_argument("--light-memory", default="100M", help="memory of the stand-in jobs")
@@ -75,12 +114,13 @@ def parse_args(argv):
     a.sequential = a.sequential or (5 if quick else 10)
     a.concurrent = a.concurrent or (10 if quick else 20)
     a.cull_users = a.cull_users or (500 if quick else 2000)
-    a.phases = set(a.phases.split(","))
+    a.phases = {"scale", "restart"} if a.scale else set(a.phases.split(","))
     a.variants = [v for v in a.variants.split(",") if v]
-    bad = a.phases - {"spawn", "load", "cull"} or set(a.variants) - {"hpchub", "batchspawner"}
+    bad = a.phases - set(PHASES) or set(a.variants) - {"hpchub", "batchspawner"}
     if bad:
         p.error(
-            f"unknown phase or variant {sorted(bad)}; phases: spawn,load,cull; variants: hpchub,batchspawner"
+            f"unknown phase or variant {sorted(bad)}; phases: {','.join(PHASES)}; "
+            "variants: hpchub,batchspawner"
         )
     if a.smoke:
         smoke.apply(a)
@@ -92,6 +132,12 @@ def parse_args(argv):
         p.error("--rounds must be between 1 and --sequential")
     if not 10 <= a.cull_users <= 5000:
         p.error("--cull-users must be 10..5000")
+    if not 2 <= a.scale_servers < a.scale_users <= 9999:
+        p.error("--scale-servers must be at least 2 and below --scale-users (at most 9999)")
+    if not 1 <= a.restart_servers <= min(a.restart_users, 1000):
+        p.error("--restart-servers must be 1..1000 and at most --restart-users")
+    if a.scale_servers > 1000:
+        p.error("--scale-servers must be at most 1000 (the bench partition's places)")
     return a
 
 
@@ -100,6 +146,7 @@ def log(msg: str) -> None:
 
 
 # The real server each spawner runs: hpchub's adopts the socket its launcher holds.
+PHASES = ("spawn", "load", "cull", "scale", "restart")
 REAL_SERVER = {"hpchub": "hpchub-jupyterhub-singleuser", "batchspawner": "jupyterhub-singleuser"}
 # The floors: each server started directly on the node (report.FLOOR_LABEL names them).
 FLOORS = {"stock": "jupyterhub-singleuser", "hpchub": "hpchub-jupyterhub-singleuser"}
@@ -131,15 +178,16 @@ class Bench:
         data["profiles"] = [*data["profiles"], *self.profiles]
         return SiteConfig.model_validate(data)
 
-    def phase(self, name: str, variant: str, server: str) -> None:
+    def phase(self, name: str, variant: str, server: str, restart_hub: bool = True) -> None:
         """Write the phase's config.d file and restart the hub with it."""
         defaults = CullingSettings()
         values = dict(
             phase=f"{variant}, {server} server",
-            variant=variant if name != "cull" else "loopback",
+            variant={"cull": "loopback", "restart": "restart"}.get(name, variant),
             bench_scopes=BENCH_SCOPES,
             culler_scopes=list(CULLER_SCOPES),
-            profiles=self.profiles,
+            profiles=[*self.profiles, scale.scale_profile(self.args.scale_memory)],
+            extra_partitions=[{"name": scale.BENCH_PARTITION, "max_time": "2h"}],
             job_environment={
                 "JUPYTERHUB_ACTIVITY_INTERVAL": str(defaults.activity_interval),
                 "HPCHUB_BUSY_CHECK": str(defaults.busy_check),
@@ -156,8 +204,9 @@ class Bench:
             loopback_port=self.layout.public_port + 90,
         )
         hubctl.write_config_d(self.paths, **values)
-        self.hub_pid = hubctl.restart_hub(self.layout, log=log)
-        log(f"phase {name}: {values['phase']} (hub pid {self.hub_pid})")
+        if restart_hub:
+            self.hub_pid = hubctl.restart_hub(self.layout, log=log)
+            log(f"phase {name}: {values['phase']} (hub pid {self.hub_pid})")
 
     def options(self, variant: str, server: str) -> dict:
         if variant == "batchspawner":
@@ -279,6 +328,10 @@ class Bench:
                 self.load_phase("hpchub", results)
             if "cull" in a.phases:
                 self.cull_phase(results)
+            if "scale" in a.phases:
+                self.scale_phase(results)
+            if "restart" in a.phases:
+                self.restart_phase(results)
         finally:
             self._stop_everything()
             log("restoring the testbed")
@@ -286,6 +339,80 @@ class Bench:
         results["meta"]["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         results["meta"]["loadavg_end"] = os.getloadavg()[1]
         return results
+
+    def scale_phase(self, results: dict) -> None:
+        """Many users on one hub: real accounts, PAM logins, spawns, the API, 10 minutes."""
+        a = self.args
+        log(f"scale: {a.scale_users} accounts of the scale run")
+        passwords = scale.create_accounts(a.scale_users, self.layout.group, log=log)
+        names = list(passwords)
+        try:
+            self.phase("scale", "hpchub", "stand-in")
+            self.make_hub().create_users(names)
+            rig = scale.Rig(
+                self.make_hub,
+                self.layout.public_url_inside,
+                self.hub_pid,
+                scale.proxy_pid(self.layout.run),
+                hubctl.BENCH_HUB_USER,
+            )
+            results["scale"] = scale.load_run(
+                rig,
+                passwords,
+                a.scale_servers,
+                a.logins_per_min,
+                a.spawns_per_min,
+                a.scale_minutes,
+                a.quiet_minutes,
+                log=log,
+            )
+        finally:
+            try:
+                scale.cleanup_hub_users(self.make_hub, names)
+            except Exception as err:  # noqa: BLE001 - the accounts go whatever the hub says
+                log(f"could not delete the scale run's hub users ({err})")
+            scale.remove_accounts(log=log)
+
+    def restart_phase(self, results: dict) -> None:
+        """A hub restart with many users and running servers (real Slurm jobs)."""
+        a = self.args
+        self.phase("restart", "hpchub", "restart")
+        names = restart.hub_names(a.restart_users)
+        self.make_hub().create_users(names)
+        port = self.layout.public_port + 90
+        standin = cull.start_loopback(port, str(self.env_bin / "python3"), self.paths.standin)
+        db_url = self.db_url()
+        try:
+            ids = restart.submit_jobs(a.restart_servers, log=log)
+            restart.wait_running(ids, log=log)
+            hubctl.stop_hub(self.layout)
+            restart.fabricate(db_url, names[: a.restart_servers], ids, port)
+            results["restart"] = restart.measure(
+                lambda: hubctl.start_hub(self.layout),
+                self.make_hub(),
+                f"http://127.0.0.1:{self.layout.proxy_api_port}",
+                self.proxy_token(),
+                self.layout.logs / "hub.log",
+                hubctl.BENCH_HUB_USER,
+                a.restart_servers,
+                log=log,
+            )
+            results["restart"]["users"] = a.restart_users
+        finally:
+            hubctl.stop_hub(self.layout)
+            restart.cancel_jobs()
+            restart.forget(db_url, names)
+            standin.terminate()
+            self.hub_pid = hubctl.restart_hub(self.layout, log=log)
+
+    def db_url(self) -> str:
+        from hpchub.deploy.database import db_url
+
+        return db_url(load_site(str(self.layout.site_file)))
+
+    def proxy_token(self) -> str:
+        env = (self.layout.hub_data / "proxy.env").read_text()
+        return env.split("CONFIGPROXY_AUTH_TOKEN=", 1)[1].split()[0]
 
     def _stop_everything(self) -> None:
         """Whatever happened: no server or job of the benchmark's users is left behind."""
@@ -373,12 +500,44 @@ def add_breakdown(results: dict) -> None:
         )
 
 
-def write_docs(results: dict, docs: Path) -> None:
+def scale_runs(path: Path | None) -> dict:
+    """The scale runs by database (sqlite, postgresql) from ``path``."""
+    if not path or not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    return data.get("runs", {"sqlite": data} if data else {})
+
+
+def scale_meta(args) -> dict:
+    keys = (
+        "scale_users", "scale_servers", "logins_per_min", "spawns_per_min", "scale_minutes",
+        "quiet_minutes", "scale_memory", "restart_users", "restart_servers",
+    )  # fmt: skip
+    return {k: getattr(args, k) for k in keys}
+
+
+def write_docs(results: dict, docs: Path, scale_file: Path | None = None) -> None:
     png = docs.parent / "benchmarks" / "benchmarks.png"
     # bench/slurm-rpcs's figures (Slurm 24.11, its own command and run), when it has run.
     rpcs_file = docs.parent / "benchmarks" / "slurm-rpcs.json"
     rpcs = json.loads(rpcs_file.read_text()) if rpcs_file.exists() else None
     report.plot(results, png)
+    runs = scale_runs(scale_file)
+    scale_runs_out = []
+    for db, sc in runs.items():
+        png_db = docs.parent / "benchmarks" / f"scale-{db}.png"
+        if sc.get("scale"):
+            report.scale_plot(sc, png_db)
+        scale_runs_out.append(
+            {
+                "db": db,
+                "sc": sc,
+                "scale_table": report.scale_table(sc),
+                "restart_table": report.restart_table(sc),
+                "targets": report.scale_targets(sc),
+                "png": str(png_db.relative_to(docs.parent)),
+            }
+        )
     text = hubctl.render_bench(
         "benchmarks.md.j2",
         r=results,
@@ -400,6 +559,7 @@ def write_docs(results: dict, docs: Path) -> None:
         rpcs_table=report.rpcs_table(rpcs),
         quick_min=QUICK_MINUTES,
         png=str(png.relative_to(docs.parent)),
+        scale_runs=scale_runs_out,
     )
     docs.write_text(text)
 
@@ -433,10 +593,23 @@ def main(argv=None) -> int:
         results["meta"]["runtime_min"] = (time.monotonic() - t0) / 60
         if args.smoke:
             return _smoke_verdict(results, args.results)
-        add_breakdown(results)
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        args.results.write_text(json.dumps(results, indent=1) + "\n")
-        log(f"results in {args.results}")
+        scale_part = {k: results.pop(k) for k in ("scale", "restart") if k in results}
+        if scale_part:
+            scale_part["meta"] = dict(results["meta"], **scale_meta(args))
+            db = bench.layout.db
+            runs = scale_runs(args.scale_results)
+            runs[db] = scale_part  # one run per database; the other's stays
+            args.scale_results.parent.mkdir(parents=True, exist_ok=True)
+            args.scale_results.write_text(json.dumps({"runs": runs}, indent=1) + "\n")
+            log(f"scale results in {args.scale_results}")
+        if args.phases <= {"scale", "restart"}:
+            # The scale run alone: the page keeps the last full run's figures beside it.
+            results = json.loads(args.results.read_text())
+        else:
+            add_breakdown(results)
+            args.results.parent.mkdir(parents=True, exist_ok=True)
+            args.results.write_text(json.dumps(results, indent=1) + "\n")
+            log(f"results in {args.results}")
     print(
         report.spawn_table(results),
         report.floor_table(results),
@@ -448,7 +621,7 @@ def main(argv=None) -> int:
         report.targets_table(results),
         sep="\n\n",
     )
-    write_docs(results, args.docs)
+    write_docs(results, args.docs, args.scale_results)
     log(f"wrote {args.docs}")
     return 0
 

@@ -107,7 +107,11 @@ class Hub:
             f"{self.base}/hub/api/users/{user}/server/progress", stream=True, timeout=timeout
         ) as r:
             self._ok(r, 200)
+            end = time.monotonic() + timeout
             for raw in r.iter_lines(decode_unicode=True):
+                # The hub sends keep-alives every few seconds: a read never times out by itself.
+                if time.monotonic() > end:
+                    raise HubError(f"no ready event for {user} within {timeout:g} s")
                 if not raw or not raw.startswith("data:"):
                     continue
                 ev = json.loads(raw[5:])

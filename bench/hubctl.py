@@ -162,6 +162,10 @@ def write_config_d(paths: BenchPaths, **values) -> None:
 
 def _hub_data_owner(layout: Layout, user: str) -> None:
     subprocess.run(["chown", "-R", f"{user}:{user}", str(layout.hub_data)], check=True)
+    db = load_site(str(layout.site_file)).hub.database
+    if db is not None and db.password_file is not None:
+        # PostgreSQL's password file (mode 600) goes with the hub: the bench hub user reads it.
+        shutil.chown(db.password_file, user, user)
     scraper.ensure_token(layout, user)  # the hub reads the metrics scraper's token at start
     for f in ("hub.log",):
         p = layout.logs / f
@@ -169,14 +173,23 @@ def _hub_data_owner(layout: Layout, user: str) -> None:
             shutil.chown(p, user, user)
 
 
+def stop_hub(layout: Layout) -> None:
+    procs.stop("hub", layout.run)
+
+
+def start_hub(layout: Layout, as_user: str = BENCH_HUB_USER) -> None:
+    """Start the testbed's hub from its own unit file, as ``as_user`` (without waiting)."""
+    _hub_data_owner(layout, as_user)
+    unit = DeployPaths(load_site(str(layout.site_file)), layout.site_file).hub_unit
+    services.start_unit("hub", unit, layout.run, user=as_user, netns=layout.hub_netns_path)
+
+
 def restart_hub(layout: Layout, as_user: str = BENCH_HUB_USER, log=print) -> int:
     """Restart the testbed's hub from its own unit file, as ``as_user``; returns the pid of the
     jupyterhub process."""
-    procs.stop("hub", layout.run)
-    _hub_data_owner(layout, as_user)
-    unit = DeployPaths(load_site(str(layout.site_file)), layout.site_file).hub_unit
+    stop_hub(layout)
     log(f"restarting the hub as {as_user}")
-    services.start_unit("hub", unit, layout.run, user=as_user, netns=layout.hub_netns_path)
+    start_hub(layout, as_user)
     try:
         procs.wait_for(lambda: hub.status(layout)["hub_answers"], 120, "the hub")
     except TimeoutError:

@@ -650,3 +650,142 @@ def plot(res: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# -- the scale run (bench/run --scale) ------------------------------------------------------
+def _ms(x: float) -> str:
+    return "–" if x is None or math.isnan(x) else f"{x * 1000:.0f}"
+
+
+def scale_table(sc: dict) -> str:
+    c = (sc.get("scale") or {}).get("churn")
+    if not c:
+        return "_not measured yet_"
+    rows = [
+        ["users (real accounts) / servers held", f"{c['users']} / {c['servers_at_end']}"],
+        ["window", f"{c['minutes']:.1f} min"],
+        ["logins (failed)", f"{c['logins']} ({c['login_failures']})"],
+        ["login p50 / p95 (s)", f"{_s(c['login_s']['p50'])} / {_s(c['login_s']['p95'])}"],
+        ["spawns (failed)", f"{c['spawns']} ({c['spawn_failures']})"],
+        ["spawn p50 / p95 (s, to 200 through the proxy)",
+         f"{_s(c['spawn_s']['p50'])} / {_s(c['spawn_s']['p95'])}"],
+        ["hub API p50 / p95 (ms, GET /hub/api/users/NAME)",
+         f"{_ms(c['api_s']['p50'])} / {_ms(c['api_s']['p95'])} ({c['api_requests']} requests, "
+         f"{c['api_failures']} failed)"],
+        ["hub CPU (% of one core) / its commands' CPU s per min",
+         f"{c['hub_cpu_pct']:.0f}% / {c['hub_children_cpu_s'] / c['minutes']:.1f}"],
+        ["hub peak RSS (MiB)", f"{c['hub_rss_peak_mib']:.0f}"],
+        ["proxy peak RSS (MiB)", f"{c['proxy_rss_peak_mib']:.0f}"],
+        ["slurmctld RPCs/min from this hub and its users (whole controller)",
+         f"{c['rpc_this_hub_per_min']:.1f} ({c['rpc_all_per_min']:.1f})"
+         + (" (disturbed)" if c["disturbed"] else "")],
+    ]  # fmt: skip
+    for q in sc["scale"].get("quiet", []):
+        rows.append(
+            [
+                f"quiet window, {q['servers']} servers: RPCs/min from the hub, hub CPU s/min",
+                f"{q['rpc_per_min']:.1f}, {q['hub_cpu_s_per_min']:.2f}"
+                + (" (disturbed)" if q["disturbed"] else ""),
+            ]
+        )
+    return md_table(["measure", "value"], rows)
+
+
+def restart_table(sc: dict) -> str:
+    r = sc.get("restart")
+    if not r:
+        return "_not measured yet_"
+    rows = [
+        [
+            f"{r.get('users', '–')} / {r['servers']}",
+            _s(r["answers_s"]),
+            _s(r["routes_s"]),
+            _s(r["now_running_s"]),
+            f"{r['ready_after']} ({r['lost']} lost)",
+            r["rpc_this_hub"],
+        ]
+    ]
+    header = [
+        "users / running servers",
+        "hub answers (s)",
+        "proxy holds every route (s)",
+        "'JupyterHub is now running' (s)",
+        "ready afterwards",
+        "slurmctld RPCs from the hub during the start",
+    ]
+    return md_table(header, rows)
+
+
+def scale_targets(sc: dict) -> list[dict]:
+    out = []
+    c = (sc.get("scale") or {}).get("churn")
+    if c:
+        out.append(
+            {
+                "target": "no failed spawn",
+                "measured": f"{c['spawn_failures']} of {c['spawns']}",
+                "met": c["spawn_failures"] == 0 and c["spawns"] > 0,
+            }
+        )
+        p95 = c["api_s"]["p95"]
+        out.append(
+            {
+                "target": "hub API p95 under 500 ms",
+                "measured": f"{_ms(p95)} ms",
+                "met": not math.isnan(p95) and p95 < 0.5,
+            }
+        )
+        quiet = sc["scale"].get("quiet", [])
+        if len(quiet) >= 2:
+            lo, hi = quiet[0], quiet[-1]
+            out.append(
+                {
+                    "target": "RPCs a minute flat in the number of servers",
+                    "measured": f"{lo['rpc_per_min']:.1f}/min at {lo['servers']}, "
+                    f"{hi['rpc_per_min']:.1f}/min at {hi['servers']} servers",
+                    "met": hi["rpc_per_min"] <= lo["rpc_per_min"] + 1.0,
+                }
+            )
+    r = sc.get("restart")
+    if r:
+        t = r["ready_s"]
+        out.append(
+            {
+                "target": f"restart with {r['servers']} servers: answers and every route in "
+                "under 10 s, no server lost",
+                "measured": f"{_s(t)} s, {r['lost']} lost",
+                "met": t is not None and t < 10 and r["lost"] == 0,
+            }
+        )
+    for t in out:
+        t["met_text"] = "yes" if t["met"] else "**no**"
+    return out
+
+
+def scale_plot(sc: dict, path: Path) -> None:
+    """Latency distributions of the churn window: hub API, logins, spawns."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    c = sc["scale"]["churn"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for ax, key, title in (
+        (axes[0], "api_s", "hub API (GET /hub/api/users/NAME)"),
+        (axes[1], "login_s", "login (PAM, form POST)"),
+        (axes[2], "spawn_s", "spawn (to 200 through the proxy)"),
+    ):
+        s = c[key]
+        vals = [s["min"], s["p50"], s["p95"], s["max"]]
+        ax.bar(["min", "p50", "p95", "max"], vals)
+        ax.set_title(f"{title}, n={s['n']}")
+        ax.set_ylabel("seconds")
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(
+        f"{c['users']} users, {c['servers_at_end']} servers, {c['minutes']:.0f} min of churn"
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

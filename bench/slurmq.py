@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from pathlib import Path
 
@@ -63,3 +64,58 @@ def jobs_by_user(users: list[str]) -> dict[str, str]:
         return {}
     out = sh("squeue", "-h", "-u", ",".join(users), "-o", "%u %i")
     return dict(line.split() for line in out.splitlines() if line.strip())
+
+
+class RpcMeter:
+    """RPC counts over a window that survive someone else's ``sdiag --reset`` (the cluster is
+    shared, and other benchmarks reset it): sdiag is read every ``every`` seconds and the
+    counts added up, taking a new 'Data since' as a reset (only the RPCs between the last
+    read and that reset are lost; ``resets`` says how many there were)."""
+
+    def __init__(self, every: float = 2.0):
+        import threading
+
+        self.every = every
+        self.by_user: dict[str, int] = {}
+        self.by_type: dict[str, int] = {}
+        self.resets = 0
+        self._stop = threading.Event()
+        self._last = sdiag()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _add(self, st: RpcStats) -> None:
+        prev = self._last
+        fresh = st.since != prev.since or any(
+            n < prev.by_user.get(u, 0) for u, n in st.by_user.items()
+        )
+        if fresh:
+            self.resets += 1
+        for mine, now, before in (
+            (self.by_user, st.by_user, prev.by_user),
+            (self.by_type, st.by_type, prev.by_type),
+        ):
+            for k, n in now.items():
+                mine[k] = mine.get(k, 0) + (n if fresh else max(0, n - before.get(k, 0)))
+        self._last = st
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self._add(sdiag())
+            except (subprocess.CalledProcessError, ValueError):
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        with contextlib.suppress(subprocess.CalledProcessError, ValueError):
+            self._add(sdiag())
+
+    def users_total(self, users) -> int:
+        wanted = set(users)
+        return sum(n for u, n in self.by_user.items() if u in wanted)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_type.values())

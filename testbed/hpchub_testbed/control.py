@@ -62,6 +62,7 @@ def up(layout: Layout, log=print) -> dict:
     changed = cluster.write_config(layout, facts, cgroup, site)
     cluster.start_daemons(layout, facts, restart=changed, log=log)
     hubhost.ensure(layout, site, log=log)
+    database.open_to_hub(layout, log=log)  # the hub's link exists now
     web.ensure_instance(layout, log=log)
     web.leave_shared_apache(layout, log=log)
     system.ensure_hub_user(layout)

@@ -3,6 +3,11 @@
 Debian's postgresql is installed and its cluster started by hand (no systemd here). Each
 testbed gets its own role and database (hpchub_NAME) and a password file owned by its hub
 user, mode 600, which the site file names (the password never appears in it).
+
+The hub runs on its own host (a network namespace), where 127.0.0.1 is that host's loopback,
+not this machine's: it reaches PostgreSQL at this machine's address on the hub's link, where
+the cluster also listens, and pg_hba.conf lets in that testbed's role from the hub's address
+only (scram-sha-256), as a site's database server would.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import pwd
 import secrets
 import time
+from pathlib import Path
 
 from hpchub.core.files import atomic_write
 
@@ -65,6 +71,36 @@ def ensure_postgresql(layout: Layout, log=print) -> dict | None:
     )
     port = sh("pg_conftool", "-s", version, name, "show", "port", check=False).stdout.strip()
     return {
-        "url": f"postgresql://{role}@127.0.0.1:{port or 5432}/{role}",
+        "url": f"postgresql://{role}@{layout.machine_addr}:{port or 5432}/{role}",
         "password_file": str(pw_file),
     }
+
+
+HBA_MARK = "# hpchub-testbed"
+
+
+def open_to_hub(layout: Layout, log=print) -> None:
+    """Let the testbed's hub reach its database over the hub's link (after the link exists):
+    PostgreSQL also listens on this machine's address there, and pg_hba.conf admits the
+    testbed's role to its own database from the hub's address only."""
+    if layout.db != "postgresql":
+        return
+    role = f"hpchub_{layout.name or 'main'}"
+    version, name, _ = _cluster()
+    conf = ("pg_conftool", "-s", version, name)
+    listen = sh(*conf, "show", "listen_addresses", check=False).stdout.strip().strip("'")
+    addrs = [a.strip() for a in (listen or "localhost").split(",") if a.strip()]
+    restart = layout.machine_addr not in addrs and "*" not in addrs
+    if restart:
+        sh(*conf, "set", "listen_addresses", ",".join([*addrs, layout.machine_addr]))
+    hba = Path(sh(*conf, "show", "hba_file").stdout.strip().strip("'"))
+    line = f"host {role} {role} {layout.hub_addr}/32 scram-sha-256 {HBA_MARK}-{layout.name}\n"
+    text = hba.read_text()
+    if line not in text:
+        # Before the package's own host lines: pg_hba.conf takes the first line that matches.
+        hba.write_text(line + text)
+    if restart:
+        log(f"restarting PostgreSQL {version}/{name} to listen on {layout.machine_addr} too")
+        sh("pg_ctlcluster", version, name, "restart")
+    elif line not in text:
+        sh("pg_ctlcluster", version, name, "reload")

@@ -14,6 +14,7 @@ import ipaddress
 import os
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from hpchub.config.models import SiteConfig
 from hpchub.core.templates import render_from
@@ -65,9 +66,17 @@ def firewall_text(layout: Layout, site: SiteConfig) -> str:
         hub_if=layout.hub_link[1],
         mail_relay=(email.smtp_host, email.smtp_port) if email.enabled else None,
         wide=os.environ.get("HPCHUB_TESTBED_WIDE_NODE_PORTS") == "1",
+        db_port=_db_port(site),
         own_low=layout.public_port // 100 * 100,
         own_high=layout.public_port // 100 * 100 + 99,
     )
+
+
+def _db_port(site: SiteConfig) -> int | None:
+    """The port of the hub's PostgreSQL (on this machine's address on the hub's link)."""
+    if site.hub.database is None:
+        return None
+    return urlsplit(site.hub.database.url).port or 5432
 
 
 def _owner_of(address: str) -> str | None:

@@ -331,3 +331,79 @@ def test_a_floor_start_whose_port_was_taken_is_recognised(tmp_path):
     )
     assert _port_taken(log, 44525) is True
     assert _port_taken(log, 44526) is False
+
+
+def _scale_results(spawn_failures=0, api_p95=0.2, quiet=(4.0, 4.0), ready_s=6.0, lost=0):
+    s = {"n": 10, "p50": 0.1, "p95": api_p95, "min": 0.01, "max": 1.0}
+    return {
+        "scale": {
+            "quiet": [
+                {"servers": 100, "rpc_per_min": quiet[0], "hub_cpu_s_per_min": 1.0,
+                 "disturbed": False},
+                {"servers": 500, "rpc_per_min": quiet[1], "hub_cpu_s_per_min": 2.0,
+                 "disturbed": False},
+            ],
+            "churn": {
+                "users": 2000, "servers_at_end": 500, "minutes": 10.0, "logins": 2000,
+                "login_failures": 0, "login_s": s, "spawns": 500,
+                "spawn_failures": spawn_failures, "spawn_s": s, "api_requests": 2400,
+                "api_failures": 0, "api_s": s, "hub_cpu_pct": 40.0, "hub_children_cpu_s": 30.0,
+                "hub_rss_peak_mib": 300.0, "proxy_rss_peak_mib": 90.0,
+                "rpc_this_hub_per_min": 400.0, "rpc_all_per_min": 500.0, "disturbed": False,
+            },
+        },
+        "restart": {
+            "users": 5000, "servers": 1000, "answers_s": 5.0, "routes_s": ready_s,
+            "now_running_s": ready_s, "ready_s": ready_s, "ready_after": 1000 - lost,
+            "lost": lost, "rpc_this_hub": 2,
+        },
+    }  # fmt: skip
+
+
+def test_scale_targets_met_and_missed():
+    met = {t["target"]: t["met"] for t in report.scale_targets(_scale_results())}
+    assert all(met.values()) and len(met) == 4
+    missed = report.scale_targets(
+        _scale_results(spawn_failures=1, api_p95=0.7, quiet=(4.0, 40.0), ready_s=12.0, lost=3)
+    )
+    assert not any(t["met"] for t in missed)
+    assert "700 ms" in missed[1]["measured"] and "3 lost" in missed[3]["measured"]
+
+
+def test_scale_and_restart_tables():
+    sc = _scale_results()
+    assert "| 2000 / 500 |" in report.scale_table(sc)
+    assert "quiet window, 500 servers" in report.scale_table(sc)
+    assert "| 5000 / 1000 | 5.00 | 6.00 | 6.00 | 1000 (0 lost) | 2 |" in report.restart_table(sc)
+    assert report.scale_table({}) == report.restart_table({}) == "_not measured yet_"
+
+
+def test_smoke_verdict_of_the_scale_run():
+    from bench import smoke
+
+    assert smoke.scale_problems(_scale_results()) == []
+    bad = _scale_results(spawn_failures=2, lost=1)
+    assert len(smoke.scale_problems(bad)) == 2
+    assert smoke.scale_problems({}) == ["scale: no churn window was measured",
+                                       "restart: no restart was measured"]  # fmt: skip
+
+
+def test_scale_run_names_are_its_own():
+    from bench import restart, scale
+
+    assert scale.account_names(2) == ["hpcbs0001", "hpcbs0002"]
+    assert restart.hub_names(1) == ["hpcbr0001"]
+    assert scale.scale_profile("8M")["partitions"] == ["hpchub-bench"]
+
+
+def test_rpc_meter_adds_up_across_someone_elses_reset():
+    from bench.sdiag import RpcStats
+    from bench.slurmq import RpcMeter
+
+    m = object.__new__(RpcMeter)
+    m.by_user, m.by_type, m.resets = {}, {}, 0
+    m._last = RpcStats(1, 100, {"JOB_INFO": 10}, {"hub": 10})
+    m._add(RpcStats(2, 100, {"JOB_INFO": 14}, {"hub": 14}))  # +4
+    m._add(RpcStats(3, 200, {"JOB_INFO": 3}, {"hub": 3}))  # reset by another: +3
+    m._add(RpcStats(4, 200, {"JOB_INFO": 5}, {"hub": 5, "x": 1}))  # +2, x +1
+    assert m.users_total(["hub"]) == 9 and m.total == 9 and m.resets == 1

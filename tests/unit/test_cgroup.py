@@ -255,6 +255,17 @@ def test_what_newer_slurmd_says_of_a_parsed_file(tmp_path, monkeypatch, output, 
     assert result.ok and words in result.output, result.output
 
 
+def test_the_testbeds_hidden_bench_partition(tmp_path):
+    """bench/run --scale holds up to 1,000 tiny jobs in a hidden partition of the Jupyter node,
+    in the lowest priority tier, apart from the Jupyter partitions."""
+    conf = _testbed_files(tmp_path, "v1")["slurm.conf"]
+    lines = [ln for ln in conf.splitlines() if ln.startswith("PartitionName=hpchub-bench ")]
+    assert lines == [
+        "PartitionName=hpchub-bench Nodes=vm Hidden=YES MaxTime=02:00:00 "
+        "OverSubscribe=FORCE:128 PriorityTier=1"
+    ]
+
+
 @pytest.mark.parametrize("accounting", ["slurmdbd", "none"])
 def test_the_testbeds_stand_in_gpus(tmp_path, monkeypatch, accounting):
     monkeypatch.setenv("HPCHUB_TESTBED_ACCOUNTING", accounting)

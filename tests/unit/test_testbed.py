@@ -169,6 +169,29 @@ def test_the_hub_hosts_firewall_opens_only_the_hubs_port_to_the_nodes(tmp_path):
     assert layout.mail_relay_port == 9625
 
 
+def test_the_hub_host_reaches_only_its_postgresql_on_the_machine(tmp_path):
+    """With HPCHUB_TESTBED_DB=postgresql the hub (in its namespace, where 127.0.0.1 is its own
+    loopback) reaches PostgreSQL at the machine's address on its link, and no other port."""
+    from hpchub.config.loader import parse_site_text
+    from hpchub_testbed import hubhost
+    from hpchub_testbed.layout import from_environ
+
+    layout = from_environ({"HPCHUB_TESTBED_NAME": "x", "HPCHUB_TESTBED_PORT_BASE": "9600"})
+    base = "deploy:\n  node_networks: [10.78.96.1/32, 10.77.0.0/24]\n"
+    plain = hubhost.firewall_text(layout, parse_site_text(base, tmp_path / "a.yaml"))
+    assert "tcp dport 5433" not in plain
+    pw = tmp_path / "pw"
+    pw.write_text("*:*:*:h:x\n")
+    pw.chmod(0o600)
+    pg = parse_site_text(
+        base
+        + f"hub:\n  allowed_groups: [jupyter]\n  database:\n    url: postgresql://h@10.78.96.1:5433/h\n"
+        f"    password_file: {pw}\n",
+        tmp_path / "b.yaml",
+    )
+    assert "ip daddr 10.78.96.1 tcp dport 5433 accept" in hubhost.firewall_text(layout, pg)
+
+
 # -- the other Debian generation (hpchub-testbed generation) -------------------------------
 
 
