@@ -41,6 +41,8 @@ def test_notify_me_when_a_queued_server_starts(page, testbed):  # noqa: F811
     try:
         _login(page, testbed, user)
         page.get_by_label("Small, long-running").check()
+        # The form remembers the last app (another test opened carol's desktop): ask for Lab.
+        page.select_option("#hpchub-app", "jupyterlab")
         with QueueHold(user["name"], testbed["nodes"]["jupyter"]) as hold:
             page.click("button[type=submit]")
             hold.hold_next()
