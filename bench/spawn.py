@@ -272,11 +272,10 @@ def floor_once(
 
 
 def _port_taken(log_file: Path, port: int) -> bool:
-    """Whether the server's log (its last lines) says that ``port`` was in use."""
-    with open(log_file, "rb") as f:
-        f.seek(max(0, f.seek(0, os.SEEK_END) - 20000))
-        tail = f.read().decode(errors="replace")
-    return f"port {port} is not available" in tail or f"The port {port} is already in use" in tail
+    """Whether the server's log says that ``port`` was in use (the whole log: a profiled
+    start goes on writing debug lines about language servers after the port error)."""
+    text = log_file.read_text(errors="replace")
+    return f"port {port} is not available" in text or f"The port {port} is already in use" in text
 
 
 def _prefix(env: dict[str, str]) -> str:

@@ -328,6 +328,9 @@ def test_a_floor_start_whose_port_was_taken_is_recognised(tmp_path):
         "[I 2026-11-30 10:30:27.442 AdoptingServerApp] The port 44525 is already in use.\n"
         "[C 2026-11-30 10:30:27.442 AdoptingServerApp] ERROR: the Jupyter server could not be "
         "started because port 44525 is not available.\n"
+        # A profiled start goes on logging its language-server search after the error.
+        + "[D 2026-11-30 11:34:42.543 AdoptingServerApp] Checking for /usr/node_modules/x\n"
+        * 500
     )
     assert _port_taken(log, 44525) is True
     assert _port_taken(log, 44526) is False
