@@ -149,8 +149,14 @@ def remove(layout: Layout, log=print) -> None:
         log(f"removing the hub's host {layout.hub_netns}")
         sh("ip", "netns", "delete", layout.hub_netns)
     host_if, _ = layout.hub_link
+    # Deleting the namespace takes its end of the link, and the kernel removes ours a moment
+    # later: a link that vanished between the check and the delete is what was wanted.
     if sh("ip", "link", "show", host_if, check=False).returncode == 0:
-        sh("ip", "link", "delete", host_if)
+        r = sh("ip", "link", "delete", host_if, check=False)
+        if r.returncode and sh("ip", "link", "show", host_if, check=False).returncode == 0:
+            raise SystemExit(
+                f"hpchub-testbed: cannot delete the link {host_if}: {r.stderr.strip()}"
+            )
     if NETNS in _netns_names():
         sh("ip", "-n", NETNS, "route", "del", layout.hub_network, check=False)
 

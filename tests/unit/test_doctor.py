@@ -73,6 +73,22 @@ def test_rules_wider_than_needed_are_named():
     assert all(f.fix for f in findings)
 
 
+def test_the_extend_rule_is_hpchubs_own_and_its_absence_is_named():
+    from hpchub.doctor.sudo import SudoEntry
+
+    extend = ("slurm", "/etc/hpchub/hpchub-extend-job *")
+    base = SudoEntry(["%jupyter", "!root"], [], [], ["/usr/bin/sbatch --parsable"])
+    rule = SudoEntry(["slurm"], [], ["!authenticate"], [extend[1]])
+    ok_ = judge_sudo([base, rule], ["/usr/bin/sbatch --parsable"], "hubd", extend)
+    assert sev(ok_) == {Severity.OK}
+    missing = judge_sudo([base], ["/usr/bin/sbatch --parsable"], "hubd", extend)
+    assert any("the Extend button fails" in f.what for f in missing if f.severity == Severity.ERROR)
+    # The same command as root is not hpchub's rule: it is judged, and it reaches root.
+    as_root = SudoEntry(["root"], [], [], [extend[1]])
+    wide = judge_sudo([base, as_root], ["/usr/bin/sbatch --parsable"], "hubd", extend)
+    assert any("that includes root" in f.what for f in wide if f.severity == Severity.ERROR)
+
+
 def test_missing_rule_is_an_error():
     findings = judge_sudo([], ["/usr/bin/sbatch --parsable"], "hubd")
     assert (

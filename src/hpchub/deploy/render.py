@@ -55,6 +55,12 @@ def sudo_commands(paths: DeployPaths) -> list[str]:
     return [*slurm, *(f"{paths.helper} {sub} *" for sub in HELPER_SUBCOMMANDS)]
 
 
+def extend_sudo(paths: DeployPaths) -> tuple[str, str] | None:
+    """The Extend button's one sudo command and whom it runs as, where the site offers it."""
+    extend = paths.site.time.extend
+    return (extend.run_as, f"{paths.extend_helper} *") if extend.enabled else None
+
+
 def sudo_alias_prefix(paths: DeployPaths) -> str:
     """Alias names are global in sudo: name them after the file (hpchub -> HPCHUB_USERS), so
     that two hubs on one machine (or two test beds) do not define the same alias twice."""
@@ -64,14 +70,14 @@ def sudo_alias_prefix(paths: DeployPaths) -> str:
 
 def sudoers(paths: DeployPaths) -> str:
     """The hub user's sudo rule (and the Extend button's, where the site offers it)."""
-    extend = paths.site.time.extend
+    extend = extend_sudo(paths)
     return render(
         "system/sudoers.j2",
         alias=sudo_alias_prefix(paths),
         hub_user=paths.deploy.hub_user,
         runas=", ".join(sudo_runas(paths)),
         commands=sudo_commands(paths),
-        extend_as=extend.run_as if extend.enabled else None,
+        extend_as=extend[0] if extend else None,
         extend_helper=paths.extend_helper,
     )
 

@@ -59,13 +59,31 @@ def parse_sudo_ll(text: str) -> list[SudoEntry]:
     return entries
 
 
-def judge_sudo(entries: list[SudoEntry], expected: list[str], hub_user: str) -> list[Finding]:
+def judge_sudo(
+    entries: list[SudoEntry],
+    expected: list[str],
+    hub_user: str,
+    extend: tuple[str, str] | None = None,
+) -> list[Finding]:
     """Errors for rules that reach root, ALL or a shell; warnings for commands hpchub does not
-    need; an error when a command hpchub needs is missing."""
+    need; an error when a command hpchub needs is missing. ``extend`` is the Extend button's
+    rule (run as, command), where the site offers it: exactly that rule is hpchub's own."""
     name = "sudo rules"
     out: list[Finding] = []
     seen: set[str] = set()
+    extend_seen = False
     for e in entries:
+        if extend and e.runas_users == [extend[0]] and e.commands == [extend[1]]:
+            extend_seen = True
+            if any(g in ("ALL", "root") for g in e.runas_groups):
+                out.append(
+                    error(
+                        name,
+                        f"the Extend rule also runs as group {', '.join(e.runas_groups)}",
+                        "remove the Runas group from the rule",
+                    )
+                )
+            continue
         runas = e.runas_users or ["root"]  # no Runas list means root
         if "ALL" in runas or "root" in runas or "#0" in runas:
             out.append(
@@ -114,6 +132,14 @@ def judge_sudo(entries: list[SudoEntry], expected: list[str], hub_user: str) -> 
                         "remove it unless another service of this user needs it",
                     )
                 )
+    if extend and not extend_seen:
+        out.append(
+            error(
+                name,
+                f"{hub_user} may not run {extend[1]} as {extend[0]}: the Extend button fails",
+                "run `hpchub install`, which writes that rule, or switch time.extend off",
+            )
+        )
     missing = [c for c in expected if c not in seen]
     if missing:
         out.append(

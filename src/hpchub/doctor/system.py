@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from ..deploy.render import sudo_commands
+from ..deploy.render import extend_sudo, sudo_commands
 from ..slurm.client import SlurmError
 from . import tls
 from .deployment import Deployment
@@ -100,7 +100,9 @@ def check_sudo(d: Deployment) -> list[Finding]:
     if r.returncode != 0 and "not allowed to run sudo" not in r.stdout + r.stderr:
         what = f"sudo -ll -U {d.hub_user} failed: {(r.stderr or r.stdout).strip()}"
         return [error("sudo rules", what, "check the sudo configuration with `visudo -c`")]
-    return judge_sudo(parse_sudo_ll(r.stdout), sudo_commands(d.paths), d.hub_user)
+    return judge_sudo(
+        parse_sudo_ll(r.stdout), sudo_commands(d.paths), d.hub_user, extend_sudo(d.paths)
+    )
 
 
 def check_tls(d: Deployment) -> list[Finding]:
