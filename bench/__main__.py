@@ -538,6 +538,13 @@ def write_docs(results: dict, docs: Path, scale_file: Path | None = None) -> Non
                 "png": str(png_db.relative_to(docs.parent)),
             }
         )
+    # Two scale runs of one size, before and after a change of the hub (each its own
+    # --scale-results file): their churn windows side by side.
+    compare = {}
+    for label in ("before", "after"):
+        part = scale_runs(docs.parent / "benchmarks" / f"scale-{label}.json")
+        if part:
+            compare[label] = {"db": next(iter(part)), "sc": next(iter(part.values()))}
     text = hubctl.render_bench(
         "benchmarks.md.j2",
         r=results,
@@ -560,6 +567,10 @@ def write_docs(results: dict, docs: Path, scale_file: Path | None = None) -> Non
         quick_min=QUICK_MINUTES,
         png=str(png.relative_to(docs.parent)),
         scale_runs=scale_runs_out,
+        compare=compare,
+        compare_table=report.compare_table({k: v["sc"] for k, v in compare.items()})
+        if len(compare) == 2
+        else "",
     )
     docs.write_text(text)
 

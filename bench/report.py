@@ -657,11 +657,8 @@ def _ms(x: float) -> str:
     return "–" if x is None or math.isnan(x) else f"{x * 1000:.0f}"
 
 
-def scale_table(sc: dict) -> str:
-    c = (sc.get("scale") or {}).get("churn")
-    if not c:
-        return "_not measured yet_"
-    rows = [
+def _churn_rows(c: dict) -> list[list[str]]:
+    return [
         ["users (real accounts) / servers held", f"{c['users']} / {c['servers_at_end']}"],
         ["window", f"{c['minutes']:.1f} min"],
         ["logins (failed)", f"{c['logins']} ({c['login_failures']})"],
@@ -680,6 +677,13 @@ def scale_table(sc: dict) -> str:
          f"{c['rpc_this_hub_per_min']:.1f} ({c['rpc_all_per_min']:.1f})"
          + (" (disturbed)" if c["disturbed"] else "")],
     ]  # fmt: skip
+
+
+def scale_table(sc: dict) -> str:
+    c = (sc.get("scale") or {}).get("churn")
+    if not c:
+        return "_not measured yet_"
+    rows = _churn_rows(c)
     for q in sc["scale"].get("quiet", []):
         rows.append(
             [
@@ -689,6 +693,16 @@ def scale_table(sc: dict) -> str:
             ]
         )
     return md_table(["measure", "value"], rows)
+
+
+def compare_table(runs: dict[str, dict]) -> str:
+    """The churn windows of scale runs of one size side by side (before and after a change)."""
+    churns = {label: (sc.get("scale") or {}).get("churn") for label, sc in runs.items()}
+    if not churns or not all(churns.values()):
+        return "_not measured yet_"
+    cols = [_churn_rows(c) for c in churns.values()]
+    rows = [[row[0], *(col[i][1] for col in cols)] for i, row in enumerate(cols[0])]
+    return md_table(["measure", *churns], rows)
 
 
 def restart_table(sc: dict) -> str:

@@ -115,6 +115,23 @@ async def test_start_submits_as_the_user_and_returns_the_node_and_port(db, fake)
     assert sp.get_state()["job_id"] == job_id and sp.resources["memory_mib"] == 1024
 
 
+async def test_what_a_restart_needs_is_committed_when_known(db, fake):
+    """The job id and the port reach the database at once (a rollback keeps them); the
+    node's address waits for JupyterHub's own commit after start() returns."""
+    sp = new_spawner(db, fake)
+    task = asyncio.ensure_future(sp.start())
+    await until(lambda: sp.job_id)
+    db.rollback()
+    assert sp.orm_spawner.state["job_id"] == sp.job_id
+    fake.jobs[sp.job_id] = "RUNNING"
+    sp.port_reported(45001)
+    db.rollback()
+    assert sp.orm_spawner.state["job_port"] == 45001
+    await asyncio.wait_for(task, 10)
+    assert sp.orm_spawner.state["job_host"] == "127.0.0.1"
+    assert db.is_modified(sp.orm_spawner)  # staged, not committed by hpchub
+
+
 async def test_refused_options_submit_nothing_and_keep_the_last_good_ones(db, fake):
     sp = new_spawner(db, fake)
     await started(sp, fake)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from jupyterhub.spawner import SpawnException
+from sqlalchemy.orm import object_session
 from traitlets.config import Configurable
 
 from ..core import clock
@@ -84,9 +85,16 @@ class OptionsMixin(Configurable):
     def forget_rejected_options(self, last_good: dict) -> None:
         """JupyterHub stores user_options before start() validates them; put the last good
         ones back, or a refused request would be reused by every later start."""
-        if self.orm_spawner is not None and self.db is not None:
+        if self.orm_spawner is not None:
             self.orm_spawner.user_options = dict(last_good)
-            self.db.commit()
+            self.commit_hub_db()
+
+    def commit_hub_db(self) -> None:
+        """Commit the hub database now, through the session that holds this server's row
+        (JupyterHub's own; its Spawner.db is deprecated)."""
+        session = object_session(self.orm_spawner) if self.orm_spawner is not None else None
+        if session is not None:
+            session.commit()
 
     def _previous_options(self) -> dict:
         if self.orm_spawner is not None and self.orm_spawner.user_options:

@@ -188,11 +188,20 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
         self.resources = {}
         self.extended_s = 0
 
-    def _persist(self) -> None:
-        """Write the state to the hub database now (a restart must find the job)."""
-        if self.orm_spawner is not None and self.db is not None:
-            self.orm_spawner.state = self.get_state()
-            self.db.commit()
+    def _persist(self, now: bool = True) -> None:
+        """Put the state on the server's hub database row; ``now`` commits it at once.
+
+        Only what a hub restart cannot do without commits at once: the submitted job (or it
+        runs unknown to the hub), the reported port (the job reports it once) and an extension.
+        The rest rides on the hub's next commit: JupyterHub saves get_state() itself right
+        after start() returns and after a stop. Each commit holds the hub's one event loop
+        until the database has written it, and every request of every user waits meanwhile.
+        """
+        if self.orm_spawner is None:
+            return
+        self.orm_spawner.state = self.get_state()
+        if now:
+            self.commit_hub_db()
 
     # -- the callback ----------------------------------------------------------
     def owns_token(self, token: str) -> bool:
@@ -228,7 +237,7 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
         st = self.monitor.status(self.job_id)
         host = st.info.host if st.info and st.info.host else ""
         self.job_host = await self._node_address(host) if host else "127.0.0.1"
-        self._persist()
+        self._persist(now=False)  # a lost one is found again
         return self.job_host
 
     def port_reported(self, port: int) -> None:
@@ -316,7 +325,7 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
                 )
             if st.state == "RUNNING" and st.info and st.info.host and self._port_future.done():
                 self.job_host = await self._node_address(st.info.host)
-                self._persist()
+                self._persist(now=False)  # JupyterHub commits on return
                 metrics.queue_left(st.info, self.resources.get("profile", ""), queued_since)
                 log_event(self, INFO, "server up", host=self.job_host, port=self.job_port)
                 # The time in Slurm's queue, not the server's own start-up after it.
@@ -365,7 +374,7 @@ class SlurmSpawner(JobMixin, ReportingMixin, OptionsMixin, Spawner):
                 "at": clock.utcnow().isoformat(timespec="seconds"),
             }
             log_event(self, INFO, "job ended", state=st.state)
-            self._persist()
+            self._persist(now=False)  # JupyterHub's stop commits it
         return 1
 
     async def stop(self, now=False):
