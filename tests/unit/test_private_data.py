@@ -172,3 +172,20 @@ async def test_jobs_that_leave_squeue_together_cost_one_sacct(fake, fake_clock):
     await mon.refresh()
     assert fake.count("sacct") == 1
     assert [mon.status(j).state for j in ("1", "2", "3")] == [GONE, HIDDEN, GONE]
+
+
+async def test_a_hub_that_loses_its_operator_level_between_looks_says_hidden(fake, fake_clock):
+    """The hub looked (operator, sees all) a minute ago; then an admin takes the level away.
+    The running job vanishes from squeue and from sacct at once: not GONE, the hub looks
+    again at once and says why it cannot tell."""
+    fake.private_data, fake.admin_level = "jobs,usage,users", "Operator"
+    fake.jobs["7"] = "RUNNING"
+    mon = JobMonitor(SlurmClient(SlurmSettings(), runner=fake), interval=30)
+    mon.watch("7")
+    await mon.refresh()
+    assert mon.status("7").state == "RUNNING" and not mon.blind
+    fake.admin_level = "None"
+    fake_clock.t += 30  # well inside the 10 minutes between looks
+    await mon.refresh()
+    st = mon.status("7")
+    assert st.state == HIDDEN and st.active and mon.blind

@@ -305,6 +305,12 @@ class JobMonitor:
                 if j not in found and (j not in self._status or self._status[j].active)
             ]
             records = await self._records(missing)
+            if not self.blind and any(j in self._seen and j not in records for j in missing):
+                # A job seen running is gone from squeue, and accounting has no record of it
+                # either: the hub may have lost its operator level since its last look
+                # (PrivateData then hides both). Look again now, before calling it GONE.
+                self._visibility_at = float("-inf")
+                await self._check_visibility(now)
             for j in ids:
                 info = found.get(j)
                 if info is not None:
