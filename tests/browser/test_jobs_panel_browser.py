@@ -18,6 +18,7 @@ def test_jobs_panel_and_scratch_favourite(page, testbed, bobs_job):  # noqa: F81
     _login(page, testbed, user)
     try:
         page.get_by_label("Small, long-running").check()
+        page.select_option("#hpchub-app", "jupyterlab")  # the form remembers the last app
         page.click("button[type=submit]")
         page.wait_for_url("**/lab**", timeout=180_000)
         # A fresh workspace (an earlier run may have left the dashboard open): the launcher.

@@ -92,6 +92,7 @@ def test_login_pick_profile_start_and_land_in_lab(page, testbed):
     page.get_by_label("Custom").check()
     assert page.locator("#hpchub-custom").is_visible()
     page.get_by_label("Medium").check()
+    page.select_option("#hpchub-app", "jupyterlab")  # the form remembers the last app
     page.click("button[type=submit]")
     # The progress page, then JupyterLab.
     page.wait_for_url("**/lab**", timeout=180_000)

@@ -26,6 +26,7 @@ def test_status_bar_extend_warning_and_home_page(page, testbed):  # noqa: F811
     page.context.grant_permissions(["notifications"])
     try:
         _login(page, testbed, user)
+        page.select_option("#hpchub-app", "jupyterlab")  # the form remembers the last app
         page.click("button[type=submit]")
         page.wait_for_url("**/lab**", timeout=180_000)
         item = page.locator(".hpchub-time-left")
