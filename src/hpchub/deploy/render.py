@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.units import format_slurm_time
+from ..core.names import UNIX_NAME_RULE
 from ..core.templates import render
 from ..slurm.client import SlurmClient
 from ..slurm.parsers import hub_comment
@@ -98,6 +99,7 @@ def extend_helper(paths: DeployPaths) -> str:
         comment=hub_comment(site.hub.name),
         max_step_min=extend.max_per_extension // 60,
         caps=caps,
+        user_rule=UNIX_NAME_RULE,
     )
 
 
