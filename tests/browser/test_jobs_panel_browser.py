@@ -7,7 +7,7 @@ import pytest
 
 from tests.integration.test_files_and_jobs_panel import bobs_job  # noqa: F401 - a fixture
 
-from .test_spawn_browser import ARTIFACTS, _login, _stop_servers, page, testbed  # noqa: F401
+from .test_spawn_browser import ARTIFACTS, _login, _plain_lab, _stop_servers, page, testbed  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -18,7 +18,7 @@ def test_jobs_panel_and_scratch_favourite(page, testbed, bobs_job):  # noqa: F81
     _login(page, testbed, user)
     try:
         page.get_by_label("Small, long-running").check()
-        page.select_option("#hpchub-app", "jupyterlab")  # the form remembers the last app
+        _plain_lab(page)
         page.click("button[type=submit]")
         page.wait_for_url("**/lab**", timeout=180_000)
         # A fresh workspace (an earlier run may have left the dashboard open): the launcher.

@@ -13,7 +13,7 @@ import pytest
 
 from tests.integration.conftest import QueueHold
 
-from .test_spawn_browser import ARTIFACTS, _login, _stop_servers, page, testbed  # noqa: F401
+from .test_spawn_browser import ARTIFACTS, _login, _plain_lab, _stop_servers, page, testbed  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -42,7 +42,7 @@ def test_notify_me_when_a_queued_server_starts(page, testbed):  # noqa: F811
         _login(page, testbed, user)
         page.get_by_label("Small, long-running").check()
         # The form remembers the last app (another test opened carol's desktop): ask for Lab.
-        page.select_option("#hpchub-app", "jupyterlab")
+        _plain_lab(page)
         with QueueHold(user["name"], testbed["nodes"]["jupyter"]) as hold:
             page.click("button[type=submit]")
             hold.hold_next()

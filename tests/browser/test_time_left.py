@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.test_time_extend import squeue_limit_min
 
-from .test_spawn_browser import ARTIFACTS, _login, _stop_servers, page, testbed  # noqa: F401
+from .test_spawn_browser import ARTIFACTS, _login, _plain_lab, _stop_servers, page, testbed  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +26,7 @@ def test_status_bar_extend_warning_and_home_page(page, testbed):  # noqa: F811
     page.context.grant_permissions(["notifications"])
     try:
         _login(page, testbed, user)
-        page.select_option("#hpchub-app", "jupyterlab")  # the form remembers the last app
+        _plain_lab(page)
         page.click("button[type=submit]")
         page.wait_for_url("**/lab**", timeout=180_000)
         item = page.locator(".hpchub-time-left")

@@ -133,6 +133,10 @@ def test_a_reservation_must_be_open_to_the_user_and_outlast_the_server():
     assert "reservation: 'lab' is not open to you now (none)" in str(err.value)
     r = _resolve("alice", asked, {"lab": 5 * 86400})
     assert r.reservation == "lab" and r.to_options() == asked
-    with pytest.raises(OptionsError) as err:  # 'small' runs 3 days; the lab ends in 2 hours
-        _resolve("alice", asked, {"lab": 7200})
-    assert "time: 3d is longer than reservation 'lab' has left (2h)" in str(err.value)
+    # 'small' runs 3 days; the lab ends in 2 hours: the server ends with it.
+    r = _resolve("alice", asked, {"lab": 7200})
+    assert r.time_seconds == 7200 and r.to_options() == asked
+    typed = {"profile": "custom", "time": "10h", "reservation": "lab"}
+    with pytest.raises(OptionsError) as err:  # a typed time is the user's: refused, not cut
+        resolve_request(typed, CAT, "alice", {"power"}, None, None, {"lab": 7200})
+    assert "time: 10h is longer than reservation 'lab' has left (2h)" in str(err.value)
