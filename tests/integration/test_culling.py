@@ -54,13 +54,6 @@ def test_big_idle_server_is_culled_before_small_one(carol):
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(
-    reason="known regression, found 2026-11-30 and not yet fixed: with the site's files.root "
-    "set (the testbed sets /), a silent busy kernel is not counted as activity and the idle "
-    "culler stops the server; it passes with files.root unset (bisected on the testbed). "
-    "docs/admin-guide.md, 'Files beyond home', says so.",
-    strict=False,
-)
 def test_busy_kernel_is_not_culled(carol):
     assert carol.start("big", {"profile": "cull-test-big"}).status_code in (201, 202)
     carol.wait_ready("big")

@@ -56,7 +56,11 @@ def _load_jupyter_server_extension(serverapp):
             serverapp.log.debug("hpchub busy check failed", exc_info=True)
 
     pc = PeriodicCallback(check, interval_s * 1000)
-    pc.start()
+    # Started from inside the server's own loop: while extensions load, tornado's "current"
+    # loop can be another one, which never runs (with files.root set it was, and silent busy
+    # kernels were culled).
+    serverapp.io_loop.add_callback(pc.start)
+    serverapp.hpchub_busy_check = pc
     serverapp.log.info(
         "hpchub: busy kernels and terminals count as activity (every %gs)", interval_s
     )
