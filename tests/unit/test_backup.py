@@ -129,3 +129,49 @@ def test_restore_refuses_while_a_process_holds_the_database(deployed, tmp_path, 
     finally:
         hub.close()
     assert B.database_holders(deployed) == []
+
+
+@pytest.fixture
+def wal_engine(deployed):
+    """The hub's own engine on the database, as configured for SQLite (WAL mode)."""
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from hpchub.deploy.database import _sqlite_wal, use_sqlite_wal
+
+    use_sqlite_wal()
+    engine = sqlalchemy.create_engine(f"sqlite:///{deployed.hub_db}")
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        event.remove(Engine, "connect", _sqlite_wal)
+
+
+def test_a_wal_database_is_copied_with_its_log_and_restored_without_a_stale_one(
+    deployed, wal_engine, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(B, "hub_answers", lambda paths: False)
+    monkeypatch.setattr(B, "database_holders", lambda paths: [])
+    with wal_engine.begin() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        conn.exec_driver_sql("insert into users values ('bob')")
+    wal = deployed.hub_db.with_name(deployed.hub_db.name + "-wal")
+    assert wal.stat().st_size > 0  # bob is in the log, not yet in the database file
+    folder = B.backup(deployed, tmp_path / "b", log=lambda m: None)
+    assert names(folder / "jupyterhub.sqlite") == ["alice", "bob"]
+    # The hub commits once more and dies: its log stays behind, with carol in it.
+    with wal_engine.begin() as conn:
+        conn.exec_driver_sql("insert into users values ('carol')")
+    left_behind = wal.read_bytes()
+    wal_engine.dispose()
+    con = sqlite3.connect(deployed.hub_db)
+    con.execute("PRAGMA journal_mode=DELETE")  # the database file alone, without carol
+    con.execute("delete from users where name = 'carol'")
+    con.commit()
+    con.close()
+    wal.write_bytes(left_behind)
+    B.restore(deployed, folder, log=lambda m: None, chown=False)
+    assert names(deployed.hub_db) == ["alice", "bob"]  # carol's stale commit was not replayed
+    assert not wal.exists()

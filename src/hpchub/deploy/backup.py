@@ -11,6 +11,7 @@ atomically with its owner and mode.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -27,7 +28,7 @@ from .. import __version__
 from ..core.files import UnsafePath, atomic_write, open_nofollow, opened_dir
 from ..core.holders import fd_holders
 from ..core.privileges import AsUserError, run_as
-from .database import DUMP, pg_check, pg_dump, pg_restore
+from .database import DUMP, SQLITE_SIDE_FILES, pg_check, pg_dump, pg_restore
 from .paths import DeployPaths
 from .secrets import secret_files
 
@@ -195,6 +196,16 @@ def check_backup(folder: Path) -> dict:
     return manifest
 
 
+def _drop_sqlite_log(db: Path) -> None:
+    """Remove the stopped hub's write-ahead log: SQLite would replay it onto the restored
+    database. The names are unlinked in the opened folder (a planted link is removed, never
+    followed)."""
+    with opened_dir(db.parent) as dfd:
+        for suffix in SQLITE_SIDE_FILES:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(db.name + suffix, dir_fd=dfd)
+
+
 def restore(
     paths: DeployPaths,
     folder: Path,
@@ -224,6 +235,8 @@ def restore(
         data = _read_plain(folder / item.name)
         uid, gid = _ids(item.owner) if chown else (-1, -1)
         try:
+            if item.name == DATABASE:
+                _drop_sqlite_log(item.path)
             atomic_write(item.path, data, item.mode, uid, gid)
         except (OSError, AsUserError) as err:
             raise BackupError(f"cannot restore {item.path}: {err}") from None

@@ -13,7 +13,7 @@ from ..config.loader import load_site, site_path
 from ..config.models import SiteConfig
 from ..courses.hubconfig import courses_piece
 from ..culling.hubconfig import culling_piece
-from ..deploy.database import database_piece
+from ..deploy.database import database_piece, use_sqlite_wal
 from ..deploy.hubconfig import deploy_piece
 from ..metrics.hubconfig import metrics_piece
 from ..spawner.callback import callback_piece
@@ -51,6 +51,8 @@ def configure(c, load_subconfig: Callable[[str], None] | None = None, path: str 
     site_file = path or os.environ.get("HPCHUB_CONFIG") or None
     site = load_site(site_file)
     c.merge(site_config(site, site_file=str(site_path(site_file))))
+    if site.hub.database is None:
+        use_sqlite_wal()
     folder = Path(site.hub.config_d)
     if load_subconfig is not None and folder.is_dir():
         for f in sorted(folder.glob("*.py")):
