@@ -231,8 +231,9 @@ def test_account_choice_from_own_associations(alice, bob, testbed):
 
 def test_reservations_offered_to_their_users_and_maintenance_warned(alice, bob):
     """A lab reservation for alice (one core of the Jupyter node) is offered to her and her
-    server runs in it; bob, not in it, is refused it; a maintenance window in two hours is
-    named on the form with the time that fits before it."""
+    server runs in it, its profile's 8 hours cut to the lab's 30 minutes; a typed longer time is
+    refused; bob, not in it, is refused it; a maintenance window in two hours is named on the
+    form with the time that fits before it."""
     lab, maint = f"lab-{os.getpid()}", f"maint-{os.getpid()}"
     try:
         create_reservation(
@@ -246,23 +247,26 @@ def test_reservations_offered_to_their_users_and_maintenance_warned(alice, bob):
         time.sleep(31)  # the form's live state is at most 30 s old
         html = alice.s.get(alice.base + "/hub/spawn").text
         assert f'<option value="{lab}" selected>{lab} (until ' in html
-        r = alice.start(options={"profile": "medium", "reservation": lab})
+        typed = {"profile": "custom", "memory": "512M", "time": "2h", "partition": "jupyter-short"}
+        r = alice.start(options={**typed, "reservation": lab})
         assert r.status_code == 400 and f"is longer than reservation '{lab}' has left" in r.text
         assert "Maintenance on the Jupyter nodes from " in html
         assert re.search(r"can run for at most 1h ?5\dm before it", html), html
         assert maint not in re.findall(r'<option value="([^"]+)"', html)
         r = bob.start(options={"profile": "medium", "reservation": lab})
         assert r.status_code == 400 and f"reservation: '{lab}' is not open to you now" in r.text
-        short = {"profile": "custom", "memory": "512M", "time": "20m", "partition": "jupyter-short"}
-        r = form_post(alice, {**short, "reservation": lab})
+        r = form_post(alice, {"profile": "medium", "reservation": lab})
         assert r.status_code == 302, r.text[:500]
         alice.wait_ready()
         job = job_of("alice")["id"]
         assert f"#SBATCH --reservation={lab}" in batch_script(job)
         out = subprocess.run(
-            ["squeue", "-h", "-j", job, "-o", "%v"], capture_output=True, text=True, check=True
+            ["squeue", "-h", "-j", job, "-o", "%v %L"], capture_output=True, text=True, check=True
         )
-        assert out.stdout.strip() == lab
+        resv, limit = out.stdout.split()
+        assert resv == lab
+        # The server ends with the lab: what the lab had left, in whole minutes (MM:SS).
+        assert re.fullmatch(r"(2\d|30):\d\d", limit), limit
     finally:
         alice.stop()
         alice.wait_stopped()

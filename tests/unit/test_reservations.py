@@ -136,6 +136,10 @@ def test_a_reservation_must_be_open_to_the_user_and_outlast_the_server():
     # 'small' runs 3 days; the lab ends in 2 hours: the server ends with it.
     r = _resolve("alice", asked, {"lab": 7200})
     assert r.time_seconds == 7200 and r.to_options() == asked
+    assert _resolve("alice", asked, {"lab": 7259}).time_seconds == 7200  # whole minutes
+    with pytest.raises(OptionsError) as err:  # not even a minute left
+        _resolve("alice", asked, {"lab": 59})
+    assert "time: 3d is longer than reservation 'lab' has left (59s)" in str(err.value)
     typed = {"profile": "custom", "time": "10h", "reservation": "lab"}
     with pytest.raises(OptionsError) as err:  # a typed time is the user's: refused, not cut
         resolve_request(typed, CAT, "alice", {"power"}, None, None, {"lab": 7200})

@@ -161,10 +161,11 @@ def resolve_request(
         left = dict(reservations or {})
         which = f"open to you now ({_list(tuple(left))})"
         chosen = _chosen("reservation", raw.reservation, req.reservation, tuple(left), which)
-        if chosen in left and req.time_seconds > left[chosen] and key != CUSTOM_KEY:
+        fits = left.get(chosen, 0) // 60 * 60  # Slurm's limits are whole minutes
+        if chosen in left and req.time_seconds > left[chosen] and key != CUSTOM_KEY and fits:
             # A profile's time is a ceiling the user did not type: in a reservation the
             # server ends with it, as the form's label says, so the limit is what is left.
-            req = replace(req, time_seconds=left[chosen])
+            req = replace(req, time_seconds=fits)
         elif chosen in left and req.time_seconds > left[chosen]:
             raise OptionsError(
                 [
