@@ -65,13 +65,20 @@ def make_handler(prefix: str, started: str) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    # One loopback stand-in answers for up to thousands of servers at once (a hub restart
+    # checks them all together). socketserver's listen backlog of 5 dropped most of those
+    # connections, whose SYN retries (1, 3, 7, 15 s ...) then made the restart look slow.
+    request_queue_size = 4096
+
+
 def serve(port: int, handler) -> ThreadingHTTPServer:
     """The server on the socket hpchub's launcher holds and passed (HPCHUB_LISTEN_FD), as the
     real server adopts it; on ``port`` itself under batchspawner."""
     fd = os.environ.get(LISTEN_FD_ENV)
     if not fd:
-        return ThreadingHTTPServer(("0.0.0.0", port), handler)  # noqa: S104
-    server = ThreadingHTTPServer(("0.0.0.0", port), handler, bind_and_activate=False)  # noqa: S104
+        return _Server(("0.0.0.0", port), handler)  # noqa: S104
+    server = _Server(("0.0.0.0", port), handler, bind_and_activate=False)  # noqa: S104
     server.socket.close()
     server.socket = adopt(fd)
     server.socket.setblocking(True)
