@@ -90,6 +90,11 @@ def test_default_is_first_visible_profile():
 def test_profile_carries_admin_only_options():
     r = resolve({"profile": "course"}, groups={"course1"})
     assert (r.reservation, r.account) == ("lab-hours", "teach")
+    # While the lab is on (open to the user), its 2 hours end with it; before, they stand.
+    lab_on = resolve_request(
+        {"profile": "course"}, CAT, "alice", {"course1"}, None, None, {"lab-hours": 1830}
+    )
+    assert (lab_on.time_seconds, lab_on.reservation) == (1800, "lab-hours")
     r = resolve({"profile": ["gpu"]}, user="carol")
     assert sbatch_lines(r, ()) == ("--gres=gpu:a100:1", "--constraint=a100&ib")
 

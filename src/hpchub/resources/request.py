@@ -157,30 +157,37 @@ def resolve_request(
         mine = accounts.accounts if accounts else ()
         which = f"one of your Slurm accounts ({_list(mine)})"
         req = replace(req, account=_chosen("account", raw.account, req.account, mine, which))
+    left = dict(reservations or {})
     if raw.reservation is not None:
-        left = dict(reservations or {})
         which = f"open to you now ({_list(tuple(left))})"
         chosen = _chosen("reservation", raw.reservation, req.reservation, tuple(left), which)
-        fits = left.get(chosen, 0) // 60 * 60  # Slurm's limits are whole minutes
-        if chosen in left and req.time_seconds > left[chosen] and key != CUSTOM_KEY and fits:
-            # A profile's time is a ceiling the user did not type: in a reservation the
-            # server ends with it, as the form's label says, so the limit is what is left.
-            req = replace(req, time_seconds=fits)
-        elif chosen in left and req.time_seconds > left[chosen]:
-            raise OptionsError(
-                [
-                    f"time: {format_duration(req.time_seconds)} is longer than reservation "
-                    f"{chosen!r} has left ({format_duration(left[chosen])}); a server in it must "
-                    "end with it: choose a shorter time (custom) or no reservation"
-                ]
-            )
         req = replace(req, reservation=chosen)
+    if req.reservation in left:  # chosen, or the profile's own (a course lab) while it is on
+        req = _ends_with_reservation(req, left[req.reservation], key == CUSTOM_KEY)
     if raw.app is not None and raw.app != req.app:
         if raw.app not in catalog.apps:
             offered = ", ".join(f"{a} ({APP_TITLES[a]})" for a in catalog.apps)
             raise OptionsError([f"app: {raw.app!r} is not offered on this hub; choose {offered}"])
         req = replace(req, app=raw.app)
     return req
+
+
+def _ends_with_reservation(req: ResourceRequest, left: int, typed: bool) -> ResourceRequest:
+    """A server in a reservation ends with it. A profile's time is a ceiling the user did not
+    type: it is cut to what is left, in whole minutes (Slurm's limits are minutes, rounded up);
+    a typed (custom) time longer than that is refused."""
+    fits = left // 60 * 60
+    if req.time_seconds <= left:
+        return req
+    if not typed and fits:
+        return replace(req, time_seconds=fits)
+    raise OptionsError(
+        [
+            f"time: {format_duration(req.time_seconds)} is longer than reservation "
+            f"{req.reservation!r} has left ({format_duration(left)}); a server in it must "
+            "end with it: choose a shorter time (custom) or no reservation"
+        ]
+    )
 
 
 def _list(names: tuple[str, ...]) -> str:
