@@ -14,7 +14,7 @@ def tmp_site(root: Path, **deploy) -> DeployPaths:
 
     The programs the units start exist (as stand-ins), so that systemd-analyze accepts them.
     """
-    for exe in ("opt/hpchub/env/bin/jupyterhub", "usr/bin/configurable-http-proxy"):
+    for exe in ("opt/hpchub/env/bin/hpchub-hub", "usr/bin/configurable-http-proxy"):
         f = root / "tools" / exe
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text("#!/bin/sh\n")

@@ -42,7 +42,7 @@ def test_hub_unit_runs_unprivileged_without_no_new_privileges():
     spec = parse_service(text)
     assert spec.user == "jupyterhub-daemon"
     assert spec.argv == (
-        "/opt/hpchub/current/bin/jupyterhub",
+        "/opt/hpchub/current/bin/hpchub-hub",
         "-f",
         "/etc/hpchub/jupyterhub_config.py",
     )
@@ -250,7 +250,7 @@ def test_apachectl_refuses_a_missing_certificate(tmp_path):
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
 def test_systemd_analyze_verifies_units():
     p = paths({"deploy": {"proxy_command": "/bin/true"}})
-    hub = R.hub_unit(p).replace("/opt/hpchub/current/bin/jupyterhub", "/bin/true")
+    hub = R.hub_unit(p).replace("/opt/hpchub/current/bin/hpchub-hub", "/bin/true")
     result = checks.check_units({"hpchub.service": hub, "hpchub-proxy.service": R.proxy_unit(p)})
     assert result.ok, result.output
     bad = checks.check_units({"x.service": hub.replace("ProtectSystem", "ProtectSystm")})

@@ -211,7 +211,7 @@ def test_services_found_by_their_unit_command_line(tmp_path):
     d.paths.hub_unit.write_text(hub_unit(d.paths))
     d.paths.proxy_unit.write_text(proxy_unit(d.paths))
     proc = tmp_path / "proc"
-    jh = str(d.paths.prefix / "bin/jupyterhub")
+    jh = str(d.paths.prefix / "bin/hpchub-hub")
     for pid, argv, uid in (
         (10, ["/usr/sbin/runuser", "-u", "hubd", "--", jh, "-f", str(d.paths.config_py)], 0),
         (11, ["/usr/bin/python3", jh, "-f", str(d.paths.config_py)], 0),
