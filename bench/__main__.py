@@ -538,6 +538,13 @@ def write_docs(results: dict, docs: Path, scale_file: Path | None = None) -> Non
                 "png": str(png_db.relative_to(docs.parent)),
             }
         )
+    # Restart-only runs after a change of the hub (each its own --scale-results file,
+    # docs/benchmarks/restart-DB.json), shown below the full runs with their own command.
+    restart_followups = [
+        {"db": db, "sc": sc, "table": report.restart_table(sc), "file": f.name}
+        for f in sorted((docs.parent / "benchmarks").glob("restart-*.json"))
+        for db, sc in scale_runs(f).items()
+    ]
     # Two scale runs of one size, before and after a change of the hub (each its own
     # --scale-results file): their churn windows side by side.
     compare = {}
@@ -556,6 +563,7 @@ def write_docs(results: dict, docs: Path, scale_file: Path | None = None) -> Non
         targets_table=report.targets_table(results),
         targets=report.targets(results),
         at500=report.at_500(results),
+        restart_followups=restart_followups,
         spawn_rows=report.spawn_rows(results),
         breakdown_table=report.breakdown_table(results),
         floor_table=report.floor_table(results),
