@@ -54,16 +54,33 @@ def _statements_of_jupyterhubs_check(db) -> int:
     return count[0]
 
 
-def test_running_servers_users_are_loaded_at_once_not_one_by_one():
-    cold = _statements_of_jupyterhubs_check(_hub_db(40))
+@pytest.fixture
+def hub_db():
+    """A fresh in-memory hub database per call; all closed at the end (Python 3.13 warns
+    about, and the suite fails on, a connection left to the garbage collector)."""
+    made = []
+
+    def make(users: int):
+        made.append(_hub_db(users))
+        return made[-1]
+
+    yield make
+    for db in made:
+        engine = db.get_bind()
+        db.close()
+        engine.dispose()
+
+
+def test_running_servers_users_are_loaded_at_once_not_one_by_one(hub_db):
+    cold = _statements_of_jupyterhubs_check(hub_db(40))
     assert cold > 40  # without it: statements for every running server
-    db = _hub_db(40)
+    db = hub_db(40)
     loaded = running_users(db)
     assert {u.name for u in loaded} == {f"u{i}" for i in range(0, 40, 2)}
     warm = _statements_of_jupyterhubs_check(db)
     assert warm < 10
     # As many statements for twice the servers: the check no longer grows with them.
-    db2 = _hub_db(80)
+    db2 = hub_db(80)
     loaded2 = running_users(db2)
     assert _statements_of_jupyterhubs_check(db2) == warm
     del loaded, loaded2
